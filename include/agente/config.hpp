@@ -1,0 +1,112 @@
+// The server's settings: gunicorn's names, read from server.conf (TOML), AGENTE_HIBRIDO_CMD_ARGS and
+// the command line, in that order of precedence (defaults < file < environment < command line).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace toml { inline namespace v3 { class table; } }
+
+namespace agente {
+
+// A configuration error that names its place: "server.conf:7: workers: expected ..."; file and line
+// are empty/0 when the error comes from the command line or the environment.
+class ConfigError : public std::runtime_error {
+public:
+    ConfigError(std::string file, int line, const std::string& message);
+    const std::string& file() const { return file_; }
+    int line() const { return line_; }
+private:
+    std::string file_;
+    int line_;
+};
+
+struct Config {
+    // Where the values came from; kept so that a reload re-reads the same file with the same overrides.
+    std::string config_path;                 // -c; empty: embedded defaults only
+    std::vector<std::string> env_args;       // AGENTE_HIBRIDO_CMD_ARGS, split like a shell would
+    std::vector<std::string> cli_args;       // argv[1..]
+
+    // Sockets: "HOST:PORT", "[::1]:PORT", "unix:/path". gunicorn's default.
+    std::vector<std::string> bind{"127.0.0.1:8000"};
+    int backlog = 2048;
+
+    // Processes.
+    int workers = 1;
+    int worker_connections = 1000;
+    int timeout = 30;                        // seconds without a heartbeat before a worker is killed
+    int graceful_timeout = 30;               // seconds a stopping/recycled worker gets to finish
+    int keepalive = 2;                       // idle seconds on a keep-alive connection
+    int max_requests = 0;                    // 0: never recycle
+    int max_requests_jitter = 0;
+    int max_draining = 1;                    // recycled workers allowed to drain at once
+    int boot_timeout = 30;                   // seconds a new worker gets to report ready
+
+    // Request limits (gunicorn's), plus a body limit answered 413.
+    int limit_request_line = 4094;           // 0: unlimited (as gunicorn)
+    int limit_request_fields = 100;
+    int limit_request_field_size = 8190;
+    std::uint64_t limit_request_body = 16 * 1024 * 1024;
+    int header_timeout = 10;                 // seconds to receive a request's headers (slow clients)
+
+    // Logging.
+    std::string accesslog;                   // empty: off (gunicorn's default); "-": stdout
+    std::string errorlog = "-";              // "-": stderr
+    std::string loglevel = "info";           // debug, info, warning, error, critical
+    std::string access_log_format =
+        R"(%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s")";
+
+    // Process identity.
+    std::string proc_name;                   // shown in ps titles; empty: "agente-hibrido"
+    std::string pidfile;
+    std::string user;                        // switch to after binding (master and workers)
+    std::string group;
+    int umask = 0;
+    std::vector<std::string> forwarded_allow_ips{"127.0.0.1", "::1"};
+
+    // Tables of server.conf that belong to the app (its section names are registered by the app);
+    // the core carries them to the app untouched. Never null after load_config().
+    std::shared_ptr<const toml::table> app;
+    std::string app_source;                  // file the app tables came from, for app errors' file:line
+
+    std::string display_name() const { return proc_name.empty() ? "agente-hibrido" : proc_name; }
+};
+
+// What the command line asked for besides settings.
+enum class Action { serve, check_config, print_config, version, help };
+
+struct LoadedConfig {
+    Config config;
+    Action action = Action::serve;
+};
+
+// Builds the effective configuration. `argv_rest` is argv[1..]; `env_cmd_args` the value of
+// AGENTE_HIBRIDO_CMD_ARGS (empty when unset). Throws ConfigError naming file:line.
+LoadedConfig load_config(const std::vector<std::string>& argv_rest, const std::string& env_cmd_args);
+
+// Re-reads the same sources as `previous` (for SIGHUP). Throws ConfigError.
+Config reload_config(const Config& previous);
+
+// The effective settings as TOML, API keys and other secrets masked (for --print-config).
+std::string print_config(const Config& config);
+
+// The text of --help.
+std::string usage_text();
+
+// The nearest known setting name to `name`, or "" when none is close (for "did you mean").
+std::string nearest_setting(const std::string& name);
+
+// App sections: a table name the app owns in server.conf (e.g. "gateway"), with a validator that
+// throws ConfigError naming file:line for bad values. Registered before load_config() is called.
+struct AppSection {
+    std::string name;
+    void (*validate)(const toml::table& section, const std::string& file) = nullptr;
+};
+void register_app_section(AppSection section);
+
+}  // namespace agente

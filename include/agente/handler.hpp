@@ -1,0 +1,108 @@
+// The handler interface: what the core hands a linked app for each request, and what the app hands
+// back. Beast stays out of this header; the core adapts its parser and serializer to it.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace agente {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+struct Header {
+    std::string name;
+    std::string value;
+};
+
+// A received request. Views are valid for the whole life of the handler call.
+class Request {
+public:
+    virtual ~Request() = default;
+    virtual std::string_view method() const = 0;
+    virtual std::string_view target() const = 0;          // as sent: path plus query
+    virtual std::string_view header(std::string_view name) const = 0;  // "" when absent
+    virtual std::string_view body() const = 0;
+    virtual std::string_view remote_addr() const = 0;     // X-Forwarded-For applied when trusted
+    virtual std::string_view scheme() const = 0;          // "http", or X-Forwarded-Proto when trusted
+    virtual std::string_view path_param() const = 0;      // the {name} part of a route, "" if none
+
+    std::string_view path() const;
+    std::string_view query() const;
+};
+
+// A whole response, for handlers that answer in one piece.
+struct Response {
+    int status = 200;
+    std::string content_type = "application/json";
+    std::vector<Header> headers;
+    std::string body;
+    bool close = false;                                    // end the connection after it
+
+    static Response json(int status, std::string body);
+    static Response error(int status, std::string_view message);  // {"error": {"message", "code"}}
+};
+
+// Why the server stopped an async handler before it finished on its own.
+enum class StopReason {
+    none,
+    client_gone,   // the peer closed its connection: cancel upstream work, nobody will read the answer
+    deadline,      // the route's deadline passed; the core answers with the route's on_deadline response
+    draining,      // the worker is stopping and graceful_timeout has run out
+};
+
+// One request/response exchange for an async handler. The handler's coroutine is cancelled
+// (terminal cancellation of whatever it awaits) when stop_reason() becomes non-none.
+class Exchange {
+public:
+    virtual ~Exchange() = default;
+    virtual const Request& request() const = 0;
+    virtual asio::any_io_executor executor() const = 0;
+    virtual std::chrono::steady_clock::time_point received_at() const = 0;
+    virtual StopReason stop_reason() const = 0;
+
+    // The whole response at once.
+    virtual asio::awaitable<error_code> respond(Response response) = 0;
+
+    // A streamed response: chunked transfer, each write flushed to the client as it is made.
+    virtual asio::awaitable<error_code> start_stream(int status, std::string content_type,
+                                                     std::vector<Header> headers = {}) = 0;
+    virtual asio::awaitable<error_code> write(std::string_view chunk) = 0;
+    virtual asio::awaitable<error_code> finish() = 0;
+    virtual bool started() const = 0;
+
+    // The last chunk to send when the server ends a started stream itself (deadline, draining);
+    // the core writes it and terminates the chunked body after the handler has unwound.
+    virtual void on_stop(std::function<std::string(StopReason)> final_chunk) = 0;
+
+    // Streams count against draining: a draining worker waits for them until graceful_timeout.
+    // Extra response headers added to every response of this exchange (e.g. timing headers).
+    virtual void add_header(std::string name, std::string value) = 0;
+};
+
+using SyncHandler = std::function<Response(const Request&)>;
+using AsyncHandler = std::function<asio::awaitable<void>(Exchange&)>;
+
+struct RouteOptions {
+    std::chrono::milliseconds deadline{0};                 // 0: none
+    std::function<Response(const Request&)> on_deadline;   // sent when the deadline passes first
+};
+
+// Routes: exact paths, or a path ending in "/{name}" whose last segment becomes path_param().
+// Sync handlers run inline on the worker's loop and must not block; async ones are coroutines.
+class Router {
+public:
+    virtual ~Router() = default;
+    virtual void add(std::string method, std::string pattern, SyncHandler handler) = 0;
+    virtual void add(std::string method, std::string pattern, AsyncHandler handler,
+                     RouteOptions options = {}) = 0;
+};
+
+}  // namespace agente

@@ -1,0 +1,56 @@
+// agente-hibrido: the same binary is the master (started by the operator or systemd) and every
+// worker (exec'd by the master with AGENTE_WORKER_* in its environment).
+#include "core/log.hpp"
+#include "core/master.hpp"
+#include "core/proc_title.hpp"
+#include "core/worker.hpp"
+
+#include <agente/app.hpp>
+#include <agente/config.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <iostream>
+
+using namespace agente;
+
+namespace {
+
+int print_and_exit(const LoadedConfig& loaded) {
+    switch (loaded.action) {
+        case Action::version: std::cout << "agente-hibrido (version " << AGENTE_VERSION << ")\n"; return 0;
+        case Action::help: std::cout << usage_text(); return 0;
+        case Action::print_config: std::cout << print_config(loaded.config); return 0;
+        case Action::check_config: make_app()->on_master_config(loaded.config); return 0;
+        case Action::serve: break;
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    core::init_proc_title(argc, argv);
+    std::vector<std::string> args(argv, argv + argc);
+    const char* env_args = std::getenv("AGENTE_HIBRIDO_CMD_ARGS");
+    register_app_sections();
+    LoadedConfig loaded;
+    try {
+        loaded = load_config({args.begin() + 1, args.end()}, env_args ? env_args : "");
+        if (loaded.action != Action::serve) return print_and_exit(loaded);
+    } catch (const std::exception& e) {
+        std::cerr << "Error: " << e.what() << "\n";
+        return 1;
+    }
+    core::WorkerSetup worker;
+    bool is_worker = worker.from_environment();
+    try {
+        core::setup_error_log(loaded.config);
+    } catch (const std::exception& e) {
+        std::cerr << "Error: cannot open the error log: " << e.what() << "\n";
+        return 1;
+    }
+    if (is_worker) return core::run_worker(loaded.config, worker);
+    return core::run_master(std::move(loaded.config), std::move(args));
+}

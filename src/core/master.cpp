@@ -1,0 +1,524 @@
+#include "core/master.hpp"
+
+#include "core/listeners.hpp"
+#include "core/log.hpp"
+#include "core/proc_title.hpp"
+#include "core/scoreboard.hpp"
+#include "core/systemd_notify.hpp"
+#include "core/worker.hpp"
+
+#include <agente/app.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <random>
+
+extern char** environ;
+
+namespace agente::core {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+constexpr auto tick_interval = 100ms;
+constexpr int startup_boot_attempts = 3;   // consecutive boot failures before start-up gives up
+
+struct WorkerRecord {
+    pid_t pid = 0;
+    int slot = -1;
+    int generation = 0;
+    Clock::time_point spawned;
+    bool ready = false;
+    bool draining = false;            // TERM sent: finishing its requests
+    bool recycled = false;            // drained because it reached max_requests
+    Clock::time_point kill_at;        // draining: SIGKILL when still alive by then
+    int timeout_stage = 0;            // 1: SIGABRT sent for a missed heartbeat, 2: SIGKILL sent
+    Clock::time_point abort_sent;
+};
+
+std::string signal_name(int sig) {
+    const char* abbrev = ::sigabbrev_np(sig);
+    return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+std::string exe_path() {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) throw std::runtime_error("cannot find my own executable");
+    return std::string(buf, std::size_t(n));
+}
+
+class Master {
+public:
+    Master(Config config, std::vector<std::string> argv)
+        : config_(std::move(config)), argv_(std::move(argv)), exe_(exe_path()),
+          app_(make_app()), signals_(ioc_), tick_(ioc_), target_(config_.workers) {}
+
+    int run() {
+        start();
+        if (exit_code_ != 0) return exit_code_;
+        wait_for_signal();
+        schedule_tick();
+        ioc_.run();
+        halt();
+        return exit_code_;
+    }
+
+private:
+    // ---- start and stop ------------------------------------------------------------------------
+    void start() {
+        title("master");
+        spdlog::info("Starting agente-hibrido {}", AGENTE_VERSION);
+        app_->on_master_config(config_);
+        try {
+            listeners_ = inherited_listeners(config_.bind);
+            if (listeners_.empty()) listeners_ = bind_listeners(config_.bind, config_.backlog);
+        } catch (const std::exception& e) {
+            spdlog::error("Connection in use or unusable: {}", e.what());
+            exit_code_ = 1;
+            return;
+        }
+        for (const auto& l : listeners_) spdlog::info("Listening at: {} ({})", l.address, ::getpid());
+        ::umask(mode_t(config_.umask));
+        scoreboard_ = Scoreboard::create(app_shared_size());
+        app_->init_shared(scoreboard_.app_area());
+        write_pidfile();
+        if (const char* old = std::getenv("AGENTE_HIBRIDO_OLD_MASTER")) {
+            old_master_ = std::atoi(old);
+            ::unsetenv("AGENTE_HIBRIDO_OLD_MASTER");
+        }
+        manage_workers();
+    }
+
+    void halt() {
+        close_listeners(listeners_);
+        remove_pidfile();
+        spdlog::info("Shutting down: Master");
+    }
+
+    // ---- the loop: a signal or a tick, then every decision in one fixed order ----------------------
+    void wait_for_signal() {
+        for (int s : {SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD})
+            signals_.add(s);
+        signals_.async_wait([this](error_code ec, int sig) {
+            if (ec) return;
+            if (sig != SIGCHLD) pending_signals_.push_back(sig);
+            cycle();
+            wait_for_signal();
+        });
+    }
+
+    void schedule_tick() {
+        tick_.expires_after(tick_interval);
+        tick_.async_wait([this](error_code ec) {
+            if (ec) return;
+            cycle();
+            schedule_tick();
+        });
+    }
+
+    void cycle() {
+        while (!pending_signals_.empty()) {
+            int sig = pending_signals_.front();
+            pending_signals_.pop_front();
+            handle_signal(sig);
+        }
+        reap_workers();
+        note_ready_workers();
+        murder_stale_workers();
+        manage_workers();
+        report_status();
+        if (stop_ != Stop::none && workers_.empty()) ioc_.stop();
+    }
+
+    // ---- signals (gunicorn's meanings) -----------------------------------------------------------
+    void handle_signal(int sig) {
+        switch (sig) {
+            case SIGHUP: return handle_hup();
+            case SIGTERM: return handle_term();
+            case SIGINT: case SIGQUIT: return handle_quit(sig);
+            case SIGTTIN: return handle_ttin();
+            case SIGTTOU: return handle_ttou();
+            case SIGUSR1: return handle_usr1();
+            case SIGUSR2: return handle_usr2();
+            case SIGWINCH: return;  // gunicorn ignores WINCH unless daemonized; we never daemonize
+        }
+    }
+
+    // Reload: validate first; on any error the running generation keeps serving untouched.
+    void handle_hup() {
+        if (stop_ != Stop::none) return;
+        spdlog::info("Handling signal: hup");
+        notify_reloading("reloading configuration");
+        try {
+            Config next = reload_config(config_);
+            app_->on_master_config(next);
+            listeners_ = rebind_listeners(std::move(listeners_), next.bind, next.backlog);
+            config_ = std::move(next);
+        } catch (const std::exception& e) {
+            spdlog::error("Reload refused, still serving with the previous configuration: {}", e.what());
+            last_error_ = e.what();
+            notify_ready(status_text());
+            return;
+        }
+        setup_error_log(config_);
+        title("master");
+        write_pidfile();
+        target_ = config_.workers;
+        ++generation_;
+        reloading_ = true;
+        spdlog::info("Hang up: Master (generation {})", generation_);
+    }
+
+    void handle_term() {
+        if (stop_ == Stop::graceful) return;
+        spdlog::info("Handling signal: term");
+        begin_stop(Stop::graceful, SIGTERM, std::chrono::seconds(config_.graceful_timeout) + 2s);
+    }
+
+    void handle_quit(int sig) {
+        spdlog::info("Handling signal: {}", sig == SIGINT ? "int" : "quit");
+        begin_stop(Stop::fast, SIGQUIT, 2s);
+    }
+
+    enum class Stop { none, graceful, fast };
+    void begin_stop(Stop how, int sig, Clock::duration grace) {
+        stop_ = how;
+        notify_stopping("stopping");
+        close_listeners(listeners_);  // new connections are refused rather than queued and reset
+        for (auto& [pid, w] : workers_) {
+            ::kill(pid, sig);
+            w.draining = true;
+            w.kill_at = Clock::now() + grace;
+        }
+    }
+
+    void handle_ttin() {
+        ++target_;
+        spdlog::info("Handling signal: ttin; workers now {}", target_);
+    }
+
+    void handle_ttou() {
+        if (target_ > 1) --target_;
+        spdlog::info("Handling signal: ttou; workers now {}", target_);
+    }
+
+    void handle_usr1() {
+        spdlog::info("Handling signal: usr1");
+        setup_error_log(config_);
+        for (auto& [pid, w] : workers_) ::kill(pid, SIGUSR1);
+    }
+
+    // Upgrade the binary in place: a new master inherits the sockets; we retire once it serves.
+    void handle_usr2() {
+        if (successor_ > 0 || stop_ != Stop::none) return;
+        spdlog::info("Handling signal: usr2");
+        std::vector<std::string> env = {"AGENTE_HIBRIDO_LISTEN_FDS=" + format_fds(listeners_),
+                                        "AGENTE_HIBRIDO_OLD_MASTER=" + std::to_string(::getpid())};
+        successor_ = exec_child(argv_, env, false);
+        spdlog::info("Started new master with pid: {}", successor_);
+    }
+
+    // ---- supervision -----------------------------------------------------------------------------
+    void reap_workers() {
+        int status = 0;
+        pid_t pid;
+        while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+            if (pid == successor_) {
+                spdlog::error("New master (pid:{}) exited: {}", pid, describe_status(status));
+                successor_ = 0;
+                continue;
+            }
+            auto it = workers_.find(pid);
+            if (it == workers_.end()) continue;
+            log_exit(it->second, status);
+            app_->reclaim_slot(scoreboard_.app_area(), it->second.slot);
+            scoreboard_.release(it->second.slot);
+            workers_.erase(it);
+        }
+    }
+
+    // Every exit is classified: booted and failed, killed for timeout, recycled, stopped, crashed.
+    void log_exit(const WorkerRecord& w, int status) {
+        std::string how = describe_status(status);
+        if (w.timeout_stage) {
+            spdlog::error("Worker (pid:{}) killed for timeout: {}", w.pid, how);
+        } else if (!w.ready && !w.draining) {
+            ++boot_failures_;
+            auto delay = std::min<Clock::duration>(100ms * (1 << std::min(boot_failures_ - 1, 9)), 30s);
+            next_spawn_ = Clock::now() + delay;
+            spdlog::error("Worker (pid:{}) booted and failed: {}; retry in {} ms (failure {})", w.pid, how,
+                          std::chrono::duration_cast<std::chrono::milliseconds>(delay).count(), boot_failures_);
+            if (!ever_ready_ && boot_failures_ >= startup_boot_attempts && stop_ == Stop::none) {
+                spdlog::critical("No worker could boot; giving up ({} attempts). See the errors above.",
+                                 boot_failures_);
+                last_error_ = "no worker could boot";
+                exit_code_ = worker_boot_error;
+                begin_stop(Stop::fast, SIGQUIT, 1s);
+            }
+        } else if (w.draining) {
+            spdlog::info("Worker (pid:{}) {}: {}", w.pid, w.recycled ? "recycled" : "stopped", how);
+        } else if (WIFSIGNALED(status)) {
+            spdlog::error("Worker (pid:{}) crashed with signal {}", w.pid, signal_name(WTERMSIG(status)));
+        } else {
+            spdlog::error("Worker (pid:{}) exited unexpectedly: {}", w.pid, how);
+        }
+    }
+
+    static std::string describe_status(int status) {
+        if (WIFSIGNALED(status)) return "killed by " + signal_name(WTERMSIG(status));
+        return "exit code " + std::to_string(WEXITSTATUS(status));
+    }
+
+    void note_ready_workers() {
+        for (auto& [pid, w] : workers_) {
+            if (w.ready || scoreboard_.slot(w.slot).state.load() < std::uint32_t(WorkerState::ready)) continue;
+            w.ready = true;
+            ever_ready_ = true;
+            boot_failures_ = 0;
+        }
+    }
+
+    // A worker whose loop stopped beating is aborted, then killed on the next pass (gunicorn's murder).
+    void murder_stale_workers() {
+        auto now = Clock::now();
+        std::int64_t now_ns = monotonic_ns();
+        for (auto& [pid, w] : workers_) {
+            Slot& s = scoreboard_.slot(w.slot);
+            if (w.timeout_stage == 1 && now - w.abort_sent >= 1s) {
+                ::kill(pid, SIGKILL);
+                w.timeout_stage = 2;
+            } else if (w.draining && now >= w.kill_at && w.timeout_stage == 0) {
+                spdlog::warn("Worker (pid:{}) still running after graceful_timeout; killing it", pid);
+                ::kill(pid, SIGKILL);
+                w.timeout_stage = 2;
+            } else if (!w.ready && !w.draining && now - w.spawned > std::chrono::seconds(config_.boot_timeout)) {
+                spdlog::error("Worker (pid:{}) did not boot within {} s", pid, config_.boot_timeout);
+                ::kill(pid, SIGKILL);
+                w.draining = true;
+                w.kill_at = now;
+            } else if (w.ready && w.timeout_stage == 0 && config_.timeout > 0 &&
+                       now_ns - s.heartbeat_ns.load() > std::int64_t(config_.timeout) * 1'000'000'000) {
+                spdlog::critical("WORKER TIMEOUT (pid:{})", pid);
+                ::kill(pid, SIGABRT);
+                w.timeout_stage = 1;
+                w.abort_sent = now;
+            }
+        }
+    }
+
+    bool retiring(const WorkerRecord& w) { return scoreboard_.slot(w.slot).retire.load() != 0; }
+
+    // Keep `target_` serving workers of the current generation. Replacements start first; only when
+    // they serve are the old generation, recycled and excess workers told to drain.
+    void manage_workers() {
+        if (stop_ != Stop::none) return;
+        std::vector<WorkerRecord*> capacity;
+        int draining_recycles = 0;
+        for (auto& [pid, w] : workers_) {
+            if (w.draining) draining_recycles += w.recycled;
+            else if (w.generation == generation_ && !retiring(w)) capacity.push_back(&w);
+        }
+        if (int(capacity.size()) < target_ && Clock::now() >= next_spawn_) {
+            for (int i = int(capacity.size()); i < target_; ++i)
+                if (!spawn_worker() || boot_failures_ > 0) break;  // after a failure, one at a time
+            return;
+        }
+        int ready = int(std::count_if(capacity.begin(), capacity.end(), [](auto* w) { return w->ready; }));
+        if (ready < target_) return;
+        for (auto& [pid, w] : workers_)
+            if (!w.draining && w.generation != generation_) drain(w, false);
+        for (auto& [pid, w] : workers_)
+            if (!w.draining && retiring(w) && draining_recycles < config_.max_draining) {
+                drain(w, true);
+                ++draining_recycles;
+            }
+        std::sort(capacity.begin(), capacity.end(), [](auto* a, auto* b) { return a->spawned < b->spawned; });
+        for (int i = 0; i < int(capacity.size()) - target_; ++i) drain(*capacity[i], false);
+        finish_transitions();
+    }
+
+    // The first generation serving, or a reload complete: tell systemd, retire a USR2 predecessor.
+    void finish_transitions() {
+        if (!announced_ready_ || reloading_) {
+            spdlog::info("{} workers serving (generation {})", target_, generation_);
+            announced_ready_ = true;
+            reloading_ = false;
+            notify_ready(status_text());
+        }
+        if (old_master_ > 0) {
+            spdlog::info("Retiring the old master (pid:{})", old_master_);
+            notify_mainpid(::getpid());
+            ::kill(old_master_, SIGTERM);
+            old_master_ = 0;
+        }
+    }
+
+    void drain(WorkerRecord& w, bool recycled) {
+        ::kill(w.pid, SIGTERM);
+        w.draining = true;
+        w.recycled = recycled;
+        w.kill_at = Clock::now() + std::chrono::seconds(config_.graceful_timeout) + 5s;
+    }
+
+    bool spawn_worker() {
+        int slot = scoreboard_.claim(0);
+        if (slot < 0) {
+            spdlog::error("No free scoreboard slot for a new worker");
+            return false;
+        }
+        WorkerSetup setup;
+        setup.listeners = listeners_;
+        setup.scoreboard_fd = scoreboard_.fd();
+        setup.slot = slot;
+        setup.master_pid = ::getpid();
+        setup.max_requests = config_.max_requests ? config_.max_requests + jitter() : 0;
+        std::vector<std::string> argv = argv_;
+        argv[0] = "agente-hibrido: worker [" + config_.display_name() + "]";
+        pid_t pid = exec_child(argv, setup.to_environment(), true);
+        if (pid < 0) {
+            scoreboard_.release(slot);
+            return false;
+        }
+        scoreboard_.slot(slot).pid = pid;
+        WorkerRecord w;
+        w.pid = pid;
+        w.slot = slot;
+        w.generation = generation_;
+        w.spawned = Clock::now();
+        workers_[pid] = w;
+        spdlog::info("Booting worker with pid: {}", pid);
+        return true;
+    }
+
+    std::uint64_t jitter() {
+        if (config_.max_requests_jitter <= 0) return 0;
+        std::uniform_int_distribution<int> d(0, config_.max_requests_jitter);
+        return std::uint64_t(d(rng_));
+    }
+
+    // fork + exec of the binary on disk now (so a reload runs newly installed code).
+    pid_t exec_child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env, bool worker) {
+        std::vector<std::string> env_strings(extra_env);
+        for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+        std::vector<char*> args, envp;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+        envp.push_back(nullptr);
+        pid_t parent = ::getpid();
+        pid_t pid = ::fork();
+        if (pid < 0) {
+            spdlog::error("fork failed: {}", std::strerror(errno));
+            return -1;
+        }
+        if (pid == 0) {
+            sigset_t all;
+            ::sigemptyset(&all);
+            ::sigprocmask(SIG_SETMASK, &all, nullptr);
+            if (worker) {  // a worker never outlives its master
+                ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+                if (::getppid() != parent) ::_exit(1);
+            }
+            ::execve(exe_.c_str(), args.data(), envp.data());
+            ::_exit(127);
+        }
+        return pid;
+    }
+
+    // ---- reporting -------------------------------------------------------------------------------
+    std::string status_text() {
+        int ready = 0;
+        std::uint64_t served = 0;
+        for (auto& [pid, w] : workers_) {
+            ready += w.ready && !w.draining;
+            served += scoreboard_.slot(w.slot).requests.load(std::memory_order_relaxed);
+        }
+        std::string s = std::to_string(ready) + " workers ready, generation " + std::to_string(generation_) + ", " +
+                        std::to_string(served) + " requests served by live workers";
+        if (!last_error_.empty()) s += "; last error: " + last_error_;
+        return s;
+    }
+
+    void report_status() {
+        auto now = Clock::now();
+        if (watchdog_usec_ && now >= next_watchdog_) {
+            notify_watchdog();
+            next_watchdog_ = now + std::chrono::microseconds(watchdog_usec_ / 2);
+        }
+        if (now >= next_status_) {
+            notify_status(status_text());
+            next_status_ = now + 5s;
+        }
+    }
+
+    void title(const char* role) {
+        set_proc_title(std::string("agente-hibrido: ") + role + " [" + config_.display_name() + "]");
+    }
+
+    void write_pidfile() {
+        if (config_.pidfile.empty()) return;
+        std::ofstream(config_.pidfile) << ::getpid() << "\n";
+    }
+
+    // Only our own: after USR2 the file names the new master.
+    void remove_pidfile() {
+        if (config_.pidfile.empty()) return;
+        std::ifstream in(config_.pidfile);
+        pid_t pid = 0;
+        if (in >> pid && pid == ::getpid()) ::unlink(config_.pidfile.c_str());
+    }
+
+    Config config_;
+    std::vector<std::string> argv_;
+    std::string exe_;
+    std::unique_ptr<App> app_;
+    asio::io_context ioc_{1};
+    asio::signal_set signals_;
+    asio::steady_timer tick_;
+    std::deque<int> pending_signals_;
+    std::vector<Listener> listeners_;
+    Scoreboard scoreboard_;
+    std::map<pid_t, WorkerRecord> workers_;
+    std::mt19937 rng_{std::random_device{}()};
+    int target_;
+    int generation_ = 1;
+    bool reloading_ = false;
+    bool announced_ready_ = false;
+    bool ever_ready_ = false;
+    int boot_failures_ = 0;
+    Clock::time_point next_spawn_{};
+    Stop stop_ = Stop::none;
+    pid_t successor_ = 0;
+    pid_t old_master_ = 0;
+    std::string last_error_;
+    unsigned long long watchdog_usec_ = watchdog_interval_usec();
+    Clock::time_point next_watchdog_{}, next_status_{};
+    int exit_code_ = 0;
+};
+
+}  // namespace
+
+int run_master(Config config, std::vector<std::string> argv) {
+    ::signal(SIGPIPE, SIG_IGN);
+    Master master(std::move(config), std::move(argv));
+    return master.run();
+}
+
+}  // namespace agente::core

@@ -1,0 +1,105 @@
+#include "core/scoreboard.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace agente::core {
+
+namespace {
+
+constexpr std::size_t header_bytes = sizeof(std::uint64_t) * 2;  // app size, reserved
+
+std::size_t slots_bytes() { return sizeof(Slot) * Scoreboard::max_slots; }
+
+[[noreturn]] void throw_errno(const std::string& what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+void* map(int fd, std::size_t size) {
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) throw_errno("scoreboard: mmap");
+    return p;
+}
+
+}  // namespace
+
+std::int64_t monotonic_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return std::int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+Scoreboard Scoreboard::create(std::size_t app_bytes) {
+    Scoreboard s;
+    // Not close-on-exec: workers are exec'd and find it by number.
+    s.fd_ = ::memfd_create("agente-hibrido-scoreboard", 0);
+    if (s.fd_ < 0) throw_errno("scoreboard: memfd_create");
+    s.size_ = header_bytes + slots_bytes() + app_bytes;
+    if (::ftruncate(s.fd_, off_t(s.size_)) != 0) throw_errno("scoreboard: ftruncate");
+    s.base_ = map(s.fd_, s.size_);  // a fresh memfd reads as zeros: every slot starts free
+    static_cast<std::uint64_t*>(s.base_)[0] = app_bytes;
+    return s;
+}
+
+Scoreboard Scoreboard::attach(int fd) {
+    Scoreboard s;
+    s.fd_ = fd;
+    void* head = map(fd, header_bytes);
+    std::size_t app_bytes = static_cast<std::uint64_t*>(head)[0];
+    ::munmap(head, header_bytes);
+    s.size_ = header_bytes + slots_bytes() + app_bytes;
+    s.base_ = map(fd, s.size_);
+    return s;
+}
+
+Scoreboard::Scoreboard(Scoreboard&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)), base_(std::exchange(o.base_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+
+Scoreboard& Scoreboard::operator=(Scoreboard&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    std::swap(base_, o.base_);
+    std::swap(size_, o.size_);
+    return *this;
+}
+
+Scoreboard::~Scoreboard() {
+    if (base_) ::munmap(base_, size_);
+    if (fd_ >= 0) ::close(fd_);
+}
+
+Slot* Scoreboard::slots() const {
+    return reinterpret_cast<Slot*>(static_cast<char*>(base_) + header_bytes);
+}
+
+SharedArea Scoreboard::app_area() const {
+    std::size_t app_bytes = static_cast<std::uint64_t*>(base_)[0];
+    return {static_cast<char*>(base_) + header_bytes + slots_bytes(), app_bytes};
+}
+
+int Scoreboard::claim(std::int32_t pid) {
+    for (int i = 0; i < max_slots; ++i) {
+        Slot& s = slot(i);
+        if (s.state.load() != std::uint32_t(WorkerState::free)) continue;
+        s.pid = pid;
+        s.requests = 0;
+        s.connections = 0;
+        s.retire = 0;
+        s.heartbeat_ns = monotonic_ns();
+        s.state = std::uint32_t(WorkerState::booting);
+        return i;
+    }
+    return -1;
+}
+
+void Scoreboard::release(int i) {
+    slot(i).pid = 0;
+    slot(i).state = std::uint32_t(WorkerState::free);
+}
+
+}  // namespace agente::core

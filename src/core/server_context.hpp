@@ -1,0 +1,60 @@
+// What every connection of a worker shares: settings, routes, counters, the draining flag and the
+// exchanges that must be told when the worker stops. One per worker, owned by Worker.
+#pragma once
+
+#include "core/access_log.hpp"
+#include "core/router.hpp"
+#include "core/scoreboard.hpp"
+
+#include <agente/config.hpp>
+#include <agente/handler.hpp>
+
+#include <boost/asio/cancellation_signal.hpp>
+
+#include <cstdint>
+#include <ctime>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+
+namespace agente::core {
+
+// The control block of one running async handler: shared with the timers and the peer watch that
+// may stop it, so that their late completions never touch a finished exchange.
+struct HandlerControl {
+    asio::cancellation_signal cancel;
+    StopReason reason = StopReason::none;
+    bool done = false;
+
+    void stop(StopReason why) {
+        if (done || reason != StopReason::none) return;
+        reason = why;
+        cancel.emit(asio::cancellation_type::terminal);
+    }
+};
+
+struct ServerContext {
+    ServerContext(const Config& c, RouteTable& r, AccessLog& a, Slot& s, std::uint64_t max)
+        : config(c), routes(r), access_log(a), slot(s), max_requests(max) {}
+
+    const Config& config;
+    RouteTable& routes;
+    AccessLog& access_log;
+    Slot& slot;
+    std::uint64_t max_requests = 0;          // this worker's limit with jitter applied; 0: none
+    std::uint64_t requests = 0;
+    int connections = 0;
+    bool draining = false;
+    std::list<std::shared_ptr<HandlerControl>> running;   // stopped when draining runs out of time
+    std::function<void()> on_connection_closed;           // the worker checks whether it may exit
+
+    bool trusts_forwarded(std::string_view peer) const;
+    std::string_view http_date();                         // cached per second
+
+private:
+    std::time_t date_second_ = 0;
+    std::string date_;
+};
+
+}  // namespace agente::core

@@ -1,0 +1,256 @@
+#include "core/worker.hpp"
+
+#include "core/access_log.hpp"
+#include "core/http_session.hpp"
+#include "core/log.hpp"
+#include "core/proc_title.hpp"
+#include "core/router.hpp"
+#include "core/scoreboard.hpp"
+#include "core/server_context.hpp"
+
+#include <agente/app.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <grp.h>
+#include <pwd.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+namespace agente::core {
+
+namespace {
+
+using tcp = asio::ip::tcp;
+using local = asio::local::stream_protocol;
+using namespace std::chrono_literals;
+
+const char* env(const char* name) {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+}
+
+// Only root can switch; gunicorn does the same in its workers.
+void drop_privileges(const Config& c) {
+    if (::geteuid() != 0) return;
+    if (!c.group.empty()) {
+        group* g = ::getgrnam(c.group.c_str());
+        if (!g || ::setgid(g->gr_gid) != 0) throw std::runtime_error("cannot switch to group " + c.group);
+    }
+    if (!c.user.empty()) {
+        passwd* p = ::getpwnam(c.user.c_str());
+        if (!p) throw std::runtime_error("no such user " + c.user);
+        if (c.group.empty() && ::setgid(p->pw_gid) != 0) throw std::runtime_error("cannot switch group");
+        if (::initgroups(p->pw_name, ::getgid()) != 0 || ::setuid(p->pw_uid) != 0)
+            throw std::runtime_error("cannot switch to user " + c.user);
+    }
+}
+
+class Worker {
+public:
+    Worker(const Config& config, const WorkerSetup& setup)
+        : config_(config),
+          setup_(setup),
+          scoreboard_(Scoreboard::attach(setup.scoreboard_fd)),
+          access_log_(config),
+          ctx_{config_, routes_, access_log_, scoreboard_.slot(setup.slot), setup.max_requests},
+          signals_(ioc_),
+          heartbeat_(ioc_),
+          drain_deadline_(ioc_) {}
+
+    int run() {
+        ctx_.on_connection_closed = [this] { maybe_exit(); };
+        add_core_routes();
+        app_ = make_app();
+        WorkerContext wc{ioc_.get_executor(), config_, scoreboard_.app_area(), setup_.slot, Scoreboard::max_slots};
+        app_->register_routes(routes_, wc);
+        watch_signals();
+        beat();
+        for (const auto& l : setup_.listeners) accept_from(l);
+        ctx_.slot.state = std::uint32_t(WorkerState::ready);
+        ioc_.run();
+        app_->on_worker_exit();
+        spdlog::info("Worker exiting (pid: {})", ::getpid());
+        return 0;
+    }
+
+private:
+    void add_core_routes() {
+        routes_.add("GET", "/health", SyncHandler([this](const Request&) {
+            nlohmann::json j = {{"status", "ok"}, {"pid", ::getpid()}, {"requests", ctx_.requests}};
+            return Response::json(200, j.dump());
+        }));
+    }
+
+    void watch_signals() {
+        for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}) signals_.add(s);
+        signals_.async_wait([this](error_code ec, int sig) {
+            if (ec) return;
+            if (sig == SIGTERM) begin_drain("TERM");
+            else if (sig == SIGUSR1) reopen_logs();
+            else stop_now();
+            if (!ioc_.stopped()) watch_signals();
+        });
+    }
+
+    void reopen_logs() {
+        spdlog::info("Handling signal: usr1");
+        setup_error_log(config_);
+        access_log_.reopen();
+    }
+
+    // The heartbeat comes from this loop's own timer: a blocked loop stops beating.
+    void beat() {
+        ctx_.slot.heartbeat_ns.store(monotonic_ns(), std::memory_order_relaxed);
+        if (::getppid() != setup_.master_pid && !ctx_.draining) {
+            spdlog::info("Parent changed, shutting down: {}", setup_.master_pid);
+            begin_drain("master gone");
+        }
+        auto interval = std::chrono::milliseconds(std::clamp(config_.timeout * 250, 100, 1000));
+        heartbeat_.expires_after(interval);
+        heartbeat_.async_wait([this](error_code ec) { if (!ec) beat(); });
+    }
+
+    void accept_from(const Listener& l) {
+        if (l.is_unix) {
+            auto& a = unix_acceptors_.emplace_back(ioc_, local(), l.fd);
+            asio::co_spawn(ioc_, accept_loop(a), asio::detached);
+        } else {
+            sockaddr_storage ss{};
+            socklen_t len = sizeof ss;
+            ::getsockname(l.fd, reinterpret_cast<sockaddr*>(&ss), &len);
+            auto& a = tcp_acceptors_.emplace_back(ioc_, ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), l.fd);
+            asio::co_spawn(ioc_, accept_loop(a), asio::detached);
+        }
+    }
+
+    template <class Acceptor>
+    asio::awaitable<void> accept_loop(Acceptor& acceptor) {
+        asio::steady_timer pause(ioc_);
+        while (!ctx_.draining) {
+            if (ctx_.connections >= config_.worker_connections) {  // gunicorn: stop accepting when full
+                pause.expires_after(10ms);
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                continue;
+            }
+            auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+            if (ec == asio::error::operation_aborted || ctx_.draining) co_return;
+            if (ec) {  // EMFILE and friends: back off instead of spinning
+                spdlog::error("accept: {}", ec.message());
+                pause.expires_after(100ms);
+                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+                continue;
+            }
+            start_session(std::move(socket), ctx_);
+        }
+    }
+
+    // Takes what is already queued on the listener, then lets go of it: the master and the other
+    // workers keep the socket open, so nothing queued behind it is reset.
+    template <class Acceptor>
+    void sweep_and_close(Acceptor& acceptor) {
+        error_code ec;
+        acceptor.cancel(ec);
+        acceptor.non_blocking(true, ec);
+        for (;;) {
+            auto socket = acceptor.accept(ec);
+            if (ec) break;
+            start_session(std::move(socket), ctx_);
+        }
+        acceptor.close(ec);
+    }
+
+    void begin_drain(const char* why) {
+        if (ctx_.draining) return;
+        spdlog::info("Worker draining ({}), pid: {}", why, ::getpid());
+        ctx_.draining = true;
+        ctx_.slot.state = std::uint32_t(WorkerState::draining);
+        for (auto& a : tcp_acceptors_) sweep_and_close(a);
+        for (auto& a : unix_acceptors_) sweep_and_close(a);
+        set_proc_title("agente-hibrido: worker [" + config_.display_name() + "] (draining)");
+        drain_deadline_.expires_after(std::chrono::seconds(config_.graceful_timeout));
+        drain_deadline_.async_wait([this](error_code ec) { if (!ec) stop_streams(); });
+        maybe_exit();
+    }
+
+    // graceful_timeout ran out: tell each running handler (it may send a last event), then leave.
+    void stop_streams() {
+        auto running = ctx_.running;  // stop() may end exchanges, which erase themselves
+        for (auto& control : running) control->stop(StopReason::draining);
+        drain_deadline_.expires_after(1s);
+        drain_deadline_.async_wait([this](error_code ec) { if (!ec) ioc_.stop(); });
+    }
+
+    void maybe_exit() {
+        if (ctx_.draining && ctx_.connections == 0) ioc_.stop();
+    }
+
+    void stop_now() {
+        ctx_.draining = true;
+        ioc_.stop();
+    }
+
+    asio::io_context ioc_{1};
+    Config config_;
+    WorkerSetup setup_;
+    Scoreboard scoreboard_;
+    RouteTable routes_;
+    AccessLog access_log_;
+    ServerContext ctx_;
+    std::unique_ptr<App> app_;
+    asio::signal_set signals_;
+    asio::steady_timer heartbeat_;
+    asio::steady_timer drain_deadline_;
+    std::list<tcp::acceptor> tcp_acceptors_;
+    std::list<local::acceptor> unix_acceptors_;
+};
+
+}  // namespace
+
+bool WorkerSetup::from_environment() {
+    if (std::string(env("AGENTE_WORKER_SLOT")).empty()) return false;
+    listeners = parse_fds(env("AGENTE_WORKER_FDS"));
+    scoreboard_fd = std::atoi(env("AGENTE_WORKER_SCOREBOARD"));
+    slot = std::atoi(env("AGENTE_WORKER_SLOT"));
+    master_pid = std::atoi(env("AGENTE_WORKER_MASTER"));
+    max_requests = std::strtoull(env("AGENTE_WORKER_MAX_REQUESTS"), nullptr, 10);
+    for (const char* name : {"AGENTE_WORKER_FDS", "AGENTE_WORKER_SCOREBOARD", "AGENTE_WORKER_SLOT",
+                             "AGENTE_WORKER_MASTER", "AGENTE_WORKER_MAX_REQUESTS"})
+        ::unsetenv(name);
+    return true;
+}
+
+std::vector<std::string> WorkerSetup::to_environment() const {
+    return {"AGENTE_WORKER_FDS=" + format_fds(listeners),
+            "AGENTE_WORKER_SCOREBOARD=" + std::to_string(scoreboard_fd),
+            "AGENTE_WORKER_SLOT=" + std::to_string(slot),
+            "AGENTE_WORKER_MASTER=" + std::to_string(master_pid),
+            "AGENTE_WORKER_MAX_REQUESTS=" + std::to_string(max_requests)};
+}
+
+int run_worker(const Config& config, const WorkerSetup& setup) {
+    try {
+        ::signal(SIGPIPE, SIG_IGN);
+        for (int s : {SIGHUP, SIGWINCH, SIGTTIN, SIGTTOU, SIGUSR2}) ::signal(s, SIG_IGN);
+        set_proc_title("agente-hibrido: worker [" + config.display_name() + "]");
+        drop_privileges(config);
+        Worker worker(config, setup);
+        return worker.run();
+    } catch (const std::exception& e) {
+        spdlog::error("Exception in worker process: {}", e.what());
+        return worker_boot_error;
+    }
+}
+
+}  // namespace agente::core
