@@ -1,0 +1,207 @@
+"""The server core through the real binary: serving, HTTP/1.1 details, bad input, stop signals."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from harness import (BIN, TEST_BIN, ServerTest, cmdline, free_port, http_get, raw_request, status_of,
+                     wait_until)
+
+
+class Serving(ServerTest):
+    def test_two_workers_titled_and_both_take_connections(self):
+        s = self.server(["workers = 2", 'proc_name = "it"']).start(workers=2)
+        self.assertIn("agente-hibrido: master [it]", cmdline(s.pid))
+        for w in s.workers():
+            self.assertIn("agente-hibrido: worker [it]", cmdline(w))
+        status, headers, body = http_get(s.port)
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["status"], "ok")
+        self.assertEqual(headers["content-type"], "application/json")
+        seen = set()
+        # Parallel fresh connections: both workers accept from the one shared socket.
+        def hit():
+            for _ in range(40):
+                seen.add(json.loads(http_get(s.port)[2])["pid"])
+        threads = [threading.Thread(target=hit) for _ in range(8)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        self.assertEqual(seen, set(s.workers()))
+
+    def test_keepalive_pipelining_head_and_404(self):
+        s = self.server(binary=TEST_BIN).start()
+        two = raw_request(s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                                  b"GET /items/42 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(two.count(b"HTTP/1.1 200"), 2, two)
+        self.assertIn(b'"id":"42"', two)
+        head = raw_request(s.port, b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(status_of(head), 200)
+        self.assertTrue(head.endswith(b"\r\n\r\n"), head)  # no body after the header
+        self.assertIn(b"Content-Length: ", head)
+        self.assertEqual(status_of(raw_request(s.port, b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")), 404)
+        self.assertEqual(status_of(raw_request(s.port, b"DELETE /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")), 405)
+        http10 = raw_request(s.port, b"GET /health HTTP/1.0\r\n\r\n")
+        self.assertTrue(http10.startswith(b"HTTP/1.0 200"), http10)
+
+    def test_chunked_body_and_expect_continue(self):
+        s = self.server(binary=TEST_BIN).start()
+        chunked = raw_request(s.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                      b"Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        self.assertEqual(status_of(chunked), 200)
+        self.assertTrue(chunked.endswith(b"hello world"), chunked)
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+            c.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n"
+                      b"Connection: close\r\n\r\n")
+            self.assertTrue(c.recv(100).startswith(b"HTTP/1.1 100 Continue"))
+            c.sendall(b"abc")
+            rest = b""
+            while chunk := c.recv(4096):
+                rest += chunk
+            self.assertTrue(rest.endswith(b"abc"), rest)
+
+    def test_forwarded_headers_trusted_only_from_allowed_ips(self):
+        s = self.server(binary=TEST_BIN).start()
+        _, _, body = http_get(s.port, "/items/1", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
+        self.assertEqual(json.loads(body)["remote"], "203.0.113.9")
+        self.assertEqual(json.loads(body)["scheme"], "https")
+        s2 = self.server(['forwarded_allow_ips = "10.1.1.1"'], binary=TEST_BIN).start()
+        _, _, body = http_get(s2.port, "/items/1", headers={"X-Forwarded-For": "203.0.113.9"})
+        self.assertEqual(json.loads(body)["remote"], "127.0.0.1")
+
+    def test_handler_exception_is_a_500_not_a_dead_worker(self):
+        s = self.server(binary=TEST_BIN).start(workers=1)
+        before = s.workers()
+        self.assertEqual(http_get(s.port, "/throw")[0], 500)
+        self.assertEqual(s.workers(), before)
+
+    def test_access_log_in_gunicorns_format(self):
+        s = self.server(['accesslog = "-"'])
+        s.start()
+        http_get(s.port, "/health?x=1", headers={"User-Agent": "it-agent"})
+        line = s.wait_log(r'127\.0\.0\.1 - - \[[^\]]+\] "GET /health\?x=1 HTTP/1\.1" 200 \d+ "-" "it-agent"')
+        self.assertTrue(line, s.read_log())
+
+    def test_error_log_lines_in_gunicorns_shape(self):
+        s = self.server(["workers = 1"]).start()
+        self.assertRegex(s.read_log(), r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] Booting worker with pid: \d+")
+
+
+class BadInput(ServerTest):
+    CASES = {
+        "garbage": (b"HELLO\r\n\r\n", {400}),
+        "bad version": (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", {505}),
+        "long line": (b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", {414}),
+        "huge line": (b"GET /" + b"a" * 2000000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", {414}),
+        "many headers": (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(300)) + b"\r\n", {431}),
+        "huge header": (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"z" * 20000 + b"\r\n\r\n", {431}),
+        "bad content-length": (b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", {400}),
+        "null byte": (b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n", {400}),
+        "body too large": (b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n", {413}),
+        "chunked too large": (b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" + b"a" * 2048 + b"\r\n0\r\n\r\n", {413}),
+    }
+
+    def test_each_case_is_a_4xx_with_close_and_json_and_no_worker_dies(self):
+        s = self.server(["workers = 2", "limit_request_body = 1024"]).start(workers=2)
+        before = s.workers()
+        for name, (raw, codes) in self.CASES.items():
+            with self.subTest(name):
+                out = raw_request(s.port, raw)
+                self.assertIn(status_of(out), codes, out[:200])
+                self.assertIn(b"Connection: close", out)
+                self.assertIn(b'{"error":', out)
+        self.assertEqual(s.workers(), before)
+        self.assertTrue(s.healthy())
+        self.assertIn("[WARNING] Invalid request", s.read_log())
+
+    def test_slow_client_header_deadline(self):
+        s = self.server(["header_timeout = 1"]).start()
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+            c.sendall(b"GET /health HTTP/1.1\r\n")  # and never the rest
+            t0 = time.monotonic()
+            self.assertEqual(c.recv(100), b"")
+            self.assertLess(time.monotonic() - t0, 3)
+
+
+class Processes(ServerTest):
+    def test_term_finishes_requests_in_flight_and_exits_zero(self):
+        s = self.server(["workers = 2", "graceful_timeout = 10"], binary=TEST_BIN).start(workers=2)
+        results = []
+        def slow():
+            try:
+                results.append(http_get(s.port, "/slow?ms=1500", timeout=10)[0])
+            except OSError as e:
+                results.append(repr(e))
+        threads = [threading.Thread(target=slow) for _ in range(10)]
+        [t.start() for t in threads]
+        time.sleep(0.5)  # let the requests reach the workers before the signal
+        s.signal(signal.SIGTERM)
+        [t.join() for t in threads]
+        self.assertEqual(results, [200] * 10)
+        self.assertEqual(s.wait_exit(), 0)
+
+    def test_int_stops_fast(self):
+        s = self.server(["graceful_timeout = 30"], binary=TEST_BIN).start()
+        threading.Thread(target=lambda: self._ignore(lambda: http_get(s.port, "/slow?ms=20000", timeout=30))).start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        s.signal(signal.SIGINT)
+        self.assertEqual(s.wait_exit(10), 0)
+        self.assertLess(time.monotonic() - t0, 5)
+
+    @staticmethod
+    def _ignore(f):
+        try:
+            f()
+        except OSError:
+            pass
+
+    def test_port_in_use_fails_at_once(self):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen()
+            port = busy.getsockname()[1]
+            s = self.server()
+            s.write_conf([], port=port)
+            s.start(wait=False)
+            self.assertEqual(s.wait_exit(5), 1)
+            self.assertIn(f"127.0.0.1:{port}: Address already in use", s.read_log())
+
+    def test_broken_config_names_file_and_line(self):
+        s = self.server(["workers = 2", 'workers = "three"'])
+        s.write_conf(["workers = \"three\""])
+        r = subprocess.run([BIN, "-c", s.conf], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, r"server\.conf:2: workers: expected a positive integer")
+        r = subprocess.run([BIN, "-c", s.conf, "--check-config"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        s.write_conf(["workers = 3"])
+        r = subprocess.run([BIN, "-c", s.conf, "--check-config"], capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_workers_leave_when_the_master_is_killed(self):
+        s = self.server(["workers = 2"]).start(workers=2)
+        kids = s.workers()
+        s.proc.kill()
+        s.proc.wait()
+        gone = wait_until(lambda: not any(os.path.exists(f"/proc/{k}") and "Z" not in open(f"/proc/{k}/stat").read().split()[2] for k in kids), 5)
+        self.assertTrue(gone, f"orphaned workers: {kids}")
+
+    def test_unix_socket_and_ipv6_bind(self):
+        s = self.server()
+        sock = os.path.join(s.dir, "s.sock")
+        v6 = free_port()
+        with open(s.conf, "w") as f:
+            f.write(f'bind = ["127.0.0.1:{s.port}", "unix:{sock}", "[::1]:{v6}"]\n')
+        s.start()
+        out = subprocess.run(["curl", "-s", "--unix-socket", sock, "http://x/health"], capture_output=True, text=True).stdout
+        self.assertEqual(json.loads(out)["status"], "ok")
+        out = subprocess.run(["curl", "-s", f"http://[::1]:{v6}/health"], capture_output=True, text=True).stdout
+        self.assertEqual(json.loads(out)["status"], "ok")
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
