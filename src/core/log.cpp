@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <cctype>
+#include <ctime>
 #include <cstdlib>
 #include <string>
 
@@ -36,6 +37,17 @@ public:
     std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<SyslogPriority>(); }
 };
 
+// gunicorn's time zone is "+0000" (strftime's %z); spdlog's %z writes "+00:00".
+class NumericZone final : public spdlog::custom_flag_formatter {
+public:
+    void format(const spdlog::details::log_msg&, const std::tm& tm, spdlog::memory_buf_t& dest) override {
+        char buf[8];
+        std::size_t n = std::strftime(buf, sizeof buf, "%z", &tm);
+        dest.append(buf, buf + n);
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<NumericZone>(); }
+};
+
 // JOURNAL_STREAM holds "device:inode" of the journal's stream; stderr is the journal when they match.
 bool stderr_is_journal() {
     const char* js = std::getenv("JOURNAL_STREAM");
@@ -63,10 +75,10 @@ void setup_error_log(const Config& config) {
     else
         sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(config.errorlog);
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
-    formatter->add_flag<UpperLevel>('*').add_flag<SyslogPriority>('&');
+    formatter->add_flag<UpperLevel>('*').add_flag<SyslogPriority>('&').add_flag<NumericZone>('Z');
     bool journal = to_stderr && stderr_is_journal();
     // The journal stamps time itself; gunicorn's bracketed time is kept for files and terminals.
-    formatter->set_pattern(journal ? "%&[%P] [%*] %v" : "[%Y-%m-%d %H:%M:%S %z] [%P] [%*] %v");
+    formatter->set_pattern(journal ? "%&[%P] [%*] %v" : "[%Y-%m-%d %H:%M:%S %Z] [%P] [%*] %v");
     sink->set_formatter(std::move(formatter));
     auto logger = std::make_shared<spdlog::logger>("agente-hibrido", sink);
     logger->set_level(parse_level(config.loglevel));

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <stdlib.h>
 #include <iostream>
 
 using namespace agente;
@@ -35,9 +36,14 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv, argv + argc);
     const char* env_args = std::getenv("AGENTE_HIBRIDO_CMD_ARGS");
     register_app_sections();
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (const char* snapshot = std::getenv("AGENTE_WORKER_CONFIG")) {  // a worker: the master's validated copy
+        rest.insert(rest.end(), {"--config", snapshot});
+        ::unsetenv("AGENTE_WORKER_CONFIG");
+    }
     LoadedConfig loaded;
     try {
-        loaded = load_config({args.begin() + 1, args.end()}, env_args ? env_args : "");
+        loaded = load_config(rest, env_args ? env_args : "");
         if (loaded.action != Action::serve) return print_and_exit(loaded);
     } catch (const std::exception& e) {
         std::cerr << "Error: " << e.what() << "\n";

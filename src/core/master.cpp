@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,6 +26,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
 
@@ -99,6 +101,7 @@ private:
         scoreboard_ = Scoreboard::create(app_shared_size());
         app_->init_shared(scoreboard_.app_area());
         write_pidfile();
+        snapshot_config();
         if (const char* old = std::getenv("AGENTE_HIBRIDO_OLD_MASTER")) {
             old_master_ = std::atoi(old);
             ::unsetenv("AGENTE_HIBRIDO_OLD_MASTER");
@@ -180,6 +183,7 @@ private:
         setup_error_log(config_);
         title("master");
         write_pidfile();
+        snapshot_config();
         target_ = config_.workers;
         ++generation_;
         reloading_ = true;
@@ -391,7 +395,9 @@ private:
         setup.max_requests = config_.max_requests ? config_.max_requests + jitter() : 0;
         std::vector<std::string> argv = argv_;
         argv[0] = "agente-hibrido: worker [" + config_.display_name() + "]";
-        pid_t pid = exec_child(argv, setup.to_environment(), true);
+        std::vector<std::string> env = setup.to_environment();
+        if (config_fd_ >= 0) env.push_back("AGENTE_WORKER_CONFIG=/proc/self/fd/" + std::to_string(config_fd_));
+        pid_t pid = exec_child(argv, env, true);
         if (pid < 0) {
             scoreboard_.release(slot);
             return false;
@@ -423,22 +429,26 @@ private:
         for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
         envp.push_back(nullptr);
         pid_t parent = ::getpid();
+        // Signals stay blocked across fork: until exec, asio's handlers (inherited) would write
+        // into the master's signal pipe.
+        sigset_t all, previous;
+        ::sigfillset(&all);
+        ::sigprocmask(SIG_BLOCK, &all, &previous);
         pid_t pid = ::fork();
-        if (pid < 0) {
-            spdlog::error("fork failed: {}", std::strerror(errno));
-            return -1;
-        }
         if (pid == 0) {
-            sigset_t all;
-            ::sigemptyset(&all);
-            ::sigprocmask(SIG_SETMASK, &all, nullptr);
+            for (int sig = 1; sig < NSIG; ++sig)
+                if (sig != SIGPIPE) ::signal(sig, SIG_DFL);
             if (worker) {  // a worker never outlives its master
                 ::prctl(PR_SET_PDEATHSIG, SIGTERM);
                 if (::getppid() != parent) ::_exit(1);
             }
+            ::sigprocmask(SIG_SETMASK, &previous, nullptr);
             ::execve(exe_.c_str(), args.data(), envp.data());
             ::_exit(127);
         }
+        int fork_errno = errno;
+        ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+        if (pid < 0) spdlog::error("fork failed: {}", std::strerror(fork_errno));
         return pid;
     }
 
@@ -472,6 +482,19 @@ private:
         set_proc_title(std::string("agente-hibrido: ") + role + " [" + config_.display_name() + "]");
     }
 
+    // Workers read the bytes this master validated, not the file: an edit saved without a HUP must
+    // not reach a worker that happens to start (a respawn, a recycle) and break it.
+    void snapshot_config() {
+        if (config_fd_ >= 0) ::close(config_fd_);
+        config_fd_ = -1;
+        if (config_.config_path.empty()) return;
+        std::ifstream in(config_.config_path, std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        config_fd_ = ::memfd_create("agente-hibrido-config", 0);  // inherited by the workers' exec
+        if (config_fd_ < 0 || ::write(config_fd_, bytes.data(), bytes.size()) != ssize_t(bytes.size()))
+            throw std::runtime_error("cannot snapshot the configuration");
+    }
+
     void write_pidfile() {
         if (config_.pidfile.empty()) return;
         std::ofstream(config_.pidfile) << ::getpid() << "\n";
@@ -495,6 +518,7 @@ private:
     std::deque<int> pending_signals_;
     std::vector<Listener> listeners_;
     Scoreboard scoreboard_;
+    int config_fd_ = -1;
     std::map<pid_t, WorkerRecord> workers_;
     std::mt19937 rng_{std::random_device{}()};
     int target_;
