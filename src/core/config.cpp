@@ -1,0 +1,818 @@
+// The configuration: one table of settings (name, flags, kind, field) drives the file reader, the
+// command line, --print-config, --help and the "did you mean" suggestions, so a new setting is one row.
+#include <agente/config.hpp>
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <limits>
+#include <optional>
+#include <sstream>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+namespace agente {
+
+namespace {
+
+std::string place(const std::string& file, int line) {
+    if (file.empty()) return "";
+    return line > 0 ? file + ":" + std::to_string(line) + ": " : file + ": ";
+}
+
+}  // namespace
+
+ConfigError::ConfigError(std::string file, int line, const std::string& message)
+    : std::runtime_error(place(file, line) + message), file_(std::move(file)), line_(line) {}
+
+namespace {
+
+const std::string kCommandLine = "command line";
+const std::string kEnvironment = "AGENTE_HIBRIDO_CMD_ARGS";
+
+// ---- values and where they came from -------------------------------------------------------------
+
+// "server.conf:7: workers" or "command line: --workers": everything an error message needs.
+struct Origin {
+    std::string file;
+    int line = 0;
+    std::string name;  // the setting (file) or the flag as typed (command line)
+
+    [[noreturn]] void fail(const std::string& what) const { throw ConfigError(file, line, name + ": " + what); }
+};
+
+int line_of(const toml::node& node) { return int(node.source().begin.line); }
+
+// A TOML basic string, so that messages quote exactly what print_config would write.
+std::string quote(std::string_view s) {
+    std::string out = "\"";
+    for (char ch : s) {
+        switch (ch) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\t': out += "\\t"; break;
+            case '\r': out += "\\r"; break;
+            default:
+                if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
+                    char buf[8];
+                    std::snprintf(buf, sizeof buf, "\\u%04X", static_cast<unsigned char>(ch));
+                    out += buf;
+                } else {
+                    out += ch;
+                }
+        }
+    }
+    return out + "\"";
+}
+
+std::string show(const toml::node& node) {
+    if (auto s = node.as_string()) return quote(s->get());
+    if (node.is_table()) return "a table";
+    std::ostringstream os;
+    node.visit([&](const auto& v) { os << v; });
+    return os.str();
+}
+
+// One value to assign: a node of the file, or the text after a flag.
+struct Input {
+    const toml::node* node = nullptr;
+    std::string text;
+    Origin origin;
+
+    std::string shown() const { return node ? show(*node) : quote(text); }
+    const std::string* string_value() const {
+        if (!node) return &text;
+        return node->is_string() ? &node->as_string()->get() : nullptr;
+    }
+    Input element(const toml::node& n) const { return {&n, {}, {origin.file, line_of(n), origin.name}}; }
+    Input part(std::string t) const { return {nullptr, std::move(t), origin}; }
+};
+
+// ---- the settings --------------------------------------------------------------------------------
+
+enum class Kind { integer, bytes, mode, text, level, addresses, ips };
+
+using Field = std::variant<int Config::*, std::uint64_t Config::*, std::string Config::*,
+                           std::vector<std::string> Config::*>;
+
+struct Setting {
+    std::string_view name;
+    Kind kind;
+    Field field;
+    std::vector<std::string_view> flags;
+    std::string_view metavar;
+    std::int64_t min, max;
+    std::string_view help;
+};
+
+constexpr std::int64_t kInt = INT_MAX;
+constexpr std::int64_t kInt64 = std::numeric_limits<std::int64_t>::max();
+
+const std::vector<Setting>& settings() {
+    static const std::vector<Setting> table = {
+        {"bind", Kind::addresses, &Config::bind, {"-b", "--bind"}, "ADDRESS", 0, 0,
+         "The socket to bind: HOST:PORT, [ADDRESS]:PORT or unix:PATH. Repeat for several."},
+        {"backlog", Kind::integer, &Config::backlog, {"--backlog"}, "INT", 1, kInt,
+         "The maximum number of pending connections."},
+        {"workers", Kind::integer, &Config::workers, {"-w", "--workers"}, "INT", 1, 256,
+         "The number of worker processes."},
+        {"worker_connections", Kind::integer, &Config::worker_connections, {"--worker-connections"}, "INT", 1,
+         kInt, "The maximum number of simultaneous clients per worker."},
+        {"timeout", Kind::integer, &Config::timeout, {"-t", "--timeout"}, "INT", 0, kInt,
+         "Workers silent for more than this many seconds are killed and restarted. 0 disables."},
+        {"graceful_timeout", Kind::integer, &Config::graceful_timeout, {"--graceful-timeout"}, "INT", 0, kInt,
+         "Seconds a stopping or recycled worker gets to finish its requests."},
+        {"keepalive", Kind::integer, &Config::keepalive, {"--keep-alive"}, "INT", 0, kInt,
+         "Seconds to wait for the next request on a keep-alive connection."},
+        {"max_requests", Kind::integer, &Config::max_requests, {"--max-requests"}, "INT", 0, kInt,
+         "Requests a worker serves before it is recycled. 0 disables."},
+        {"max_requests_jitter", Kind::integer, &Config::max_requests_jitter, {"--max-requests-jitter"}, "INT", 0,
+         kInt, "A random 0..N added to max_requests per worker, so workers do not recycle together."},
+        {"max_draining", Kind::integer, &Config::max_draining, {"--max-draining"}, "INT", 1, kInt,
+         "Recycled workers allowed to drain at the same time (extension)."},
+        {"boot_timeout", Kind::integer, &Config::boot_timeout, {"--boot-timeout"}, "INT", 1, kInt,
+         "Seconds a new worker gets to report ready (extension)."},
+        {"limit_request_line", Kind::integer, &Config::limit_request_line, {"--limit-request-line"}, "INT", 0, 8190,
+         "The maximum size of the HTTP request line in bytes; 0 removes the check."},
+        {"limit_request_fields", Kind::integer, &Config::limit_request_fields, {"--limit-request-fields"}, "INT", 0,
+         32768, "The maximum number of request header fields; 0 removes the check."},
+        {"limit_request_field_size", Kind::integer, &Config::limit_request_field_size,
+         {"--limit-request-field_size", "--limit-request-field-size"}, "INT", 0, 65536,
+         "The maximum size of a request header field in bytes; 0 removes the check."},
+        {"limit_request_body", Kind::bytes, &Config::limit_request_body, {"--limit-request-body"}, "BYTES", 0,
+         kInt64, "The maximum size of a request body in bytes, answered 413. 0 means unlimited (extension)."},
+        {"header_timeout", Kind::integer, &Config::header_timeout, {"--header-timeout"}, "INT", 1, kInt,
+         "Seconds a client gets to send a request's headers (extension)."},
+        {"accesslog", Kind::text, &Config::accesslog, {"--access-logfile"}, "FILE", 0, 0,
+         "The access log file; '-' is stdout, empty is off."},
+        {"errorlog", Kind::text, &Config::errorlog, {"--error-logfile", "--log-file"}, "FILE", 0, 0,
+         "The error log file; '-' is stderr."},
+        {"loglevel", Kind::level, &Config::loglevel, {"--log-level"}, "LEVEL", 0, 0,
+         "The error log level: debug, info, warning, error or critical."},
+        {"access_log_format", Kind::text, &Config::access_log_format, {"--access-logformat"}, "STRING", 0, 0,
+         "The access log format (gunicorn's atoms)."},
+        {"proc_name", Kind::text, &Config::proc_name, {"-n", "--name"}, "STRING", 0, 0,
+         "The name shown in process titles; empty means agente-hibrido."},
+        {"pidfile", Kind::text, &Config::pidfile, {"-p", "--pid"}, "FILE", 0, 0,
+         "A file to write the master's PID to."},
+        {"user", Kind::text, &Config::user, {"-u", "--user"}, "USER", 0, 0,
+         "Switch to this user after binding."},
+        {"group", Kind::text, &Config::group, {"-g", "--group"}, "GROUP", 0, 0,
+         "Switch to this group after binding."},
+        {"umask", Kind::mode, &Config::umask, {"-m", "--umask"}, "INT", 0, 0777,
+         "The umask of the server's processes, in octal (\"022\")."},
+        {"forwarded_allow_ips", Kind::ips, &Config::forwarded_allow_ips, {"--forwarded-allow-ips"}, "STRING", 0, 0,
+         "Peers trusted to set X-Forwarded-* headers, comma-separated; '*' trusts all."},
+    };
+    return table;
+}
+
+// gunicorn settings a ported config may carry; a precise "no" beats "unknown setting".
+struct Unsupported {
+    std::string_view name;
+    std::vector<std::string_view> flags;
+    std::string_view why;
+};
+
+const std::vector<Unsupported>& unsupported() {
+    static const std::vector<Unsupported> table = {
+        {"worker_class", {"-k", "--worker-class"}, "there is one worker type, an event loop per process"},
+        {"threads", {"--threads"}, "each worker is single-threaded; add workers instead"},
+        {"daemon", {"-D", "--daemon"}, "run it under systemd or another supervisor instead"},
+        {"preload_app", {"--preload"}, "the app is linked in and each worker is a fresh exec"},
+        {"certfile", {"--certfile"}, "terminate TLS in a proxy in front"},
+        {"keyfile", {"--keyfile"}, "terminate TLS in a proxy in front"},
+    };
+    return table;
+}
+
+// Flags that are not settings.
+struct Command {
+    std::optional<Action> action;  // none for -c, which names the file
+    std::vector<std::string_view> flags;
+    std::string_view metavar;
+    std::string_view help;
+};
+
+const std::vector<Command>& commands() {
+    static const std::vector<Command> table = {
+        {Action::help, {"-h", "--help"}, "", "Show this help message and exit."},
+        {Action::version, {"-v", "--version"}, "", "Show the version and exit."},
+        {std::nullopt, {"-c", "--config"}, "CONFIG", "The TOML config file; without it, the defaults."},
+        {Action::check_config, {"--check-config"}, "", "Check the configuration and exit."},
+        {Action::print_config, {"--print-config"}, "", "Print the effective configuration as TOML and exit."},
+    };
+    return table;
+}
+
+std::vector<AppSection>& app_sections() {
+    static std::vector<AppSection> sections;
+    return sections;
+}
+
+const Setting* find_setting(std::string_view name) {
+    for (const auto& s : settings())
+        if (s.name == name) return &s;
+    return nullptr;
+}
+
+const AppSection* find_section(std::string_view name) {
+    for (const auto& a : app_sections())
+        if (a.name == name) return &a;
+    return nullptr;
+}
+
+char lower(char c) { return char(std::tolower(static_cast<unsigned char>(c))); }
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = lower(c);
+    return s;
+}
+
+// ---- "did you mean" ------------------------------------------------------------------------------
+
+std::size_t levenshtein(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t substitute = diagonal + (lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1);
+            diagonal = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, substitute});
+        }
+    }
+    return row[b.size()];
+}
+
+// Only a close name is worth suggesting: a third of the word may be wrong, at least one letter.
+std::string nearest(std::string_view word, const std::vector<std::string_view>& candidates) {
+    std::size_t best = std::max<std::size_t>(1, word.size() / 3) + 1;
+    std::string_view found;
+    for (auto c : candidates) {
+        std::size_t d = levenshtein(word, c);
+        if (d < best) {
+            best = d;
+            found = c;
+        }
+    }
+    return std::string(found);
+}
+
+std::string did_you_mean(const std::string& suggestion) {
+    return suggestion.empty() ? "" : ": did you mean " + quote(suggestion) + "?";
+}
+
+// ---- reading one value ---------------------------------------------------------------------------
+
+std::optional<std::int64_t> parse_integer(std::string_view text, int base = 10) {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v, base);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+    return v;
+}
+
+std::string octal(std::int64_t v) {
+    if (v < 0) return std::to_string(v);
+    std::ostringstream os;
+    os << "0o" << std::oct << std::setw(3) << std::setfill('0') << v;
+    return os.str();
+}
+
+std::string integer_kind(const Setting& s) { return s.min > 0 ? "a positive integer" : "a non-negative integer"; }
+
+void check_range(const Setting& s, const Input& in, std::int64_t v, std::string (*show_number)(std::int64_t)) {
+    if (v < s.min) in.origin.fail("expected " + integer_kind(s) + ", got " + show_number(v));
+    if (v > s.max) in.origin.fail("expected at most " + show_number(s.max) + ", got " + show_number(v));
+}
+
+std::string decimal(std::int64_t v) { return std::to_string(v); }
+
+std::int64_t read_integer(const Setting& s, const Input& in) {
+    std::optional<std::int64_t> v;
+    if (in.node) {
+        if (auto i = in.node->as_integer()) v = i->get();
+    } else {
+        v = parse_integer(in.text);
+    }
+    if (!v) in.origin.fail("expected " + integer_kind(s) + ", got " + in.shown());
+    check_range(s, in, *v, decimal);
+    return *v;
+}
+
+// A umask: a TOML integer is taken as is (write 0o022); a string is octal, as the shell's umask.
+std::int64_t read_mode(const Setting& s, const Input& in) {
+    std::optional<std::int64_t> v;
+    if (in.node && in.node->is_integer()) {
+        v = in.node->as_integer()->get();
+    } else if (const std::string* text = in.string_value()) {
+        std::string_view digits = *text;
+        if (digits.size() > 2 && (digits.substr(0, 2) == "0o" || digits.substr(0, 2) == "0O")) digits.remove_prefix(2);
+        if (!digits.empty() && digits.front() != '-' && digits.front() != '+') v = parse_integer(digits, 8);
+    }
+    if (!v) in.origin.fail("expected an octal mode like \"022\" or 0o022, got " + in.shown());
+    check_range(s, in, *v, octal);
+    return *v;
+}
+
+std::string read_text(const Input& in) {
+    const std::string* text = in.string_value();
+    if (!text) in.origin.fail("expected a string, got " + in.shown());
+    return *text;
+}
+
+std::string read_level(const Input& in) {
+    static const std::vector<std::string> levels = {"debug", "info", "warning", "error", "critical"};
+    const std::string* text = in.string_value();
+    std::string level = text ? lower(*text) : "";
+    if (!text || std::find(levels.begin(), levels.end(), level) == levels.end())
+        in.origin.fail(R"(expected one of "debug", "info", "warning", "error", "critical", got )" + in.shown());
+    return level;
+}
+
+bool all_of(std::string_view s, bool (*ok)(char)) { return std::all_of(s.begin(), s.end(), ok); }
+bool host_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_'; }
+bool ip_char(char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.'; }
+bool v6_char(char c) { return ip_char(c) || c == '%' || std::isalnum(static_cast<unsigned char>(c)); }
+
+bool is_port(std::string_view port) {
+    auto digit = [](char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; };
+    auto number = all_of(port, digit) ? parse_integer(port) : std::nullopt;
+    return number && *number <= 65535;
+}
+
+std::string unix_address_problem(const std::string& address) {
+    constexpr std::size_t kMaxPath = 107;  // sizeof(sockaddr_un::sun_path) - 1 on Linux
+    std::size_t length = address.size() - 5;
+    if (length == 0) return "expected a socket path after \"unix:\", got " + quote(address);
+    if (length > kMaxPath)
+        return "expected a socket path of at most " + std::to_string(kMaxPath) + " bytes, got " + quote(address);
+    return "";
+}
+
+std::string inet_address_problem(const std::string& address) {
+    std::string_view view = address;
+    bool bracketed = !view.empty() && view.front() == '[';
+    std::size_t colon = bracketed ? view.find("]:") : view.rfind(':');
+    if (colon == std::string_view::npos)
+        return R"(expected "HOST:PORT", "[ADDRESS]:PORT" or "unix:PATH", got )" + quote(address);
+    if (bracketed) ++colon;  // past the ']'
+    std::string_view host = bracketed ? view.substr(1, colon - 2) : view.substr(0, colon);
+    if (bracketed && (host.empty() || !all_of(host, v6_char)))
+        return "expected an IPv6 address in brackets, got " + quote(address);
+    if (!bracketed && host.find(':') != std::string_view::npos)
+        return "expected an IPv6 address in brackets, as in \"[::1]:8000\", got " + quote(address);
+    if (!bracketed && !all_of(host, host_char)) return "expected a host name or IP address, got " + quote(address);
+    if (!is_port(view.substr(colon + 1))) return "expected a port from 0 to 65535, got " + quote(address);
+    return "";
+}
+
+// Why `address` is not a bind address, or "" when it is one.
+std::string address_problem(const std::string& address) {
+    return address.rfind("unix:", 0) == 0 ? unix_address_problem(address) : inet_address_problem(address);
+}
+
+std::string ip_problem(const std::string& ip) {
+    if (ip == "*" || (!ip.empty() && all_of(ip, ip_char))) return "";
+    return "expected an IP address or \"*\", got " + quote(ip);
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string item; std::getline(in, item, ',');) {
+        auto first = item.find_first_not_of(" \t");
+        if (first == std::string::npos) continue;
+        out.push_back(item.substr(first, item.find_last_not_of(" \t") - first + 1));
+    }
+    return out;
+}
+
+// A string or a list of strings; for the IPs a string is also a comma-separated list (gunicorn).
+std::vector<std::string> read_list(const Setting& s, const Input& in) {
+    std::vector<Input> items;
+    if (const std::string* text = in.string_value()) {
+        if (s.kind == Kind::ips)
+            for (auto& item : split_commas(*text)) items.push_back(in.part(item));
+        else
+            items.push_back(in);
+    } else if (auto array = in.node->as_array()) {
+        for (const auto& element : *array) items.push_back(in.element(element));
+    } else {
+        in.origin.fail("expected a string or a list of strings, got " + in.shown());
+    }
+    std::vector<std::string> out;
+    for (const auto& item : items) {
+        std::string value = read_text(item);
+        std::string problem = s.kind == Kind::addresses ? address_problem(value) : ip_problem(value);
+        if (!problem.empty()) item.origin.fail(problem);
+        out.push_back(std::move(value));
+    }
+    if (out.empty() && s.kind == Kind::addresses) in.origin.fail("expected at least one address, got " + in.shown());
+    return out;
+}
+
+// Assigns one value; `append` adds to a list instead (the second -b of a source and after).
+void assign(Config& config, const Setting& s, const Input& in, bool append = false) {
+    switch (s.kind) {
+        case Kind::integer: config.*std::get<int Config::*>(s.field) = int(read_integer(s, in)); return;
+        case Kind::bytes: config.*std::get<std::uint64_t Config::*>(s.field) = read_integer(s, in); return;
+        case Kind::mode: config.*std::get<int Config::*>(s.field) = int(read_mode(s, in)); return;
+        case Kind::text: config.*std::get<std::string Config::*>(s.field) = read_text(in); return;
+        case Kind::level: config.*std::get<std::string Config::*>(s.field) = read_level(in); return;
+        case Kind::addresses:
+        case Kind::ips: {
+            auto& list = config.*std::get<std::vector<std::string> Config::*>(s.field);
+            auto values = read_list(s, in);
+            if (!append) list.clear();
+            list.insert(list.end(), values.begin(), values.end());
+            return;
+        }
+    }
+}
+
+// The value as TOML, for --print-config and the defaults in --help.
+std::string toml_value(const Config& config, const Setting& s) {
+    switch (s.kind) {
+        case Kind::integer: return std::to_string(config.*std::get<int Config::*>(s.field));
+        case Kind::bytes: return std::to_string(config.*std::get<std::uint64_t Config::*>(s.field));
+        case Kind::mode: return octal(config.*std::get<int Config::*>(s.field));
+        case Kind::text:
+        case Kind::level: return quote(config.*std::get<std::string Config::*>(s.field));
+        case Kind::addresses:
+        case Kind::ips: {
+            std::string out = "[";
+            for (const auto& item : config.*std::get<std::vector<std::string> Config::*>(s.field))
+                out += (out.size() > 1 ? ", " : "") + quote(item);
+            return out + "]";
+        }
+    }
+    return "";
+}
+
+// ---- the file ------------------------------------------------------------------------------------
+
+toml::table parse_file(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw ConfigError(path, 0, std::string("cannot read: ") + std::strerror(EISDIR));
+    errno = 0;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ConfigError(path, 0, std::string("cannot open: ") + std::strerror(errno ? errno : ENOENT));
+    std::ostringstream text;
+    text << in.rdbuf();
+    try {
+        return toml::parse(text.str(), std::string_view(path));
+    } catch (const toml::parse_error& e) {
+        throw ConfigError(path, int(e.source().begin.line), std::string(e.description()));
+    }
+}
+
+std::vector<std::string_view> known_names() {
+    std::vector<std::string_view> names;
+    for (const auto& s : settings()) names.push_back(s.name);
+    for (const auto& a : app_sections()) names.push_back(a.name);
+    return names;
+}
+
+[[noreturn]] void unknown_setting(const Origin& where) {
+    for (const auto& u : unsupported())
+        if (u.name == where.name) where.fail("not supported: " + std::string(u.why));
+    throw ConfigError(where.file, where.line,
+                      "unknown setting " + quote(where.name) + did_you_mean(nearest_setting(where.name)));
+}
+
+// The app's tables are moved, not copied: a copy would lose the lines the app's errors point at.
+void keep_app_table(toml::table& app, const AppSection& section, toml::node& node, const Origin& where) {
+    auto table = node.as_table();
+    if (!table) where.fail("expected a table, got " + show(node));
+    if (section.validate) section.validate(*table, where.file);
+    app.insert_or_assign(section.name, std::move(*table));
+}
+
+void apply_file(Config& config, const std::string& path) {
+    toml::table doc = parse_file(path);
+    auto app = std::make_shared<toml::table>();
+    for (auto&& [key, node] : doc) {
+        Origin where{path, line_of(node), std::string(key.str())};
+        if (const Setting* s = find_setting(key.str()))
+            assign(config, *s, Input{&node, {}, where});
+        else if (const AppSection* section = find_section(key.str()))
+            keep_app_table(*app, *section, node, where);
+        else
+            unknown_setting(where);
+    }
+    config.app = std::move(app);
+    config.app_source = path;
+}
+
+// ---- the command line and AGENTE_HIBRIDO_CMD_ARGS ------------------------------------------------
+
+// What one flag means: a setting, or a command (-c, --help...).
+struct Flag {
+    const Setting* setting = nullptr;
+    const Command* command = nullptr;
+    bool takes_value() const { return setting || !command->metavar.empty(); }
+};
+
+std::optional<Flag> find_flag(std::string_view flag) {
+    for (const auto& s : settings())
+        if (std::find(s.flags.begin(), s.flags.end(), flag) != s.flags.end()) return Flag{&s, nullptr};
+    for (const auto& c : commands())
+        if (std::find(c.flags.begin(), c.flags.end(), flag) != c.flags.end()) return Flag{nullptr, &c};
+    return std::nullopt;
+}
+
+[[noreturn]] void unknown_flag(const std::string& source, const std::string& flag) {
+    for (const auto& u : unsupported())
+        if (std::find(u.flags.begin(), u.flags.end(), flag) != u.flags.end())
+            throw ConfigError(source, 0, flag + ": not supported: " + std::string(u.why));
+    std::string suggestion;
+    if (flag.rfind("--", 0) == 0) {
+        std::vector<std::string_view> long_flags;
+        for (const auto& s : settings()) long_flags.insert(long_flags.end(), s.flags.begin(), s.flags.end());
+        for (const auto& c : commands()) long_flags.insert(long_flags.end(), c.flags.begin(), c.flags.end());
+        std::erase_if(long_flags, [](std::string_view f) { return f.rfind("--", 0) != 0; });
+        suggestion = nearest(flag, long_flags);
+    }
+    throw ConfigError(source, 0, "unknown option " + quote(flag) + did_you_mean(suggestion));
+}
+
+// One flag as given, with its value.
+struct Option {
+    Flag flag;
+    Input input;  // origin: the source, line 0, the flag as typed
+};
+
+// "--name=value", "--name value", "-n value" and "-nvalue", as argparse reads them.
+std::vector<Option> parse_args(const std::vector<std::string>& args, const std::string& source) {
+    std::vector<Option> options;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg.size() < 2 || arg[0] != '-' || arg == "--")
+            throw ConfigError(source, 0, "unexpected argument " + quote(arg));
+        bool is_long = arg[1] == '-';
+        std::size_t split = is_long ? arg.find('=') : 2;
+        std::string name = arg.substr(0, split);
+        std::optional<std::string> attached;
+        if (split < arg.size()) attached = arg.substr(split + (is_long ? 1 : 0));
+        auto flag = find_flag(name);
+        if (!flag) unknown_flag(source, name);
+        Origin origin{source, 0, name};
+        if (!flag->takes_value()) {
+            if (attached) origin.fail("takes no value, got " + quote(*attached));
+            options.push_back({*flag, {nullptr, "", origin}});
+            continue;
+        }
+        if (!attached && i + 1 >= args.size()) origin.fail("expected a value");
+        options.push_back({*flag, {nullptr, attached ? *attached : args[++i], origin}});
+    }
+    return options;
+}
+
+// Words as a POSIX shell splits them (quotes and backslashes; no expansion), as gunicorn's shlex.
+class ShellSplitter {
+public:
+    explicit ShellSplitter(std::string_view text) : text_(text) {}
+
+    std::vector<std::string> words() {
+        for (; i_ < text_.size(); ++i_) {
+            char ch = text_[i_];
+            if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') end_word();
+            else if (ch == '\'') single_quoted();
+            else if (ch == '"') double_quoted();
+            else if (ch == '\\') escaped();
+            else add(ch);
+        }
+        end_word();
+        return std::move(words_);
+    }
+
+private:
+    void add(char ch) {
+        word_ += ch;
+        in_word_ = true;
+    }
+    void end_word() {
+        if (in_word_) words_.push_back(std::move(word_));
+        word_.clear();
+        in_word_ = false;
+    }
+    void single_quoted() {
+        auto close = text_.find('\'', i_ + 1);
+        if (close == std::string_view::npos) throw ConfigError(kEnvironment, 0, "unterminated single quote");
+        word_.append(text_.substr(i_ + 1, close - i_ - 1));
+        in_word_ = true;
+        i_ = close;
+    }
+    void double_quoted() {
+        in_word_ = true;
+        for (++i_; i_ < text_.size() && text_[i_] != '"'; ++i_) {
+            char next = i_ + 1 < text_.size() ? text_[i_ + 1] : '\0';
+            if (text_[i_] == '\\' && std::string_view("$`\"\\\n").find(next) != std::string_view::npos) {
+                if (next != '\n') word_ += next;
+                ++i_;
+            } else {
+                word_ += text_[i_];
+            }
+        }
+        if (i_ >= text_.size()) throw ConfigError(kEnvironment, 0, "unterminated double quote");
+    }
+    void escaped() {
+        if (i_ + 1 >= text_.size()) return add('\\');
+        if (text_[++i_] != '\n') add(text_[i_]);  // backslash-newline continues the line
+    }
+
+    std::string_view text_;
+    std::size_t i_ = 0;
+    std::string word_;
+    bool in_word_ = false;
+    std::vector<std::string> words_;
+};
+
+void apply_options(Config& config, const std::vector<Option>& options) {
+    bool bind_given = false;  // the first -b of a source replaces the list, the next ones add to it
+    for (const auto& o : options) {
+        if (!o.flag.setting) continue;
+        bool append = o.flag.setting->kind == Kind::addresses && std::exchange(bind_given, true);
+        assign(config, *o.flag.setting, o.input, append);
+    }
+}
+
+std::optional<Action> action_of(const std::vector<Option>& options) {
+    for (const auto& o : options)
+        if (o.flag.command && o.flag.command->action) return o.flag.command->action;
+    return std::nullopt;
+}
+
+std::optional<std::string> config_path_of(const std::vector<Option>& options) {
+    std::optional<std::string> path;
+    for (const auto& o : options) {
+        if (!o.flag.command || o.flag.command->action) continue;
+        if (o.input.text.empty()) o.input.origin.fail("expected a file name");
+        path = o.input.text;
+    }
+    return path;
+}
+
+// Defaults < file < environment < command line; `sources` carries the path and the arguments.
+Config build(Config sources, const std::vector<Option>& env, const std::vector<Option>& cli) {
+    Config config;
+    config.config_path = std::move(sources.config_path);
+    config.env_args = std::move(sources.env_args);
+    config.cli_args = std::move(sources.cli_args);
+    config.app = std::make_shared<toml::table>();
+    if (!config.config_path.empty()) apply_file(config, config.config_path);
+    apply_options(config, env);
+    apply_options(config, cli);
+    return config;
+}
+
+bool ends_early(Action action) { return action == Action::help || action == Action::version; }
+
+// ---- printing ------------------------------------------------------------------------------------
+
+bool is_secret(std::string_view key) {
+    std::string name = lower(std::string(key));
+    for (std::string_view word : {"key", "token", "secret", "password"})
+        if (name.find(word) != std::string::npos) return true;
+    return false;
+}
+
+void mask_secrets(toml::node& node);
+
+void mask_secrets_in_table(toml::table& table) {
+    std::vector<toml::key> secrets;
+    for (auto&& [key, value] : table) {
+        if (is_secret(key.str())) secrets.push_back(key);
+        else mask_secrets(value);
+    }
+    // A whole table under a secret name is masked too: its own keys may not look secret.
+    for (const auto& key : secrets) table.insert_or_assign(key, "***");
+}
+
+void mask_secrets(toml::node& node) {
+    if (auto table = node.as_table()) mask_secrets_in_table(*table);
+    if (auto array = node.as_array())
+        for (auto& element : *array) mask_secrets(element);
+}
+
+std::string flag_list(const std::vector<std::string_view>& flags, std::string_view metavar) {
+    std::string out;
+    for (auto f : flags) {
+        if (!out.empty()) out += ", ";
+        out += std::string(f) + (metavar.empty() ? "" : " " + std::string(metavar));
+    }
+    return out;
+}
+
+// One option of --help, argparse's layout: flags, then the help wrapped in a column.
+std::string usage_entry(const std::string& flags, std::string help) {
+    constexpr std::size_t kColumn = 24, kWidth = 79;
+    std::string out = "  " + flags;
+    std::string indent(kColumn, ' ');
+    out += out.size() + 2 > kColumn ? "\n" + indent : std::string(kColumn - out.size(), ' ');
+    std::size_t used = kColumn;
+    std::istringstream words(help);
+    for (std::string word; words >> word;) {
+        bool line_started = used > kColumn;
+        if (line_started && used + 1 + word.size() > kWidth) {
+            out += "\n" + indent;
+            used = kColumn;
+        } else if (line_started) {
+            out += ' ';
+            ++used;
+        }
+        out += word;
+        used += word.size();
+    }
+    return out + "\n";
+}
+
+}  // namespace
+
+// ---- the interface -------------------------------------------------------------------------------
+
+LoadedConfig load_config(const std::vector<std::string>& argv_rest, const std::string& env_cmd_args) {
+    LoadedConfig loaded;
+    Config& sources = loaded.config;
+    sources.cli_args = argv_rest;
+    sources.app = std::make_shared<toml::table>();
+    auto cli = parse_args(argv_rest, kCommandLine);
+    // --help and --version answer before anything else is read, so they work with a broken setup.
+    loaded.action = action_of(cli).value_or(Action::serve);
+    if (ends_early(loaded.action)) return loaded;
+    sources.env_args = ShellSplitter(env_cmd_args).words();
+    auto env = parse_args(sources.env_args, kEnvironment);
+    if (loaded.action == Action::serve) loaded.action = action_of(env).value_or(Action::serve);
+    if (ends_early(loaded.action)) return loaded;
+    auto path = config_path_of(cli);
+    if (!path) path = config_path_of(env);  // the command line's -c wins
+    sources.config_path = path.value_or("");
+    loaded.config = build(std::move(sources), env, cli);
+    return loaded;
+}
+
+Config reload_config(const Config& previous) {
+    Config sources;
+    sources.config_path = previous.config_path;
+    sources.env_args = previous.env_args;
+    sources.cli_args = previous.cli_args;
+    auto env = parse_args(sources.env_args, kEnvironment);
+    auto cli = parse_args(sources.cli_args, kCommandLine);
+    return build(std::move(sources), env, cli);
+}
+
+std::string print_config(const Config& config) {
+    std::ostringstream out;
+    out << "# agente-hibrido: the effective configuration\n";
+    if (!config.config_path.empty()) out << "# config file: " << config.config_path << "\n";
+    for (const auto& s : settings()) out << s.name << " = " << toml_value(config, s) << "\n";
+    if (config.app && !config.app->empty()) {
+        toml::table app = *config.app;
+        mask_secrets_in_table(app);
+        // Unindented, so that the printout reads like the server.conf it can be pasted into.
+        auto flags = toml::toml_formatter::default_flags & ~toml::format_flags::indentation;
+        out << "\n" << toml::toml_formatter(app, flags) << "\n";
+    }
+    return out.str();
+}
+
+std::string usage_text() {
+    const Config defaults;
+    std::string out =
+        "usage: agente-hibrido [OPTIONS]\n\n"
+        "A prefork HTTP server. Settings come from their defaults, then the config file\n"
+        "(-c), then AGENTE_HIBRIDO_CMD_ARGS, then these options; the later wins.\n\n"
+        "options:\n";
+    for (const auto& c : commands()) out += usage_entry(flag_list(c.flags, c.metavar), std::string(c.help));
+    for (const auto& s : settings())
+        out += usage_entry(flag_list(s.flags, s.metavar),
+                           std::string(s.help) + " [" + toml_value(defaults, s) + "]");
+    return out;
+}
+
+std::string nearest_setting(const std::string& name) { return nearest(name, known_names()); }
+
+void register_app_section(AppSection section) {
+    if (section.name.empty() || find_setting(section.name))
+        throw std::invalid_argument("app section name " + quote(section.name) + " is not free");
+    auto& sections = app_sections();
+    auto same = std::find_if(sections.begin(), sections.end(),
+                             [&](const AppSection& a) { return a.name == section.name; });
+    if (same != sections.end()) *same = std::move(section);
+    else sections.push_back(std::move(section));
+}
+
+}  // namespace agente

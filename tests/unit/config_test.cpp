@@ -1,0 +1,689 @@
+// The configuration module: defaults, server.conf errors with file:line, the command line and the
+// environment, their precedence, reloads, app sections and --print-config.
+#include <agente/config.hpp>
+
+#include <gtest/gtest.h>
+#include <toml++/toml.h>
+
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+using namespace agente;
+
+namespace {
+
+// A scratch directory for config files, removed after each test.
+class ConfigTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::string pattern = (std::filesystem::temp_directory_path() / "agente-config-XXXXXX").string();
+        ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+        dir_ = pattern;
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+
+    std::string write(const std::string& text, const std::string& name = "server.conf") {
+        std::string path = (dir_ / name).string();
+        std::ofstream(path) << text;
+        return path;
+    }
+
+    Config load_file(const std::string& text) { return load_config({"-c", write(text)}, "").config; }
+
+    // The message load_config throws for `text` as server.conf.
+    std::string file_error(const std::string& text) {
+        try {
+            load_file(text);
+        } catch (const ConfigError& e) {
+            return e.what();
+        }
+        return "(no error)";
+    }
+
+    static std::string args_error(const std::vector<std::string>& args, const std::string& env = "") {
+        try {
+            load_config(args, env);
+        } catch (const ConfigError& e) {
+            return e.what();
+        }
+        return "(no error)";
+    }
+
+    std::filesystem::path dir_;
+};
+
+// An app section whose validator insists on a string "provider", naming the line of the culprit.
+void validate_gateway(const toml::table& section, const std::string& file) {
+    const toml::node* provider = section.get("provider");
+    if (!provider) throw ConfigError(file, int(section.source().begin.line), "gateway: provider is missing");
+    if (!provider->is_string())
+        throw ConfigError(file, int(provider->source().begin.line), "gateway.provider: expected a string");
+}
+
+void register_gateway() { register_app_section({"gateway", validate_gateway}); }
+
+// A printout without its comments, which name the file it came from.
+std::string settings_part(const std::string& printed) { return printed.substr(printed.find("\nbind = ")); }
+
+}  // namespace
+
+// ---- defaults ------------------------------------------------------------------------------------
+
+TEST_F(ConfigTest, DefaultsAreGunicornsWithNoFile) {
+    LoadedConfig loaded = load_config({}, "");
+    const Config& c = loaded.config;
+    EXPECT_EQ(loaded.action, Action::serve);
+    EXPECT_EQ(c.config_path, "");
+    EXPECT_EQ(c.bind, std::vector<std::string>{"127.0.0.1:8000"});
+    EXPECT_EQ(c.workers, 1);
+    EXPECT_EQ(c.worker_connections, 1000);
+    EXPECT_EQ(c.backlog, 2048);
+    EXPECT_EQ(c.timeout, 30);
+    EXPECT_EQ(c.graceful_timeout, 30);
+    EXPECT_EQ(c.keepalive, 2);
+    EXPECT_EQ(c.max_requests, 0);
+    EXPECT_EQ(c.limit_request_line, 4094);
+    EXPECT_EQ(c.limit_request_fields, 100);
+    EXPECT_EQ(c.limit_request_field_size, 8190);
+    EXPECT_EQ(c.limit_request_body, 16u * 1024 * 1024);
+    EXPECT_EQ(c.accesslog, "");
+    EXPECT_EQ(c.errorlog, "-");
+    EXPECT_EQ(c.loglevel, "info");
+    EXPECT_EQ(c.umask, 0);
+    EXPECT_EQ(c.forwarded_allow_ips, (std::vector<std::string>{"127.0.0.1", "::1"}));
+    ASSERT_NE(c.app, nullptr);
+    EXPECT_TRUE(c.app->empty());
+}
+
+TEST_F(ConfigTest, NoConfigFlagMeansNoFileEvenIfServerConfIsHere) {
+    write("workers = \"broken\"\n");
+    auto old = std::filesystem::current_path();
+    std::filesystem::current_path(dir_);
+    EXPECT_NO_THROW(load_config({}, ""));
+    std::filesystem::current_path(old);
+}
+
+TEST_F(ConfigTest, EverySettingIsReadFromTheFile) {
+    Config c = load_file(R"(
+bind = "0.0.0.0:9000"
+backlog = 64
+workers = 4
+worker_connections = 50
+timeout = 0
+graceful_timeout = 5
+keepalive = 7
+max_requests = 1000
+max_requests_jitter = 50
+max_draining = 2
+boot_timeout = 9
+limit_request_line = 8190
+limit_request_fields = 0
+limit_request_field_size = 65536
+limit_request_body = 1048576
+header_timeout = 3
+accesslog = "-"
+errorlog = "/var/log/agente/error.log"
+loglevel = "WARNING"
+access_log_format = "%(h)s %(r)s"
+proc_name = "api"
+pidfile = "/run/agente.pid"
+user = "www-data"
+group = "www-data"
+umask = 0o027
+forwarded_allow_ips = "10.0.0.1, 10.0.0.2"
+)");
+    EXPECT_EQ(c.bind, std::vector<std::string>{"0.0.0.0:9000"});
+    EXPECT_EQ(c.backlog, 64);
+    EXPECT_EQ(c.workers, 4);
+    EXPECT_EQ(c.worker_connections, 50);
+    EXPECT_EQ(c.timeout, 0);
+    EXPECT_EQ(c.graceful_timeout, 5);
+    EXPECT_EQ(c.keepalive, 7);
+    EXPECT_EQ(c.max_requests, 1000);
+    EXPECT_EQ(c.max_requests_jitter, 50);
+    EXPECT_EQ(c.max_draining, 2);
+    EXPECT_EQ(c.boot_timeout, 9);
+    EXPECT_EQ(c.limit_request_line, 8190);
+    EXPECT_EQ(c.limit_request_fields, 0);
+    EXPECT_EQ(c.limit_request_field_size, 65536);
+    EXPECT_EQ(c.limit_request_body, 1048576u);
+    EXPECT_EQ(c.header_timeout, 3);
+    EXPECT_EQ(c.accesslog, "-");
+    EXPECT_EQ(c.errorlog, "/var/log/agente/error.log");
+    EXPECT_EQ(c.loglevel, "warning");
+    EXPECT_EQ(c.access_log_format, "%(h)s %(r)s");
+    EXPECT_EQ(c.proc_name, "api");
+    EXPECT_EQ(c.display_name(), "api");
+    EXPECT_EQ(c.pidfile, "/run/agente.pid");
+    EXPECT_EQ(c.user, "www-data");
+    EXPECT_EQ(c.group, "www-data");
+    EXPECT_EQ(c.umask, 027);
+    EXPECT_EQ(c.forwarded_allow_ips, (std::vector<std::string>{"10.0.0.1", "10.0.0.2"}));
+}
+
+// ---- errors in the file --------------------------------------------------------------------------
+
+TEST_F(ConfigTest, ErrorNamesThePathAsGivenAndTheLine) {
+    write("# comment\n\nbind = \"127.0.0.1:8000\"\n\n\n\nworkers = \"three\"\n");
+    auto old = std::filesystem::current_path();
+    std::filesystem::current_path(dir_);
+    try {
+        load_config({"-c", "server.conf"}, "");
+        ADD_FAILURE() << "no error";
+    } catch (const ConfigError& e) {
+        EXPECT_STREQ(e.what(), R"(server.conf:7: workers: expected a positive integer, got "three")");
+        EXPECT_EQ(e.file(), "server.conf");
+        EXPECT_EQ(e.line(), 7);
+    }
+    std::filesystem::current_path(old);
+}
+
+TEST_F(ConfigTest, TypeAndRangeErrorsQuoteWhatWasGot) {
+    struct Case {
+        std::string text, message;
+    };
+    const std::vector<Case> cases = {
+        {"workers = \"three\"", R"(workers: expected a positive integer, got "three")"},
+        {"workers = 0", "workers: expected a positive integer, got 0"},
+        {"workers = 300", "workers: expected at most 256, got 300"},
+        {"workers = 2.5", "workers: expected a positive integer, got 2.5"},
+        {"workers = 9999999999", "workers: expected at most 256, got 9999999999"},
+        {"backlog = 0", "backlog: expected a positive integer, got 0"},
+        {"worker_connections = [1]", "worker_connections: expected a positive integer, got [ 1 ]"},
+        {"timeout = -1", "timeout: expected a non-negative integer, got -1"},
+        {"graceful_timeout = true", "graceful_timeout: expected a non-negative integer, got true"},
+        {"keepalive = \"2\"", R"(keepalive: expected a non-negative integer, got "2")"},
+        {"max_requests = -5", "max_requests: expected a non-negative integer, got -5"},
+        {"max_requests_jitter = -1", "max_requests_jitter: expected a non-negative integer, got -1"},
+        {"max_draining = 0", "max_draining: expected a positive integer, got 0"},
+        {"boot_timeout = 0", "boot_timeout: expected a positive integer, got 0"},
+        {"header_timeout = 0", "header_timeout: expected a positive integer, got 0"},
+        {"limit_request_line = 8191", "limit_request_line: expected at most 8190, got 8191"},
+        {"limit_request_fields = 32769", "limit_request_fields: expected at most 32768, got 32769"},
+        {"limit_request_field_size = 65537", "limit_request_field_size: expected at most 65536, got 65537"},
+        {"limit_request_body = -1", "limit_request_body: expected a non-negative integer, got -1"},
+        {"accesslog = 3", "accesslog: expected a string, got 3"},
+        {"errorlog = false", "errorlog: expected a string, got false"},
+        {"pidfile = [\"a\"]", "pidfile: expected a string, got [ 'a' ]"},
+        {"proc_name = { a = 1 }", "proc_name: expected a string, got a table"},
+        {"loglevel = \"verbose\"",
+         R"(loglevel: expected one of "debug", "info", "warning", "error", "critical", got "verbose")"},
+        {"loglevel = 1", R"(loglevel: expected one of "debug", "info", "warning", "error", "critical", got 1)"},
+        {"bind = 8000", "bind: expected a string or a list of strings, got 8000"},
+        {"bind = []", "bind: expected at least one address, got []"},
+        {"umask = \"rwx\"", R"(umask: expected an octal mode like "022" or 0o022, got "rwx")"},
+        {"umask = 0o1000", "umask: expected at most 0o777, got 0o1000"},
+        {"umask = 1.5", R"(umask: expected an octal mode like "022" or 0o022, got 1.5)"},
+        {"forwarded_allow_ips = 1", "forwarded_allow_ips: expected a string or a list of strings, got 1"},
+        {"forwarded_allow_ips = \"10.0.0.0/8\"",
+         R"(forwarded_allow_ips: expected an IP address or "*", got "10.0.0.0/8")"},
+    };
+    for (const auto& c : cases) {
+        std::string path = write("# line 1\n" + c.text + "\n");
+        EXPECT_EQ(file_error("# line 1\n" + c.text + "\n"), path + ":2: " + c.message) << c.text;
+    }
+}
+
+TEST_F(ConfigTest, ErrorInAListNamesTheLineOfTheElement) {
+    std::string path = write("");
+    EXPECT_EQ(file_error("bind = [\n  \"127.0.0.1:8000\",\n  8001,\n]\n"),
+              path + ":3: bind: expected a string, got 8001");
+    EXPECT_EQ(file_error("forwarded_allow_ips = [\n  \"::1\",\n\n  \"localhost\",\n]\n"),
+              path + R"(:4: forwarded_allow_ips: expected an IP address or "*", got "localhost")");
+}
+
+TEST_F(ConfigTest, UnknownSettingSuggestsTheNearestName) {
+    std::string path = write("");
+    EXPECT_EQ(file_error("workers = 2\n\nworker = 3\n"),
+              path + R"(:3: unknown setting "worker": did you mean "workers"?)");
+    EXPECT_EQ(file_error("keep_alive = 3\n"), path + R"(:1: unknown setting "keep_alive": did you mean "keepalive"?)");
+    EXPECT_EQ(file_error("colour = \"blue\"\n"), path + R"(:1: unknown setting "colour")");
+    EXPECT_EQ(file_error("[nosuchapp]\nx = 1\n"), path + R"(:1: unknown setting "nosuchapp")");
+}
+
+TEST_F(ConfigTest, UnsupportedGunicornSettingsSaySo) {
+    std::string path = write("");
+    EXPECT_EQ(file_error("worker_class = \"gevent\"\n"),
+              path + ":1: worker_class: not supported: there is one worker type, an event loop per process");
+}
+
+TEST_F(ConfigTest, NearestSetting) {
+    EXPECT_EQ(nearest_setting("worker"), "workers");
+    EXPECT_EQ(nearest_setting("timout"), "timeout");
+    EXPECT_EQ(nearest_setting("max-requests"), "max_requests");
+    EXPECT_EQ(nearest_setting("loglevel"), "loglevel");
+    EXPECT_EQ(nearest_setting("frobnicate"), "");
+    EXPECT_EQ(nearest_setting("x"), "");
+}
+
+TEST_F(ConfigTest, TomlSyntaxErrorNamesItsLine) {
+    std::string path = write("");
+    std::string message = file_error("workers = 2\n\nbind = = 3\n");
+    EXPECT_EQ(message.rfind(path + ":3: ", 0), 0u) << message;
+    EXPECT_GT(message.size(), path.size() + 4);
+    message = file_error("workers = 2\nworkers = 3\n");
+    EXPECT_EQ(message.rfind(path + ":2: ", 0), 0u) << message;
+    EXPECT_NE(message.find("workers"), std::string::npos) << message;
+}
+
+TEST_F(ConfigTest, MissingFileIsAnError) {
+    std::string path = (dir_ / "absent.conf").string();
+    try {
+        load_config({"-c", path}, "");
+        ADD_FAILURE() << "no error";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(std::string(e.what()), path + ": cannot open: No such file or directory");
+        EXPECT_EQ(e.line(), 0);
+    }
+    EXPECT_EQ(args_error({"-c", dir_.string()}), dir_.string() + ": cannot read: Is a directory");
+}
+
+// ---- bind ----------------------------------------------------------------------------------------
+
+TEST_F(ConfigTest, BindIsAStringOrAList) {
+    EXPECT_EQ(load_file("bind = \"unix:/tmp/a.sock\"\n").bind, std::vector<std::string>{"unix:/tmp/a.sock"});
+    EXPECT_EQ(load_file("bind = [\"127.0.0.1:1\", \"[::1]:2\", \"unix:/tmp/b.sock\"]\n").bind,
+              (std::vector<std::string>{"127.0.0.1:1", "[::1]:2", "unix:/tmp/b.sock"}));
+}
+
+TEST_F(ConfigTest, GoodBindForms) {
+    for (std::string address : {"0.0.0.0:80", "localhost:0", "example.com:65535", ":8000", "[::]:8000",
+                                "[::1]:8000", "[fe80::1%eth0]:8000", "unix:/run/agente.sock", "unix:rel.sock"})
+        EXPECT_EQ(load_config({"-b", address}, "").config.bind, std::vector<std::string>{address});
+}
+
+TEST_F(ConfigTest, BadBindForms) {
+    std::string forms = R"(expected "HOST:PORT", "[ADDRESS]:PORT" or "unix:PATH", got )";
+    struct Case {
+        std::string address, message;
+    };
+    const std::vector<Case> cases = {
+        {"localhost", forms + R"("localhost")"},
+        {"", forms + R"("")"},
+        {"127.0.0.1:", R"(expected a port from 0 to 65535, got "127.0.0.1:")"},
+        {"127.0.0.1:http", R"(expected a port from 0 to 65535, got "127.0.0.1:http")"},
+        {"127.0.0.1:70000", R"(expected a port from 0 to 65535, got "127.0.0.1:70000")"},
+        {"127.0.0.1:-1", R"(expected a port from 0 to 65535, got "127.0.0.1:-1")"},
+        {"::1:8000", R"(expected an IPv6 address in brackets, as in "[::1]:8000", got "::1:8000")"},
+        {"[::1]8000", forms + R"("[::1]8000")"},
+        {"[::1", forms + R"("[::1")"},
+        {"[]:80", R"(expected an IPv6 address in brackets, got "[]:80")"},
+        {"a b:80", R"(expected a host name or IP address, got "a b:80")"},
+        {"unix:", R"(expected a socket path after "unix:", got "unix:")"},
+        {"unix:/" + std::string(200, 'x'), "expected a socket path of at most 107 bytes, got \"unix:/" +
+                                               std::string(200, 'x') + "\""},
+    };
+    std::string path = write("");
+    for (const auto& c : cases) {
+        EXPECT_EQ(file_error("bind = \"" + c.address + "\"\n"), path + ":1: bind: " + c.message) << c.address;
+        EXPECT_EQ(args_error({"--bind", c.address}), "command line: --bind: " + c.message) << c.address;
+    }
+}
+
+TEST_F(ConfigTest, FirstBindFlagOfASourceReplacesTheList) {
+    std::string path = write("bind = [\"127.0.0.1:1\", \"127.0.0.1:2\"]\n");
+    EXPECT_EQ(load_config({"-c", path}, "").config.bind, (std::vector<std::string>{"127.0.0.1:1", "127.0.0.1:2"}));
+    EXPECT_EQ(load_config({"-c", path, "-b", "127.0.0.1:3", "--bind=127.0.0.1:4"}, "").config.bind,
+              (std::vector<std::string>{"127.0.0.1:3", "127.0.0.1:4"}));
+    EXPECT_EQ(load_config({"-c", path}, "-b 127.0.0.1:5").config.bind, std::vector<std::string>{"127.0.0.1:5"});
+    EXPECT_EQ(load_config({"-c", path, "-b", "127.0.0.1:6"}, "-b 127.0.0.1:5 -b 127.0.0.1:7").config.bind,
+              std::vector<std::string>{"127.0.0.1:6"});
+    EXPECT_EQ(load_config({}, "-b 127.0.0.1:5 -b 127.0.0.1:7").config.bind,
+              (std::vector<std::string>{"127.0.0.1:5", "127.0.0.1:7"}));
+}
+
+// ---- umask and forwarded_allow_ips -------------------------------------------------------------------
+
+TEST_F(ConfigTest, UmaskForms) {
+    EXPECT_EQ(load_file("umask = 0o22\n").umask, 022);
+    EXPECT_EQ(load_file("umask = 18\n").umask, 18);
+    EXPECT_EQ(load_file("umask = \"022\"\n").umask, 022);
+    EXPECT_EQ(load_file("umask = \"0o22\"\n").umask, 022);
+    EXPECT_EQ(load_file("umask = \"0O077\"\n").umask, 077);
+    EXPECT_EQ(load_file("umask = \"22\"\n").umask, 022);  // a string is octal, as for the shell's umask
+    EXPECT_EQ(load_config({"-m", "027"}, "").config.umask, 027);
+    EXPECT_EQ(load_config({"--umask=0o7"}, "").config.umask, 07);
+    EXPECT_EQ(args_error({"-m", "0o8"}), R"(command line: -m: expected an octal mode like "022" or 0o022, got "0o8")");
+    EXPECT_EQ(args_error({"-m", "-1"}), R"(command line: -m: expected an octal mode like "022" or 0o022, got "-1")");
+    EXPECT_EQ(args_error({"-m", "01000"}), "command line: -m: expected at most 0o777, got 0o1000");
+    std::string path = write("");
+    EXPECT_EQ(file_error("umask = -1\n"), path + ":1: umask: expected a non-negative integer, got -1");
+}
+
+TEST_F(ConfigTest, ForwardedAllowIpsForms) {
+    EXPECT_EQ(load_file("forwarded_allow_ips = \"*\"\n").forwarded_allow_ips, std::vector<std::string>{"*"});
+    EXPECT_EQ(load_file("forwarded_allow_ips = [\"10.0.0.1\", \"::1\"]\n").forwarded_allow_ips,
+              (std::vector<std::string>{"10.0.0.1", "::1"}));
+    EXPECT_TRUE(load_file("forwarded_allow_ips = \"\"\n").forwarded_allow_ips.empty());
+    EXPECT_EQ(load_config({"--forwarded-allow-ips", " 10.0.0.1 ,10.0.0.2,"}, "").config.forwarded_allow_ips,
+              (std::vector<std::string>{"10.0.0.1", "10.0.0.2"}));
+}
+
+TEST_F(ConfigTest, LogLevelIsCaseInsensitiveAndStoredLowercase) {
+    EXPECT_EQ(load_config({"--log-level", "DeBuG"}, "").config.loglevel, "debug");
+    EXPECT_EQ(load_file("loglevel = \"CRITICAL\"\n").loglevel, "critical");
+}
+
+// ---- command line and environment ----------------------------------------------------------------
+
+TEST_F(ConfigTest, EveryFlagSetsItsSetting) {
+    Config c = load_config({"-b", "127.0.0.1:1", "-w", "3", "-t", "4", "--graceful-timeout", "5",
+                            "--keep-alive", "6", "--max-requests", "7", "--max-requests-jitter", "8",
+                            "--backlog", "9", "--worker-connections", "10", "--limit-request-line", "11",
+                            "--limit-request-fields", "12", "--limit-request-field_size", "13",
+                            "--log-level", "error", "--access-logfile", "a.log", "--error-logfile", "e.log",
+                            "--access-logformat", "%(h)s", "-p", "x.pid", "-n", "nm", "-u", "usr", "-g", "grp",
+                            "-m", "002", "--forwarded-allow-ips", "*", "--max-draining", "3",
+                            "--boot-timeout", "14", "--header-timeout", "15", "--limit-request-body", "16"},
+                           "")
+                   .config;
+    EXPECT_EQ(c.bind, std::vector<std::string>{"127.0.0.1:1"});
+    EXPECT_EQ(c.workers, 3);
+    EXPECT_EQ(c.timeout, 4);
+    EXPECT_EQ(c.graceful_timeout, 5);
+    EXPECT_EQ(c.keepalive, 6);
+    EXPECT_EQ(c.max_requests, 7);
+    EXPECT_EQ(c.max_requests_jitter, 8);
+    EXPECT_EQ(c.backlog, 9);
+    EXPECT_EQ(c.worker_connections, 10);
+    EXPECT_EQ(c.limit_request_line, 11);
+    EXPECT_EQ(c.limit_request_fields, 12);
+    EXPECT_EQ(c.limit_request_field_size, 13);
+    EXPECT_EQ(c.loglevel, "error");
+    EXPECT_EQ(c.accesslog, "a.log");
+    EXPECT_EQ(c.errorlog, "e.log");
+    EXPECT_EQ(c.access_log_format, "%(h)s");
+    EXPECT_EQ(c.pidfile, "x.pid");
+    EXPECT_EQ(c.proc_name, "nm");
+    EXPECT_EQ(c.user, "usr");
+    EXPECT_EQ(c.group, "grp");
+    EXPECT_EQ(c.umask, 02);
+    EXPECT_EQ(c.forwarded_allow_ips, std::vector<std::string>{"*"});
+    EXPECT_EQ(c.max_draining, 3);
+    EXPECT_EQ(c.boot_timeout, 14);
+    EXPECT_EQ(c.header_timeout, 15);
+    EXPECT_EQ(c.limit_request_body, 16u);
+}
+
+TEST_F(ConfigTest, FlagSpellings) {
+    EXPECT_EQ(load_config({"--workers=5"}, "").config.workers, 5);
+    EXPECT_EQ(load_config({"-w6"}, "").config.workers, 6);
+    EXPECT_EQ(load_config({"--limit-request-field-size", "100"}, "").config.limit_request_field_size, 100);
+    EXPECT_EQ(load_config({"--log-file=-"}, "").config.errorlog, "-");
+    EXPECT_EQ(load_config({"--pid", "a.pid"}, "").config.pidfile, "a.pid");
+    EXPECT_EQ(load_config({"--access-logformat="}, "").config.access_log_format, "");
+}
+
+TEST_F(ConfigTest, CommandLineErrors) {
+    try {
+        load_config({"--workers", "x"}, "");
+        ADD_FAILURE() << "no error";
+    } catch (const ConfigError& e) {
+        EXPECT_STREQ(e.what(), R"(command line: --workers: expected a positive integer, got "x")");
+        EXPECT_EQ(e.file(), "command line");
+        EXPECT_EQ(e.line(), 0);
+    }
+    EXPECT_EQ(args_error({"-w", "0"}), "command line: -w: expected a positive integer, got 0");
+    EXPECT_EQ(args_error({"-t", "3.5"}), R"(command line: -t: expected a non-negative integer, got "3.5")");
+    EXPECT_EQ(args_error({"--wokers", "3"}), R"(command line: unknown option "--wokers": did you mean "--workers"?)");
+    EXPECT_EQ(args_error({"--keepalive=3"}),
+              R"(command line: unknown option "--keepalive": did you mean "--keep-alive"?)");
+    EXPECT_EQ(args_error({"--frobnicate"}), R"(command line: unknown option "--frobnicate")");
+    EXPECT_EQ(args_error({"-z"}), R"(command line: unknown option "-z")");
+    EXPECT_EQ(args_error({"-k", "gevent"}),
+              "command line: -k: not supported: there is one worker type, an event loop per process");
+    EXPECT_EQ(args_error({"--workers"}), "command line: --workers: expected a value");
+    EXPECT_EQ(args_error({"--check-config=yes"}), R"(command line: --check-config: takes no value, got "yes")");
+    EXPECT_EQ(args_error({"app:main"}), R"(command line: unexpected argument "app:main")");
+    EXPECT_EQ(args_error({"-c", ""}), "command line: -c: expected a file name");
+    EXPECT_EQ(args_error({"--log-level", "loud"}),
+              "command line: --log-level: expected one of "
+              R"("debug", "info", "warning", "error", "critical", got "loud")");
+}
+
+TEST_F(ConfigTest, EnvironmentErrorsNameTheVariable) {
+    try {
+        load_config({}, "-w 2 --timeout=never");
+        ADD_FAILURE() << "no error";
+    } catch (const ConfigError& e) {
+        EXPECT_STREQ(e.what(), R"(AGENTE_HIBRIDO_CMD_ARGS: --timeout: expected a non-negative integer, got "never")");
+        EXPECT_EQ(e.file(), "AGENTE_HIBRIDO_CMD_ARGS");
+        EXPECT_EQ(e.line(), 0);
+    }
+    EXPECT_EQ(args_error({}, "--name 'unfinished"), "AGENTE_HIBRIDO_CMD_ARGS: unterminated single quote");
+    EXPECT_EQ(args_error({}, "--name \"unfinished"), "AGENTE_HIBRIDO_CMD_ARGS: unterminated double quote");
+}
+
+TEST_F(ConfigTest, PrecedenceIsDefaultsFileEnvironmentCommandLine) {
+    std::string path = write("workers = 2\ntimeout = 5\nkeepalive = 3\n");
+    Config c = load_config({"-c", path, "-w", "4"}, "-w 3 -t 6").config;
+    EXPECT_EQ(c.workers, 4);            // command line over environment
+    EXPECT_EQ(c.timeout, 6);            // environment over file
+    EXPECT_EQ(c.keepalive, 3);          // file over default
+    EXPECT_EQ(c.graceful_timeout, 30);  // default
+    EXPECT_EQ(c.config_path, path);
+    EXPECT_EQ(c.cli_args, (std::vector<std::string>{"-c", path, "-w", "4"}));
+    EXPECT_EQ(c.env_args, (std::vector<std::string>{"-w", "3", "-t", "6"}));
+}
+
+TEST_F(ConfigTest, ConfigPathFromEnvironmentUnlessOnTheCommandLine) {
+    std::string env_file = write("workers = 7\n", "env.conf");
+    std::string cli_file = write("workers = 8\n", "cli.conf");
+    EXPECT_EQ(load_config({}, "-c " + env_file).config.workers, 7);
+    EXPECT_EQ(load_config({}, "-c " + env_file).config.config_path, env_file);
+    EXPECT_EQ(load_config({"--config", cli_file}, "-c " + env_file).config.workers, 8);
+    EXPECT_EQ(load_config({"--config=" + cli_file}, "").config.config_path, cli_file);
+}
+
+TEST_F(ConfigTest, EnvironmentIsSplitLikeAShell) {
+    Config c = load_config({}, R"(  --name 'my app'  --pid "/tmp/a b.pid" --access-logformat "x \"y\" \$z \q")"
+                               R"( --user a\ b --group ''"g"'h' --error-logfile=it\'s)")
+                   .config;
+    EXPECT_EQ(c.proc_name, "my app");
+    EXPECT_EQ(c.pidfile, "/tmp/a b.pid");
+    EXPECT_EQ(c.access_log_format, R"(x "y" $z \q)");
+    EXPECT_EQ(c.user, "a b");
+    EXPECT_EQ(c.group, "gh");
+    EXPECT_EQ(c.errorlog, "it's");
+    EXPECT_EQ(c.env_args.size(), 11u);
+    EXPECT_EQ(load_config({}, "--name ''").config.proc_name, "");
+    EXPECT_TRUE(load_config({}, " \t\n ").config.env_args.empty());
+}
+
+// ---- actions -------------------------------------------------------------------------------------
+
+TEST_F(ConfigTest, Actions) {
+    std::string path = write("workers = 2\n");
+    LoadedConfig check = load_config({"-c", path, "--check-config"}, "");
+    EXPECT_EQ(check.action, Action::check_config);
+    EXPECT_EQ(check.config.workers, 2);
+    EXPECT_EQ(load_config({"--print-config"}, "").action, Action::print_config);
+    EXPECT_EQ(load_config({}, "--check-config").action, Action::check_config);
+    EXPECT_EQ(load_config({"--print-config"}, "--check-config").action, Action::print_config);
+    EXPECT_EQ(load_config({"-c", path}, "").action, Action::serve);
+}
+
+TEST_F(ConfigTest, VersionAndHelpTouchNoFile) {
+    std::string absent = (dir_ / "absent.conf").string();
+    std::string broken = write("workers = \"three\"\n");
+    EXPECT_EQ(load_config({"-c", absent, "--version"}, "").action, Action::version);
+    EXPECT_EQ(load_config({"-v"}, "-c " + absent).action, Action::version);
+    EXPECT_EQ(load_config({"-c", broken, "-h"}, "'unbalanced").action, Action::help);
+    EXPECT_EQ(load_config({"--help"}, "").action, Action::help);
+    LoadedConfig help = load_config({"-h"}, "");
+    ASSERT_NE(help.config.app, nullptr);
+    EXPECT_THROW(load_config({"-c", broken, "--check-config"}, ""), ConfigError);
+}
+
+TEST_F(ConfigTest, UsageListsEveryFlag) {
+    std::string usage = usage_text();
+    for (const char* flag :
+         {"-c CONFIG, --config CONFIG", "-b ADDRESS, --bind ADDRESS", "-w INT, --workers INT", "-t INT, --timeout INT",
+          "--graceful-timeout", "--keep-alive", "--max-requests", "--max-requests-jitter", "--backlog",
+          "--worker-connections", "--limit-request-line", "--limit-request-fields", "--limit-request-field_size",
+          "--limit-request-field-size", "--log-level", "--access-logfile", "--error-logfile", "--log-file",
+          "--access-logformat", "-p FILE, --pid FILE", "-n STRING, --name STRING", "-u USER, --user USER",
+          "-g GROUP, --group GROUP", "-m INT, --umask INT", "--forwarded-allow-ips", "--check-config",
+          "--print-config", "-v, --version", "-h, --help", "--max-draining", "--boot-timeout", "--header-timeout",
+          "--limit-request-body"})
+        EXPECT_NE(usage.find(flag), std::string::npos) << flag;
+    EXPECT_NE(usage.find("[\"127.0.0.1:8000\"]"), std::string::npos);
+    EXPECT_EQ(usage.find("\n  -k"), std::string::npos);
+}
+
+// ---- reload --------------------------------------------------------------------------------------
+
+TEST_F(ConfigTest, ReloadRereadsTheFileAndReappliesTheOverrides) {
+    std::string path = write("workers = 2\ntimeout = 5\nkeepalive = 4\n");
+    Config first = load_config({"-c", path, "-t", "9"}, "--keep-alive 8").config;
+    EXPECT_EQ(first.workers, 2);
+    EXPECT_EQ(first.timeout, 9);
+    EXPECT_EQ(first.keepalive, 8);
+    write("workers = 3\ntimeout = 1\nkeepalive = 1\nmax_requests = 100\n");
+    Config second = reload_config(first);
+    EXPECT_EQ(second.workers, 3);
+    EXPECT_EQ(second.timeout, 9);
+    EXPECT_EQ(second.keepalive, 8);
+    EXPECT_EQ(second.max_requests, 100);
+    EXPECT_EQ(second.config_path, path);
+    EXPECT_EQ(second.cli_args, first.cli_args);
+    EXPECT_EQ(second.env_args, first.env_args);
+    write("workers = 2\nworkers = \"three\"\n");
+    EXPECT_THROW(reload_config(second), ConfigError);
+}
+
+TEST_F(ConfigTest, ReloadWithoutAFileKeepsTheDefaults) {
+    Config first = load_config({"-w", "3"}, "").config;
+    Config second = reload_config(first);
+    EXPECT_EQ(second.workers, 3);
+    ASSERT_NE(second.app, nullptr);
+}
+
+// ---- app sections --------------------------------------------------------------------------------
+
+TEST_F(ConfigTest, AppSectionsAreValidatedAndKept) {
+    register_gateway();
+    std::string path = write("workers = 2\n\n[gateway]\nprovider = \"openai\"\ntimeout = 30\n");
+    Config c = load_config({"-c", path}, "").config;
+    EXPECT_EQ(c.workers, 2);
+    EXPECT_EQ(c.app_source, path);
+    ASSERT_NE(c.app, nullptr);
+    const toml::table* gateway = c.app->get_as<toml::table>("gateway");
+    ASSERT_NE(gateway, nullptr);
+    EXPECT_EQ(gateway->get("provider")->value<std::string>(), "openai");
+    EXPECT_EQ(gateway->get("timeout")->source().begin.line, 5u);  // kept so the app can name lines too
+}
+
+TEST_F(ConfigTest, AppValidatorErrorsNameTheirLine) {
+    register_gateway();
+    std::string path = write("");
+    EXPECT_EQ(file_error("workers = 2\n[gateway]\n\nprovider = 3\n"),
+              path + ":4: gateway.provider: expected a string");
+    EXPECT_EQ(file_error("gateway = 3\n"), path + ":1: gateway: expected a table, got 3");
+    EXPECT_EQ(file_error("[gatewya]\nprovider = \"x\"\n"),
+              path + R"(:1: unknown setting "gatewya": did you mean "gateway"?)");
+}
+
+TEST_F(ConfigTest, AppSectionNamesCannotTakeACoreSetting) {
+    EXPECT_THROW(register_app_section({"workers", nullptr}), std::invalid_argument);
+    EXPECT_THROW(register_app_section({"", nullptr}), std::invalid_argument);
+}
+
+// ---- print_config --------------------------------------------------------------------------------
+
+TEST_F(ConfigTest, PrintConfigMasksSecretsAndRoundTrips) {
+    register_gateway();
+    register_app_section({"agent", nullptr});
+    std::string path = write(R"(
+bind = ["127.0.0.1:8001", "unix:/tmp/x \"q\".sock"]
+workers = 3
+umask = 0o027
+proc_name = "tab\there"
+forwarded_allow_ips = "*"
+
+[gateway]
+provider = "openai"
+api_key = "sk-very-secret"
+Auth_Token = "tok"
+timeout = 30
+[gateway.keys]
+openai = "sk-hidden"
+[[gateway.upstreams]]
+url = "https://a"
+client_secret = "s1"
+
+[agent]
+db_password = "pw"
+name = "helper"
+)");
+    Config c = load_config({"-c", path, "-t", "11"}, "").config;
+    std::string printed = print_config(c);
+    for (const char* secret : {"sk-very-secret", "tok\"", "sk-hidden", "s1", "pw"})
+        EXPECT_EQ(printed.find(secret), std::string::npos) << secret << "\n" << printed;
+
+    toml::table parsed = toml::parse(printed);
+    EXPECT_EQ(parsed["workers"].value<int>(), 3);
+    EXPECT_EQ(parsed["timeout"].value<int>(), 11);
+    EXPECT_EQ(parsed["umask"].value<int>(), 027);
+    EXPECT_EQ(parsed["proc_name"].value<std::string>(), "tab\there");
+    EXPECT_EQ(parsed["bind"][1].value<std::string>(), "unix:/tmp/x \"q\".sock");
+    EXPECT_EQ(parsed["gateway"]["provider"].value<std::string>(), "openai");
+    EXPECT_EQ(parsed["gateway"]["api_key"].value<std::string>(), "***");
+    EXPECT_EQ(parsed["gateway"]["Auth_Token"].value<std::string>(), "***");
+    EXPECT_EQ(parsed["gateway"]["keys"].value<std::string>(), "***");
+    EXPECT_EQ(parsed["gateway"]["timeout"].value<int>(), 30);
+    EXPECT_EQ(parsed["gateway"]["upstreams"][0]["url"].value<std::string>(), "https://a");
+    EXPECT_EQ(parsed["gateway"]["upstreams"][0]["client_secret"].value<std::string>(), "***");
+    EXPECT_EQ(parsed["agent"]["db_password"].value<std::string>(), "***");
+    EXPECT_EQ(parsed["agent"]["name"].value<std::string>(), "helper");
+
+    // The printout is itself a config file that loads to the same settings.
+    Config again = load_config({"-c", write(printed, "printed.conf")}, "").config;
+    EXPECT_EQ(settings_part(print_config(again)), settings_part(printed));
+    EXPECT_EQ(again.bind, c.bind);
+    EXPECT_EQ(again.umask, c.umask);
+    EXPECT_EQ(again.timeout, 11);
+}
+
+TEST_F(ConfigTest, PrintedDefaultsLoadBackToTheDefaults) {
+    std::string printed = print_config(load_config({}, "").config);
+    EXPECT_NE(printed.find("bind = [\"127.0.0.1:8000\"]\n"), std::string::npos) << printed;
+    EXPECT_NE(printed.find("umask = 0o000\n"), std::string::npos) << printed;
+    Config again = load_config({"-c", write(printed)}, "").config;
+    EXPECT_EQ(settings_part(print_config(again)), settings_part(printed));
+}
+
+// config/server.conf shows every setting with its default; uncommented, it must load to the defaults.
+TEST_F(ConfigTest, ExampleConfigDocumentsEverySettingWithItsDefault) {
+    auto example = std::filesystem::path(__FILE__).parent_path() / "../../config/server.conf";
+    std::ifstream in(example);
+    if (!in) {
+        GTEST_SKIP() << "no " << example;
+    }
+    const std::regex setting_line("# [a-z_]+ = .*");
+    std::string uncommented;
+    for (std::string line; std::getline(in, line);)
+        uncommented += (std::regex_match(line, setting_line) ? line.substr(2) : line) + "\n";
+    Config loaded = load_config({"-c", write(uncommented)}, "").config;
+    std::string defaults = print_config(load_config({}, "").config);
+    EXPECT_EQ(settings_part(print_config(loaded)), settings_part(defaults)) << uncommented;
+    for (std::size_t at = defaults.find("\nbind"); at != std::string::npos; at = defaults.find('\n', at + 1)) {
+        std::string name = defaults.substr(at + 1, defaults.find(" = ", at) - at - 1);
+        if (!name.empty()) {
+            EXPECT_NE(uncommented.find("\n" + name + " = "), std::string::npos) << name;
+        }
+    }
+}
+
+TEST(ConfigErrorTest, WhatNamesThePlace) {
+    EXPECT_STREQ(ConfigError("server.conf", 7, "workers: bad").what(), "server.conf:7: workers: bad");
+    EXPECT_STREQ(ConfigError("command line", 0, "--workers: bad").what(), "command line: --workers: bad");
+    EXPECT_STREQ(ConfigError("", 0, "bad").what(), "bad");
+}
