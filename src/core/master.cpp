@@ -142,8 +142,8 @@ private:
             pending_signals_.pop_front();
             handle_signal(sig);
         }
+        note_ready_workers();  // first: a worker that served and then died is a crash, not a boot failure
         reap_workers();
-        note_ready_workers();
         murder_stale_workers();
         manage_workers();
         report_status();

@@ -145,14 +145,14 @@ private:
                 continue;
             }
             auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
-            if (ec == asio::error::operation_aborted || ctx_.draining) co_return;
-            if (ec) {  // EMFILE and friends: back off instead of spinning
-                spdlog::error("accept: {}", ec.message());
-                pause.expires_after(100ms);
-                co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (!ec) {  // even when draining began meanwhile: the peer is connected and will be answered
+                start_session(std::move(socket), ctx_);
                 continue;
             }
-            start_session(std::move(socket), ctx_);
+            if (ec == asio::error::operation_aborted || ctx_.draining) co_return;
+            spdlog::error("accept: {}", ec.message());  // EMFILE and friends: back off, don't spin
+            pause.expires_after(100ms);
+            co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         }
     }
 
