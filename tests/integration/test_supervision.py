@@ -93,9 +93,10 @@ class Recycling(ServerTest):
 class Reload(ServerTest):
     def test_hup_applies_workers_and_refuses_a_broken_file(self):
         s = self.server(["workers = 2"]).start(workers=2)
+        first = set(s.workers())
         s.write_conf(["workers = 3"])
         s.signal(signal.SIGHUP)
-        self.assertTrue(s.wait_workers(3))
+        self.assertTrue(wait_until(lambda: len(s.workers()) == 3 and not first & set(s.workers()), 10))
         before = s.workers()
         s.write_conf(["workers = 2", 'workers = "three"'])
         s.signal(signal.SIGHUP)
