@@ -184,13 +184,19 @@ private:
             if (wec) co_return false;
         }
         if (!parser_->is_done()) {
-            stream_.expires_after(seconds(std::max(1, c.timeout)));
+            stream_.expires_after(io_timeout());
             auto [bec, bn] = co_await http::async_read(stream_, buffer_, *parser_, tuple_awaitable);
             if (bec) co_return co_await reject_read(bec);
         }
         stream_.expires_never();
         co_await dispatch(m);
         co_return keep_alive_;
+    }
+
+    // Body reads and response writes: `timeout` bounds them too (a peer that stops reading is as
+    // stuck as a hung worker); timeout = 0 turns off the heartbeat kill, not this, so fall back.
+    std::chrono::seconds io_timeout() const {
+        return seconds(ctx_.config.timeout > 0 ? ctx_.config.timeout : 60);
     }
 
     std::size_t header_limit() const {
@@ -270,7 +276,7 @@ private:
     asio::awaitable<void> dispatch(http::request<http::string_body>& m) {
         version_ = m.version();
         head_ = m.method() == http::verb::head;
-        keep_alive_ = m.keep_alive() && !ctx_.draining;
+        keep_alive_ = m.keep_alive() && !ctx_.draining && ctx_.config.keepalive > 0;  // 0: off, as gunicorn
         BeastRequest req(m, client_address(m), scheme(m));
         RouteMatch match = ctx_.routes.find(m.method_string(), req.path());
         status_ = 0;
@@ -380,7 +386,7 @@ private:
         if (head_) res.body().clear();  // HEAD keeps GET's Content-Length, without the body
         status_ = r.status;
         bytes_ = head_ ? 0 : res.body().size();
-        stream_.expires_after(seconds(std::max(1, ctx_.config.timeout)));
+        stream_.expires_after(io_timeout());
         auto [ec, n] = co_await http::async_write(stream_, res, tuple_awaitable);
         if (ec) keep_alive_ = false;
         co_return ec;
@@ -396,21 +402,21 @@ private:
         res.chunked(true);
         http::response_serializer<http::empty_body> sr{res};
         status_ = status;
-        stream_.expires_after(seconds(std::max(1, ctx_.config.timeout)));
+        stream_.expires_after(io_timeout());
         auto [ec, n] = co_await http::async_write_header(stream_, sr, tuple_awaitable);
         if (ec) keep_alive_ = false;
         co_return ec;
     }
 
     asio::awaitable<error_code> write_chunk(std::string_view chunk) {
-        stream_.expires_after(seconds(std::max(1, ctx_.config.timeout)));
+        stream_.expires_after(io_timeout());
         auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(asio::buffer(chunk)), tuple_awaitable);
         if (ec) keep_alive_ = false;
         co_return ec;
     }
 
     asio::awaitable<error_code> write_last_chunk() {
-        stream_.expires_after(seconds(std::max(1, ctx_.config.timeout)));
+        stream_.expires_after(io_timeout());
         auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), tuple_awaitable);
         if (ec) keep_alive_ = false;
         co_return ec;

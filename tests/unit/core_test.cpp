@@ -1,0 +1,127 @@
+// Units of the core that need no process: routes, access-log atoms, the scoreboard's slots.
+#include "core/access_log.hpp"
+#include "core/router.hpp"
+#include "core/scoreboard.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+using namespace agente;
+using namespace agente::core;
+
+namespace {
+
+class FakeRequest final : public Request {
+public:
+    std::string method_ = "GET", target_ = "/a/b?x=1", body_, remote_ = "10.0.0.1";
+    std::map<std::string, std::string> headers_;
+    std::string_view method() const override { return method_; }
+    std::string_view target() const override { return target_; }
+    std::string_view header(std::string_view n) const override {
+        auto it = headers_.find(std::string(n));
+        return it == headers_.end() ? std::string_view() : std::string_view(it->second);
+    }
+    std::string_view body() const override { return body_; }
+    std::string_view remote_addr() const override { return remote_; }
+    std::string_view scheme() const override { return "http"; }
+    std::string_view path_param() const override { return ""; }
+};
+
+Response ok(const Request&) { return Response::json(200, "{}"); }
+
+}  // namespace
+
+TEST(Router, ExactParamHeadAndMethodMismatch) {
+    RouteTable t;
+    t.add("GET", "/health", SyncHandler(ok));
+    t.add("POST", "/agent/stream/{agent_id}", SyncHandler(ok));
+    EXPECT_NE(t.find("GET", "/health").route, nullptr);
+    EXPECT_NE(t.find("HEAD", "/health").route, nullptr);  // HEAD is served as GET
+    auto m = t.find("POST", "/agent/stream/kimi");
+    ASSERT_NE(m.route, nullptr);
+    EXPECT_EQ(m.param, "kimi");
+    EXPECT_EQ(t.find("POST", "/agent/stream/").route, nullptr);       // the segment may not be empty
+    EXPECT_EQ(t.find("POST", "/agent/stream/a/b").route, nullptr);    // nor span segments
+    auto wrong = t.find("DELETE", "/health");
+    EXPECT_EQ(wrong.route, nullptr);
+    EXPECT_TRUE(wrong.path_known);                                    // 405, not 404
+    EXPECT_FALSE(t.find("GET", "/nope").path_known);
+}
+
+TEST(Router, RejectsAParamThatIsNotTheLastSegment) {
+    RouteTable t;
+    EXPECT_THROW(t.add("GET", "/x/{id}/y", SyncHandler(ok)), std::invalid_argument);
+}
+
+TEST(RequestHelpers, PathAndQuery) {
+    FakeRequest r;
+    EXPECT_EQ(r.path(), "/a/b");
+    EXPECT_EQ(r.query(), "x=1");
+    r.target_ = "/plain";
+    EXPECT_EQ(r.query(), "");
+}
+
+TEST(ResponseHelpers, ErrorIsJsonWithMessageAndCode) {
+    auto r = Response::error(413, "too \"big\"");
+    EXPECT_EQ(r.status, 413);
+    EXPECT_EQ(r.body, R"({"error":{"code":413,"message":"too \"big\""}})");
+}
+
+TEST(AccessLog, GunicornDefaultFormat) {
+    Config c;
+    AccessLog log(c);  // accesslog empty: formats without writing
+    EXPECT_FALSE(log.enabled());
+    FakeRequest q;
+    q.headers_["User-Agent"] = "curl/8";
+    AccessRecord rec;
+    rec.request = &q;
+    rec.version = "HTTP/1.1";
+    rec.status = 200;
+    rec.bytes = 0;
+    std::string line = log.format(rec);
+    EXPECT_TRUE(line.starts_with("10.0.0.1 - - ["));
+    EXPECT_TRUE(line.ends_with(R"("GET /a/b?x=1 HTTP/1.1" 200 - "-" "curl/8")")) << line;
+}
+
+TEST(AccessLog, AtomsHeadersAndTimes) {
+    Config c;
+    c.access_log_format = "%(m)s %(U)s %(q)s %(H)s %(s)s %(B)s %(D)s %(M)s %({X-Id}i)s %({Server}o)s %(zz)s";
+    AccessLog log(c);
+    FakeRequest q;
+    q.headers_["X-Id"] = "abc";
+    AccessRecord rec;
+    rec.request = &q;
+    rec.version = "HTTP/1.0";
+    rec.status = 404;
+    rec.bytes = 12;
+    rec.duration = std::chrono::microseconds(2500);
+    rec.response_header = [](const void*, std::string_view n) {
+        return n == "Server" ? std::string_view("agente") : std::string_view();
+    };
+    EXPECT_EQ(log.format(rec), "GET /a/b x=1 HTTP/1.0 404 12 2500 2 abc agente -");
+}
+
+TEST(Scoreboard, SlotsAreClaimedReleasedAndSharedThroughTheFd) {
+    Scoreboard master = Scoreboard::create(128);
+    int a = master.claim(100), b = master.claim(101);
+    EXPECT_EQ(a, 0);
+    EXPECT_EQ(b, 1);
+    EXPECT_EQ(master.app_area().size, 128u);
+    Scoreboard worker = Scoreboard::attach(::dup(master.fd()));  // what an exec'd worker does
+    worker.slot(b).requests = 7;
+    worker.slot(b).state = std::uint32_t(WorkerState::ready);
+    static_cast<char*>(worker.app_area().data)[5] = 'x';
+    EXPECT_EQ(master.slot(b).requests.load(), 7u);
+    EXPECT_EQ(master.slot(b).state.load(), std::uint32_t(WorkerState::ready));
+    EXPECT_EQ(static_cast<char*>(master.app_area().data)[5], 'x');
+    master.release(a);
+    EXPECT_EQ(master.claim(102), 0);  // a released slot is reused, its counters reset
+    EXPECT_EQ(master.slot(0).requests.load(), 0u);
+}
+
+TEST(Scoreboard, RunsOutOfSlotsCleanly) {
+    Scoreboard s = Scoreboard::create(0);
+    for (int i = 0; i < Scoreboard::max_slots; ++i) ASSERT_GE(s.claim(i + 1), 0);
+    EXPECT_EQ(s.claim(999), -1);
+}
