@@ -89,6 +89,58 @@ class Serving(ServerTest):
         self.assertRegex(s.read_log(), r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}\] \[\d+\] \[INFO\] Booting worker with pid: \d+")
 
 
+class HandlerInterface(ServerTest):
+    def test_route_deadline_answers_on_time_and_stops_the_handler(self):
+        s = self.server(binary=TEST_BIN).start()
+        self.assertEqual(http_get(s.port, "/deadline?ms=50")[0], 200)  # well within the deadline
+        t0 = time.monotonic()
+        out = raw_request(s.port, b"GET /deadline?ms=5000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        elapsed = time.monotonic() - t0
+        self.assertEqual(status_of(out), 408, out)
+        self.assertIn(b"Connection: close", out)
+        self.assertLess(elapsed, 0.3 + 0.1 + 0.5)  # deadline 300 ms; the connection then closes
+
+    def test_client_going_away_cancels_the_handler_promptly(self):
+        events = os.path.join(self._tmp(), "events")
+        s = self.server(binary=TEST_BIN, env={"AGENTE_TEST_EVENTS": events}).start()
+        c = socket.create_connection(("127.0.0.1", s.port))
+        c.sendall(b"GET /slow?ms=10000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.2)  # the handler is now waiting on its timer
+        t0 = time.monotonic()
+        c.close()
+        def told_events():
+            if not os.path.exists(events):
+                return False
+            with open(events) as f:
+                return "slow stopped 1" in f.read()  # 1: StopReason::client_gone
+        told = wait_until(told_events, 2, interval=0.01)
+        self.assertTrue(told, "the handler was not told that the client left")
+        self.assertLess(time.monotonic() - t0, 0.2)
+
+    def test_stream_chunks_arrive_as_written(self):
+        s = self.server(binary=TEST_BIN).start()
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+            c.sendall(b"GET /stream?n=3&ms=300 HTTP/1.1\r\nHost: x\r\n\r\n")
+            arrivals, data = [], b""
+            while not data.endswith(b"0\r\n\r\n"):
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+                arrivals.append((time.monotonic(), chunk))
+        self.assertIn(b"Transfer-Encoding: chunked", data)
+        self.assertIn(b"text/event-stream", data)
+        self.assertGreaterEqual(len(arrivals), 3)  # not buffered into one write
+        self.assertGreater(arrivals[-1][0] - arrivals[0][0], 0.5)
+        self.assertIn(b"data: [DONE]", data)
+
+    def _tmp(self):
+        import tempfile, shutil
+        d = tempfile.mkdtemp(prefix="agente-it-ev-")
+        self.addCleanup(shutil.rmtree, d, True)
+        return d
+
+
 class BadInput(ServerTest):
     CASES = {
         "garbage": (b"HELLO\r\n\r\n", {400}),

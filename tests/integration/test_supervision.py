@@ -122,14 +122,15 @@ class Reload(ServerTest):
     def test_many_hups_in_a_row_under_load_lose_nothing(self):
         s = self.server(["workers = 2", "graceful_timeout = 10"]).start(workers=2)
         def hups():
-            for _ in range(30):
+            for _ in range(100):
                 s.signal(signal.SIGHUP)
-                time.sleep(0.15)
+                time.sleep(0.08)
         t = threading.Thread(target=hups)
         t.start()
-        total, failures, out = wrk(s.port, seconds=6, connections=50)
+        total, failures, out = wrk(s.port, seconds=10, connections=50)
         t.join()
         self.assertEqual(failures, 0, out)
+        self.assertGreaterEqual(len(re.findall(r"Handling signal: hup", s.read_log())), 90)
         self.assertTrue(s.wait_workers(2, 15))
 
     def test_term_under_load_loses_nothing_in_flight(self):
