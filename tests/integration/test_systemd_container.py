@@ -48,12 +48,41 @@ def why_not():
     return None
 
 
+def die_with_parent():
+    import ctypes
+    import signal
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def clean_stale():
+    """Overlays left by a run that was killed before it could clean up (its owner pid is gone)."""
+    tmp = tempfile.gettempdir()
+    for name in os.listdir(tmp):
+        d = os.path.join(tmp, name)
+        if not name.startswith("agente-nspawn-") or not os.path.isdir(d):
+            continue
+        try:
+            with open(os.path.join(d, "owner")) as f:
+                owner = int(f.read())
+        except (OSError, ValueError):
+            continue
+        if os.path.exists(f"/proc/{owner}"):
+            continue
+        root = os.path.join(d, "root")
+        if os.path.ismount(root) and subprocess.run(["umount", root], capture_output=True).returncode != 0:
+            continue  # still in use: a container of that run is alive
+        subprocess.run(["rm", "-rf", "--one-file-system", d])
+
+
 class Container:
     """A booted systemd in an nspawn container over an overlay of the cached root filesystem."""
 
     def __init__(self, rootfs):
         self.lower = rootfs
+        clean_stale()
         self.dir = tempfile.mkdtemp(prefix="agente-nspawn-")
+        with open(os.path.join(self.dir, "owner"), "w") as f:
+            f.write(str(os.getpid()))
         self.root = os.path.join(self.dir, "root")
         self.proc = None
         self.pid = None
@@ -72,10 +101,11 @@ class Container:
     def boot(self, timeout=90):
         self.console = open(os.path.join(self.dir, "console.log"), "wb")
         # --register=no --keep-unit: the host may run no systemd/machined to register with.
+        # PDEATHSIG: if this test is killed (a ctest timeout), nspawn gets TERM and powers the container off.
         self.proc = subprocess.Popen(
             ["systemd-nspawn", "-D", self.root, "--boot", "--register=no", "--keep-unit", "--private-network",
              f"--machine=agente-test-{os.getpid()}", "--console=read-only"],
-            stdin=subprocess.DEVNULL, stdout=self.console, stderr=subprocess.STDOUT)
+            stdin=subprocess.DEVNULL, stdout=self.console, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
 
         def systemd_pid():
             if self.proc.poll() is not None:

@@ -28,6 +28,12 @@ command -v debootstrap >/dev/null || { echo "debootstrap is not installed (scrip
 mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9   # one builder at a time; a second caller waits and then finds the finished tree
+# Left by a builder that was killed (we hold the lock: nobody is building now).
+for stale in "$cache"/.building-*; do
+  [ -e "$stale" ] || continue
+  grep -qs " $stale/" /proc/mounts && continue   # debootstrap's /proc or /sys still mounted there
+  rm -rf --one-file-system "$stale"
+done
 
 if [ -x "$rootfs/lib/systemd/systemd" ] && [ -f "$rootfs/.agente-complete" ]; then
   echo "$rootfs"
