@@ -54,7 +54,8 @@ std::vector<std::pair<char, std::string>> parse_format(const std::string& fmt) {
 
 }  // namespace
 
-AccessLog::AccessLog(const Config& config) : target_(config.accesslog) {
+AccessLog::AccessLog(const Config& config)
+    : target_(config.accesslog), pid_("<" + std::to_string(::getpid()) + ">") {
     for (auto& [kind, text] : parse_format(config.access_log_format)) atoms_.push_back({kind, std::move(text)});
     open();
 }
@@ -114,7 +115,7 @@ std::string AccessLog::format(const AccessRecord& r) const {
             case 'D': out += std::to_string(us); break;
             case 'L': { char b[32]; std::snprintf(b, sizeof b, "%.6f", us / 1e6); out += b; break; }
             default: out += '-'; break;
-            case 'p': out += "<" + std::to_string(::getpid()) + ">"; break;
+            case 'p': out += pid_; break;
             case 'i': out += or_dash(q.header(a.text)); break;
             case 'o': out += or_dash(r.response_header ? r.response_header(r.response_context, a.text) : ""); break;
             case 'e': { const char* v = std::getenv(a.text.c_str()); out += v ? v : "-"; break; }

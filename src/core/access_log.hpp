@@ -46,6 +46,7 @@ private:
     void open();
     std::vector<Atom> atoms_;
     std::string target_;
+    std::string pid_;                       // "<1234>" for %(p)s, gunicorn's shape
     std::shared_ptr<spdlog::logger> logger_;
 };
 
