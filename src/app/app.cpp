@@ -1,6 +1,10 @@
-// The app linked into the server. For now it serves the agent's liveness page; the LLM gateway and
-// the agent endpoints plug in here through the same Router.
+// The app linked into the server: the agent's liveness page and the LLM gateway. This file only wires
+// the parts together; each lives under src/app/gateway/.
 #include <agente/app.hpp>
+
+#include "app/gateway/gateway.hpp"
+
+#include <toml++/toml.h>
 
 namespace agente {
 
@@ -8,20 +12,49 @@ namespace {
 
 class AgentApp final : public App {
 public:
-    void register_routes(Router& router, WorkerContext&) override {
+    // The master checks the gateway's tables as a whole (a model naming an unknown provider, a
+    // missing key) on every start and reload, and names the shared breaker cells.
+    void on_master_config(const Config& config) override {
+        auto settings = gateway::load_gateway_settings(*config.app, config.app_source);
+        for (auto& p : settings.providers) p.api_key.clear();   // the master never needs the keys
+        settings.api_keys.clear();
+        settings.admin_token.clear();
+        settings_ = std::move(settings);
+        gateway::assign_breaker_cells(area_, settings_);
+    }
+
+    void init_shared(SharedArea area) override {
+        area_ = area;
+        gateway::assign_breaker_cells(area_, settings_);
+    }
+
+    void reclaim_slot(SharedArea area, int slot) override { gateway::reclaim_worker_streams(area, slot); }
+
+    void register_routes(Router& router, WorkerContext& context) override {
         router.add("GET", "/", SyncHandler([](const Request&) {
             Response r;
             r.content_type = "text/plain; charset=utf-8";
             r.body = "Server is live";
             return r;
         }));
+        gateway::add_gateway_routes(router, gateway::make_gateway(context));
     }
+
+private:
+    gateway::GatewaySettings settings_;
+    SharedArea area_;
 };
 
 }  // namespace
 
-std::size_t app_shared_size() { return 4096; }
-void register_app_sections() {}
+std::size_t app_shared_size() { return gateway::shared_state_size(); }
+
+void register_app_sections() {
+    register_app_section({"gateway", gateway::validate_gateway_section});
+    register_app_section({"providers", gateway::validate_providers_section});
+    register_app_section({"models", gateway::validate_models_section});
+}
+
 std::unique_ptr<App> make_app() { return std::make_unique<AgentApp>(); }
 
 }  // namespace agente

@@ -1,0 +1,42 @@
+// A circuit breaker over a shared cell: `threshold` consecutive failures open it for `cooldown`; then
+// one caller gets a half-open probe whose outcome closes it again or re-opens it.
+#pragma once
+
+#include "app/gateway/shared_state.hpp"
+
+#include <chrono>
+#include <functional>
+#include <string_view>
+
+namespace agente::gateway {
+
+enum class BreakerState { closed, open, half_open };
+std::string_view state_name(BreakerState s);
+
+// Milliseconds on a clock every process shares; injected by tests.
+using ClockMs = std::function<std::int64_t()>;
+std::int64_t steady_now_ms();
+
+class Breaker {
+public:
+    Breaker(BreakerCell& cell, int threshold, std::chrono::milliseconds cooldown, ClockMs clock = steady_now_ms)
+        : cell_(cell), threshold_(threshold), cooldown_ms_(cooldown.count()), clock_(std::move(clock)) {}
+
+    // May a request go to this provider now? In half-open state only the one probe may.
+    bool allow();
+    void record_success();
+    void record_failure();
+    void reset();
+
+    BreakerState state() const;
+    std::uint32_t failures() const { return cell_.failures.load(std::memory_order_relaxed); }
+    int threshold() const { return threshold_; }
+
+private:
+    BreakerCell& cell_;
+    int threshold_;
+    std::int64_t cooldown_ms_;
+    ClockMs clock_;
+};
+
+}  // namespace agente::gateway

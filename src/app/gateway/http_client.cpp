@@ -1,0 +1,370 @@
+// The Beast side of the upstream client. Reads are plain socket reads fed to a Beast response
+// parser, so a read can be cancelled for a keep-alive tick without losing a byte, and one watchdog
+// timer per call enforces the connect / first-byte / total deadlines by closing the socket.
+#include "app/gateway/http_client.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <optional>
+#include <unordered_map>
+
+namespace agente::gateway {
+
+namespace {
+
+namespace http = boost::beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Bounds what one upstream answer may bring (a non-streamed body is held whole).
+constexpr std::uint64_t max_response_body = 64ull * 1024 * 1024;
+// Kept-alive connections idle longer than this are likely closed by the upstream already.
+constexpr auto max_idle_age = std::chrono::seconds(30);
+constexpr std::size_t read_size = 16 * 1024;
+
+struct Connection {
+    std::optional<tcp::socket> plain;
+    std::optional<ssl::stream<tcp::socket>> tls;
+    Clock::time_point idle_since;
+
+    tcp::socket& socket() { return tls ? tls->next_layer() : *plain; }
+
+    asio::awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer b) {
+        if (tls) co_return co_await tls->async_read_some(b, use_tuple);
+        co_return co_await plain->async_read_some(b, use_tuple);
+    }
+
+    asio::awaitable<std::tuple<error_code, std::size_t>> write(std::array<asio::const_buffer, 2> b) {
+        if (tls) co_return co_await asio::async_write(*tls, b, use_tuple);
+        co_return co_await asio::async_write(*plain, b, use_tuple);
+    }
+
+    // An idle connection the peer closed (or wrote to unasked) is readable; a usable one is not.
+    bool looks_alive() {
+        char byte;
+        ssize_t n = ::recv(socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+};
+
+class Pool final : public ConnectionPool {
+public:
+    Pool(asio::any_io_executor executor, int max_idle) : executor_(std::move(executor)), max_idle_(max_idle) {
+        // The system CA store, and peers must present a certificate for the host we asked for.
+        tls_.set_default_verify_paths();
+        tls_.set_verify_mode(ssl::verify_peer);
+    }
+
+    std::size_t idle() const override {
+        std::size_t n = 0;
+        for (auto& [k, v] : idle_) n += v.size();
+        return n;
+    }
+
+    std::unique_ptr<Connection> take(const std::string& key) {
+        auto it = idle_.find(key);
+        if (it == idle_.end()) return nullptr;
+        auto& list = it->second;
+        while (!list.empty()) {
+            auto c = std::move(list.back());
+            list.pop_back();
+            if (Clock::now() - c->idle_since < max_idle_age && c->looks_alive()) return c;
+        }
+        return nullptr;
+    }
+
+    void put(const std::string& key, std::unique_ptr<Connection> c) {
+        auto& list = idle_[key];
+        if (int(list.size()) >= max_idle_) return;
+        c->idle_since = Clock::now();
+        list.push_back(std::move(c));
+    }
+
+    asio::any_io_executor executor() const { return executor_; }
+    ssl::context& tls() { return tls_; }
+
+private:
+    asio::any_io_executor executor_;
+    ssl::context tls_{ssl::context::tls_client};
+    int max_idle_;
+    std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+};
+
+bool is_default_port(const Endpoint& e) { return e.port == (e.tls ? "443" : "80"); }
+
+std::string request_head(const Endpoint& e, std::string_view method, std::string_view path,
+                         const std::vector<Header>& headers, std::size_t body_size) {
+    std::string h;
+    h.reserve(256);
+    h.append(method).append(" ").append(e.base_path).append(path).append(" HTTP/1.1\r\nHost: ");
+    h.append(e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host);
+    if (!is_default_port(e)) h.append(":").append(e.port);
+    h.append("\r\nUser-Agent: agente-hibrido\r\nConnection: keep-alive\r\n");
+    for (auto& hd : headers) h.append(hd.name).append(": ").append(hd.value).append("\r\n");
+    h.append("Content-Length: ").append(std::to_string(body_size)).append("\r\n\r\n");
+    return h;
+}
+
+// The handler was cancelled (client gone, deadline, draining): stop here, the caller's frames unwind
+// and the call's destructor closes the upstream connection.
+asio::awaitable<void> throw_if_cancelled() {
+    auto cs = co_await asio::this_coro::cancellation_state;
+    if (cs.cancelled() != asio::cancellation_type::none)
+        throw boost::system::system_error(asio::error::operation_aborted);
+}
+
+}  // namespace
+
+std::shared_ptr<ConnectionPool> make_connection_pool(asio::any_io_executor executor, int max_idle_per_host) {
+    return std::make_shared<Pool>(std::move(executor), max_idle_per_host);
+}
+
+std::string_view call_error_name(CallError e) {
+    switch (e) {
+    case CallError::none: return "none";
+    case CallError::connect: return "connect error";
+    case CallError::timeout: return "timeout";
+    case CallError::io: return "connection error";
+    case CallError::protocol: return "bad HTTP response";
+    }
+    return "?";
+}
+
+struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
+    enum class Watch { none, deadline, silence };
+
+    Pool& pool;
+    Endpoint endpoint;
+    CallTimeouts timeouts;
+    std::string key;
+    std::unique_ptr<Connection> conn;
+    std::optional<tcp::resolver> resolver;
+    asio::steady_timer timer;
+    unsigned arm_generation = 0;
+    Watch fired = Watch::none;
+    Clock::time_point total_deadline;
+    boost::beast::flat_buffer buffer;
+    std::optional<http::response_parser<http::string_body>> parser;
+    CallError error = CallError::none;
+    bool reused = false, finished = false;
+
+    Impl(Pool& p, const Endpoint& e, CallTimeouts t)
+        : pool(p), endpoint(e), timeouts(t), key(e.key()), timer(p.executor()) {}
+
+    // One watchdog per call. A deadline closes the socket (the call is over); a silence tick only
+    // cancels the pending read, which leaves the connection and the parser as they were.
+    void arm(Clock::time_point when, Watch kind) {
+        if (when > total_deadline) when = total_deadline, kind = Watch::deadline;
+        unsigned gen = ++arm_generation;
+        fired = Watch::none;
+        timer.expires_at(when);
+        timer.async_wait([self = weak_from_this(), gen, kind](error_code ec) {
+            auto s = self.lock();
+            if (ec || !s || s->arm_generation != gen) return;
+            s->fired = kind;
+            if (kind == Watch::deadline) s->close();
+            else if (s->conn) { error_code ignored; s->conn->socket().cancel(ignored); }
+        });
+    }
+
+    void disarm() {
+        ++arm_generation;
+        timer.cancel();
+    }
+
+    void close() {
+        if (resolver) resolver->cancel();
+        if (conn) {
+            error_code ignored;
+            conn->socket().close(ignored);
+        }
+    }
+
+    CallError fail(CallError e) {
+        error = fired == Watch::deadline ? CallError::timeout : e;
+        disarm();
+        conn.reset();
+        return error;
+    }
+
+    asio::awaitable<CallError> connect() {
+        if ((conn = pool.take(key))) {
+            reused = true;
+            co_return CallError::none;
+        }
+        reused = false;
+        arm(Clock::now() + timeouts.connect, Watch::deadline);
+        resolver.emplace(pool.executor());
+        auto [rec, results] = co_await resolver->async_resolve(endpoint.host, endpoint.port, use_tuple);
+        resolver.reset();
+        if (rec) co_return fail(CallError::connect);
+        conn = std::make_unique<Connection>();
+        if (endpoint.tls) conn->tls.emplace(pool.executor(), pool.tls());
+        else conn->plain.emplace(pool.executor());
+        auto [cec, ep] = co_await asio::async_connect(conn->socket(), results, use_tuple);
+        if (cec) co_return fail(CallError::connect);
+        error_code ignored;
+        conn->socket().set_option(tcp::no_delay(true), ignored);
+        if (endpoint.tls) {
+            SSL_set_tlsext_host_name(conn->tls->native_handle(), endpoint.host.c_str());  // SNI
+            conn->tls->set_verify_callback(ssl::host_name_verification(endpoint.host));
+            auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, use_tuple);
+            if (hec) co_return fail(CallError::connect);
+        }
+        co_return CallError::none;
+    }
+
+    // Feeds what was read to the parser. False on a malformed response.
+    bool parse() {
+        while (buffer.size() && !parser->is_done()) {
+            error_code ec;
+            std::size_t n = parser->put(buffer.data(), ec);
+            buffer.consume(n);
+            if (ec == http::error::need_more) break;
+            if (ec) return false;
+            if (n == 0) break;
+        }
+        return true;
+    }
+
+    // One socket read into the parser. Returns the error as is; EOF is handed to the parser.
+    asio::awaitable<error_code> read_more() {
+        auto [ec, n] = co_await conn->read_some(buffer.prepare(read_size));
+        buffer.commit(n);
+        if (ec == asio::error::eof) {
+            error_code pec;
+            if (!parse()) co_return http::error::bad_value;
+            parser->put_eof(pec);
+            co_return pec ? pec : (parser->is_done() ? error_code{} : error_code(asio::error::eof));
+        }
+        if (ec) co_return ec;
+        co_return parse() ? error_code{} : error_code(http::error::bad_value);
+    }
+
+    // Sends once; on a kept-alive connection that turns out closed, the caller retries on a new one.
+    asio::awaitable<CallError> send_once(const std::string& head, std::string_view body, bool& stale) {
+        stale = false;
+        if (auto e = co_await connect(); e != CallError::none) co_return e;
+        arm(Clock::now() + timeouts.first_byte, Watch::deadline);
+        auto [wec, wn] = co_await conn->write({asio::buffer(head), asio::buffer(body.data(), body.size())});
+        co_await throw_if_cancelled();
+        if (wec) {
+            stale = reused && fired == Watch::none;
+            co_return fail(CallError::io);
+        }
+        parser.emplace();
+        parser->eager(true);
+        parser->body_limit(max_response_body);
+        buffer.clear();
+        while (!parser->is_header_done()) {
+            error_code ec = co_await read_more();
+            co_await throw_if_cancelled();
+            if (ec == http::error::bad_value) co_return fail(CallError::protocol);
+            if (ec) {
+                stale = reused && fired == Watch::none && ec == asio::error::eof && !parser->got_some();
+                co_return fail(CallError::io);
+            }
+        }
+        // The body is bounded by the total deadline only: a stream may run long.
+        arm(total_deadline, Watch::deadline);
+        co_return CallError::none;
+    }
+
+    // The end of the body: the connection goes back to the pool if both sides agree to keep it.
+    void finish() {
+        finished = true;
+        disarm();
+        if (conn && parser->keep_alive() && buffer.size() == 0) pool.put(key, std::move(conn));
+        conn.reset();
+    }
+};
+
+UpstreamCall::UpstreamCall(ConnectionPool& pool, const Endpoint& endpoint, CallTimeouts timeouts)
+    : impl_(std::make_shared<Impl>(static_cast<Pool&>(pool), endpoint, timeouts)) {}
+
+UpstreamCall::~UpstreamCall() {
+    impl_->disarm();
+    impl_->close();
+}
+
+asio::awaitable<CallError> UpstreamCall::send(std::string_view method, std::string_view path,
+                                              const std::vector<Header>& headers, std::string_view body) {
+    impl_->total_deadline = Clock::now() + impl_->timeouts.total;
+    std::string head = request_head(impl_->endpoint, method, path, headers, body.size());
+    bool stale = false;
+    CallError e = co_await impl_->send_once(head, body, stale);
+    if (stale) e = co_await impl_->send_once(head, body, stale);
+    co_return e;
+}
+
+int UpstreamCall::status() const { return impl_->parser ? impl_->parser->get().result_int() : 0; }
+
+std::string UpstreamCall::header(std::string_view name) const {
+    if (!impl_->parser) return {};
+    auto& m = impl_->parser->get();
+    auto it = m.find(boost::beast::string_view(name.data(), name.size()));
+    return it == m.end() ? std::string() : std::string(it->value());
+}
+
+asio::awaitable<bool> UpstreamCall::read_some(std::string& out, milliseconds wait, bool& silence) {
+    auto& s = *impl_;
+    out.clear();
+    silence = false;
+    if (s.finished || s.error != CallError::none || !s.conn) co_return false;
+    for (;;) {
+        auto& body = s.parser->get().body();
+        if (!body.empty()) {
+            out.swap(body);
+            body.clear();
+            co_return true;
+        }
+        if (s.parser->is_done()) {
+            s.finish();
+            co_return false;
+        }
+        s.arm(Clock::now() + wait, Impl::Watch::silence);
+        error_code ec = co_await s.read_more();
+        co_await throw_if_cancelled();
+        if (ec == asio::error::operation_aborted && s.fired == Impl::Watch::silence) {
+            silence = true;
+            co_return true;
+        }
+        if (ec) {
+            s.fail(ec == http::error::bad_value ? CallError::protocol : CallError::io);
+            co_return false;
+        }
+    }
+}
+
+asio::awaitable<CallError> UpstreamCall::read_all(std::string& out) {
+    auto& s = *impl_;
+    if (s.error != CallError::none) co_return s.error;
+    while (!s.parser->is_done()) {
+        error_code ec = co_await s.read_more();
+        co_await throw_if_cancelled();
+        if (ec) co_return s.fail(ec == http::error::bad_value ? CallError::protocol : CallError::io);
+    }
+    out = std::move(s.parser->get().body());
+    s.finish();
+    co_return CallError::none;
+}
+
+CallError UpstreamCall::error() const { return impl_->error; }
+bool UpstreamCall::reused() const { return impl_->reused; }
+
+}  // namespace agente::gateway

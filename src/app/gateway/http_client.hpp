@@ -1,0 +1,63 @@
+// An HTTP/1.1 client for upstream providers on the worker's own loop: plain TCP or TLS (verified
+// against the system CA store, with SNI), connections kept alive and reused per worker. Beast stays
+// in http_client.cpp; this header is what the rest of the gateway sees.
+#pragma once
+
+#include "app/gateway/settings.hpp"
+
+#include <agente/handler.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace agente::gateway {
+
+// Idle keep-alive connections of one worker, by upstream host.
+class ConnectionPool {
+public:
+    virtual ~ConnectionPool() = default;
+    virtual std::size_t idle() const = 0;
+};
+std::shared_ptr<ConnectionPool> make_connection_pool(asio::any_io_executor executor, int max_idle_per_host);
+
+struct CallTimeouts {
+    milliseconds connect;       // DNS, TCP and TLS handshake
+    milliseconds first_byte;    // from the request sent to the response head received
+    milliseconds total;         // the whole call, body included
+};
+
+// Why a call failed; the gateway maps these to 502/504 and to retries.
+enum class CallError { none, connect, timeout, io, protocol };
+std::string_view call_error_name(CallError e);
+
+// One request/response over a pooled connection. Destroying the call before the body was read to
+// the end closes its connection: that is how a client that went away cancels the upstream at once.
+class UpstreamCall {
+public:
+    UpstreamCall(ConnectionPool& pool, const Endpoint& endpoint, CallTimeouts timeouts);
+    ~UpstreamCall();
+    UpstreamCall(const UpstreamCall&) = delete;
+    UpstreamCall& operator=(const UpstreamCall&) = delete;
+
+    // Connects (or reuses), sends the request and reads the response head.
+    asio::awaitable<CallError> send(std::string_view method, std::string_view path, const std::vector<Header>& headers,
+                                    std::string_view body);
+    int status() const;
+    std::string header(std::string_view name) const;
+
+    // The next piece of the body as it arrives into `out` (replaced). Returns false at the end of the
+    // body or on error (see error()); `silence` set when nothing came for `wait` (the call goes on).
+    asio::awaitable<bool> read_some(std::string& out, milliseconds wait, bool& silence);
+    // The rest of the body.
+    asio::awaitable<CallError> read_all(std::string& out);
+
+    CallError error() const;
+    bool reused() const;        // sent over a kept-alive connection
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace agente::gateway

@@ -1,0 +1,149 @@
+// The gateway's HTTP surface: OpenAI's /v1 endpoints and the /system endpoints of the seed's
+// streaming protections (health, breaker reset).
+#include "app/gateway/errors.hpp"
+#include "app/gateway/gateway.hpp"
+#include "app/gateway/proxy.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace agente::gateway {
+
+namespace {
+
+using nlohmann::json;
+using Handler = std::function<asio::awaitable<void>(Gateway&, Exchange&)>;
+
+bool authorized(const Gateway& gw, const Request& r) {
+    return gw.client_keys.empty() || gw.client_keys.contains(bearer_token(r.header("Authorization")));
+}
+
+// Wraps a /v1 handler with the client-key check.
+AsyncHandler with_client_key(std::shared_ptr<Gateway> gw, Handler h) {
+    return [gw, h](Exchange& ex) -> asio::awaitable<void> {
+        if (!authorized(*gw, ex.request())) {
+            Response r = error_response(401, "missing or invalid API key");
+            r.headers.push_back({"WWW-Authenticate", "Bearer"});
+            co_await ex.respond(std::move(r));
+            co_return;
+        }
+        co_await h(*gw, ex);
+    };
+}
+
+// The client's JSON body and its model; answers 400/404 itself and returns null when it did.
+asio::awaitable<const ModelSettings*> parse_body(Gateway& gw, Exchange& ex, json& body) {
+    body = json::parse(ex.request().body(), nullptr, false);
+    const char* problem = body.is_discarded()              ? "request body is not valid JSON"
+                          : !body.is_object()              ? "request body must be a JSON object"
+                          : !body.contains("model") || !body["model"].is_string() ? "\"model\" (a string) is required"
+                          : body.contains("stream") && !body["stream"].is_boolean() ? "\"stream\" must be a boolean"
+                                                                                    : nullptr;
+    if (problem) {
+        co_await ex.respond(error_response(400, problem));
+        co_return nullptr;
+    }
+    const ModelSettings* m = gw.settings.model(body["model"].get<std::string>());
+    if (!m) co_await ex.respond(error_response(404, "The model `" + body["model"].get<std::string>() + "` does not exist"));
+    co_return m;
+}
+
+// Braced lists of string literals stay out of coroutine bodies: g++ 12 miscompiles them there.
+Response models_response(const Gateway& gw) {
+    json data = json::array();
+    for (auto& m : gw.settings.models)
+        data.push_back({{"id", m.name}, {"object", "model"}, {"created", 0}, {"owned_by", "agente-hibrido"}});
+    return Response::json(200, json{{"object", "list"}, {"data", data}}.dump());
+}
+
+ProxyRequest proxy_request(const ModelSettings* model, const char* path, json& body, bool stream) {
+    ProxyRequest r;
+    r.model = model;
+    r.path = path;
+    r.body = &body;
+    r.stream = stream;
+    return r;
+}
+
+asio::awaitable<void> list_models(Gateway& gw, Exchange& ex) { co_await ex.respond(models_response(gw)); }
+
+asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex) {
+    json body;
+    const ModelSettings* model = co_await parse_body(gw, ex, body);
+    if (!model) co_return;
+    bool stream = body.value("stream", false);
+    if (!stream) {
+        co_await proxy(gw, ex, proxy_request(model, "/chat/completions", body, false));
+        co_return;
+    }
+    if (!gw.limiter.try_acquire()) {
+        Response r = error_response(429, "too many concurrent streams (max " + std::to_string(gw.limiter.max()) + ")",
+                                    "too_many_streams");
+        r.headers.push_back({"Retry-After", "1"});
+        co_await ex.respond(std::move(r));
+        co_return;
+    }
+    StreamPermit permit(&gw.limiter);   // released however this coroutine ends
+    ex.on_stop([](StopReason why) {
+        return error_event(why == StopReason::deadline ? "stream stopped: deadline" : "stream stopped: server shutting down",
+                           "stream_stopped");
+    });
+    co_await proxy(gw, ex, proxy_request(model, "/chat/completions", body, true));
+}
+
+asio::awaitable<void> embeddings(Gateway& gw, Exchange& ex) {
+    json body;
+    const ModelSettings* model = co_await parse_body(gw, ex, body);
+    if (!model) co_return;
+    body.erase("stream");
+    co_await proxy(gw, ex, proxy_request(model, "/embeddings", body, false));
+}
+
+
+// The seed's shape: status, circuit_breakers{name: state, failure_count, threshold},
+// web_worker_streams{active, max, available}.
+Response streaming_health(Gateway& gw) {
+    json breakers = json::object();
+    bool healthy = true;
+    for (auto& p : gw.settings.providers) {
+        Breaker& b = gw.breaker_of(p);
+        BreakerState st = b.state();
+        healthy = healthy && st == BreakerState::closed;
+        breakers[p.name] = {{"state", state_name(st)}, {"failure_count", b.failures()}, {"threshold", b.threshold()}};
+    }
+    int active = gw.limiter.active(), max = gw.limiter.max();
+    json j = {{"status", healthy ? "healthy" : "degraded"},
+              {"circuit_breakers", breakers},
+              {"web_worker_streams", {{"active", active}, {"max", max}, {"available", std::max(0, max - active)}}}};
+    return Response::json(200, j.dump());
+}
+
+Response reset_breaker(Gateway& gw, const Request& r) {
+    std::string_view auth = r.header("Authorization");
+    if (bearer_token(auth).empty()) {
+        Response res = error_response(401, "admin token required");
+        res.headers.push_back({"WWW-Authenticate", "Bearer"});
+        return res;
+    }
+    if (gw.admin_tokens.empty() || !gw.admin_tokens.contains(bearer_token(auth)))
+        return error_response(403, "invalid admin token", "forbidden");
+    Breaker* b = gw.breaker_named(r.path_param());
+    if (!b) return error_response(404, "no circuit breaker named \"" + std::string(r.path_param()) + "\"", "not_found");
+    b->reset();
+    spdlog::info("gateway: circuit breaker {} reset by an admin", r.path_param());
+    return Response::json(200, json{{"message", "circuit breaker reset"}, {"circuit_breaker", r.path_param()},
+                                    {"state", "closed"}}.dump());
+}
+
+}  // namespace
+
+void add_gateway_routes(Router& router, std::shared_ptr<Gateway> gw) {
+    router.add("POST", "/v1/chat/completions", with_client_key(gw, chat_completions));
+    router.add("POST", "/v1/embeddings", with_client_key(gw, embeddings));
+    router.add("GET", "/v1/models", with_client_key(gw, list_models));
+    router.add("GET", "/system/streaming-health", SyncHandler([gw](const Request&) { return streaming_health(*gw); }));
+    router.add("POST", "/system/circuit-breaker/reset/{name}",
+               SyncHandler([gw](const Request& r) { return reset_breaker(*gw, r); }));
+}
+
+}  // namespace agente::gateway

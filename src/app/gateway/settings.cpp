@@ -1,0 +1,295 @@
+// Reading and checking the gateway's tables. Every error names the line of the offending value.
+#include "app/gateway/settings.hpp"
+
+#include <agente/config.hpp>
+
+#include <toml++/toml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+namespace agente::gateway {
+
+namespace {
+
+int line_of(const toml::node& n) { return int(n.source().begin.line); }
+
+[[noreturn]] void fail(const std::string& file, const toml::node& at, const std::string& path, const std::string& what) {
+    throw ConfigError(file, line_of(at), path + ": " + what);
+}
+
+std::string show(const toml::node& n) {
+    std::ostringstream s;
+    n.visit([&](auto&& v) { s << v; });
+    return s.str();
+}
+
+// Keys a table may hold; anything else is a typo worth an error rather than silence.
+void check_keys(const toml::table& t, const std::string& file, const std::string& prefix, const std::set<std::string>& known) {
+    for (auto&& [k, v] : t)
+        if (!known.count(std::string(k.str()))) fail(file, v, prefix + std::string(k.str()), "unknown setting");
+}
+
+std::string get_string(const toml::table& t, const std::string& file, const std::string& prefix, const char* key,
+                       std::string fallback = {}) {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_string()) fail(file, *n, prefix + key, "expected a string, got " + show(*n));
+    return n->as_string()->get();
+}
+
+long get_int(const toml::table& t, const std::string& file, const std::string& prefix, const char* key, long fallback,
+             long min, long max) {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_integer()) fail(file, *n, prefix + key, "expected an integer, got " + show(*n));
+    long v = long(n->as_integer()->get());
+    if (v < min || v > max)
+        fail(file, *n, prefix + key, "expected " + std::to_string(min) + ".." + std::to_string(max) + ", got " + show(*n));
+    return v;
+}
+
+// Seconds as an integer or a float (0.25 is fine: tests and fast local upstreams want short ones).
+milliseconds get_seconds(const toml::table& t, const std::string& file, const std::string& prefix, const char* key,
+                         milliseconds fallback, double min_s = 0.001) {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    double s;
+    if (n->is_integer()) s = double(n->as_integer()->get());
+    else if (n->is_floating_point()) s = n->as_floating_point()->get();
+    else fail(file, *n, prefix + key, "expected seconds (a number), got " + show(*n));
+    if (!(s >= min_s) || s > 86400.0 * 7)
+        fail(file, *n, prefix + key, "expected seconds between " + std::to_string(min_s) + " and a week, got " + show(*n));
+    return milliseconds(long(s * 1000 + 0.5));
+}
+
+std::vector<std::string> get_strings(const toml::table& t, const std::string& file, const std::string& prefix,
+                                     const char* key) {
+    std::vector<std::string> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    const toml::array* a = n->as_array();
+    if (!a) fail(file, *n, prefix + key, "expected a list of strings, got " + show(*n));
+    for (auto&& e : *a) {
+        if (!e.is_string() || e.as_string()->get().empty())
+            fail(file, e, prefix + key, "expected non-empty strings, got " + show(e));
+        out.push_back(e.as_string()->get());
+    }
+    return out;
+}
+
+// Secrets in files: absolute paths as given, relative ones under $CREDENTIALS_DIRECTORY (systemd's
+// LoadCredential=), or else next to server.conf.
+std::string secret_path(const std::string& name, const std::string& conf_file) {
+    if (!name.empty() && name[0] == '/') return name;
+    if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir) return std::string(dir) + "/" + name;
+    auto slash = conf_file.rfind('/');
+    return slash == std::string::npos ? name : conf_file.substr(0, slash + 1) + name;
+}
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+    std::size_t i = 0;
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    return s.substr(i);
+}
+
+// The value of key_env (an environment variable's name) or key_file; never shown in any error.
+std::string read_secret(const toml::table& t, const std::string& file, const std::string& prefix, const char* env_key,
+                        const char* file_key) {
+    std::string env = get_string(t, file, prefix, env_key), path = get_string(t, file, prefix, file_key);
+    if (!env.empty()) {
+        const char* v = std::getenv(env.c_str());
+        if (!v || !*v) fail(file, *t.get(env_key), prefix + env_key, "environment variable " + env + " is not set");
+        return trim(v);
+    }
+    if (!path.empty()) {
+        std::ifstream in(secret_path(path, file));
+        if (!in) fail(file, *t.get(file_key), prefix + file_key, "cannot read " + secret_path(path, file));
+        std::ostringstream s;
+        s << in.rdbuf();
+        return trim(s.str());
+    }
+    return {};
+}
+
+std::vector<std::string> read_key_lines(const toml::table& t, const std::string& file, const std::string& prefix,
+                                        const char* file_key) {
+    std::vector<std::string> keys;
+    std::string path = get_string(t, file, prefix, file_key);
+    if (path.empty()) return keys;
+    std::ifstream in(secret_path(path, file));
+    if (!in) fail(file, *t.get(file_key), prefix + file_key, "cannot read " + secret_path(path, file));
+    for (std::string line; std::getline(in, line);)
+        if (auto k = trim(line); !k.empty() && k[0] != '#') keys.push_back(k);
+    return keys;
+}
+
+const toml::table& sub_table(const toml::node& n, const std::string& file, const std::string& path) {
+    if (!n.is_table()) fail(file, n, path, "expected a table, got " + show(n));
+    return *n.as_table();
+}
+
+ProviderSettings read_provider(const std::string& name, const toml::table& t, const std::string& file) {
+    std::string p = "providers." + name + ".";
+    if (name.empty() || name.size() > max_provider_name)
+        fail(file, t, "providers." + name, "expected a name of 1.." + std::to_string(max_provider_name) + " characters");
+    check_keys(t, file, p, {"base_url", "api_key_env", "api_key_file", "connect_timeout", "first_byte_timeout",
+                            "total_timeout"});
+    ProviderSettings s;
+    s.name = name;
+    const toml::node* url = t.get("base_url");
+    if (!url) fail(file, t, p + "base_url", "missing (e.g. \"https://api.moonshot.ai/v1\")");
+    try {
+        s.endpoint = parse_base_url(get_string(t, file, p, "base_url"));
+    } catch (const std::invalid_argument& e) {
+        fail(file, *url, p + "base_url", e.what());
+    }
+    if (t.get("api_key_env") && t.get("api_key_file"))
+        fail(file, *t.get("api_key_file"), p + "api_key_file", "give api_key_env or api_key_file, not both");
+    s.connect_timeout = get_seconds(t, file, p, "connect_timeout", s.connect_timeout);
+    s.first_byte_timeout = get_seconds(t, file, p, "first_byte_timeout", s.first_byte_timeout);
+    s.total_timeout = get_seconds(t, file, p, "total_timeout", s.total_timeout);
+    return s;
+}
+
+ModelSettings read_model(const std::string& name, const toml::table& t, const std::string& file) {
+    std::string p = "models." + name + ".";
+    check_keys(t, file, p, {"targets"});
+    ModelSettings m;
+    m.name = name;
+    const toml::node* n = t.get("targets");
+    if (!n) fail(file, t, p + "targets", "missing (e.g. [{ provider = \"kimi\", model = \"kimi-k2-0905-preview\" }])");
+    const toml::array* a = n->as_array();
+    if (!a || a->empty()) fail(file, *n, p + "targets", "expected a non-empty list of { provider, model } tables");
+    for (auto&& e : *a) {
+        const toml::table* target = e.as_table();
+        if (!target) fail(file, e, p + "targets", "expected { provider = \"...\", model = \"...\" }, got " + show(e));
+        check_keys(*target, file, p + "targets.", {"provider", "model"});
+        Target tg{get_string(*target, file, p + "targets.", "provider"), get_string(*target, file, p + "targets.", "model")};
+        if (tg.provider.empty() || tg.model.empty())
+            fail(file, e, p + "targets", "each target needs a provider and a model");
+        m.targets.push_back(std::move(tg));
+    }
+    return m;
+}
+
+}  // namespace
+
+Endpoint parse_base_url(const std::string& url) {
+    Endpoint e;
+    std::string rest;
+    if (url.rfind("https://", 0) == 0) e.tls = true, rest = url.substr(8);
+    else if (url.rfind("http://", 0) == 0) rest = url.substr(7);
+    else throw std::invalid_argument("expected an http:// or https:// URL, got \"" + url + "\"");
+    auto slash = rest.find('/');
+    std::string authority = rest.substr(0, slash);
+    e.base_path = slash == std::string::npos ? "" : rest.substr(slash);
+    while (!e.base_path.empty() && e.base_path.back() == '/') e.base_path.pop_back();
+    if (authority.find('@') != std::string::npos) throw std::invalid_argument("credentials in the URL are not supported");
+    std::size_t colon = authority.rfind(':');
+    if (!authority.empty() && authority[0] == '[') {  // [v6]:port
+        auto close = authority.find(']');
+        if (close == std::string::npos) throw std::invalid_argument("unclosed [ in \"" + url + "\"");
+        e.host = authority.substr(1, close - 1);
+        colon = authority.size() > close + 1 && authority[close + 1] == ':' ? close + 1 : std::string::npos;
+    } else {
+        e.host = authority.substr(0, colon);
+    }
+    e.port = colon == std::string::npos ? (e.tls ? "443" : "80") : authority.substr(colon + 1);
+    if (e.host.empty()) throw std::invalid_argument("no host in \"" + url + "\"");
+    if (e.port.empty() || e.port.find_first_not_of("0123456789") != std::string::npos || std::stol(e.port) > 65535)
+        throw std::invalid_argument("bad port in \"" + url + "\"");
+    return e;
+}
+
+const ProviderSettings* GatewaySettings::provider(const std::string& name) const {
+    for (auto& p : providers)
+        if (p.name == name) return &p;
+    return nullptr;
+}
+
+const ModelSettings* GatewaySettings::model(const std::string& name) const {
+    for (auto& m : models)
+        if (m.name == name) return &m;
+    return nullptr;
+}
+
+void validate_gateway_section(const toml::table& t, const std::string& file) {
+    const std::string p = "gateway.";
+    check_keys(t, file, p, {"api_keys", "api_keys_file", "admin_token", "admin_token_env", "admin_token_file",
+                            "max_concurrent_streams", "stream_timeout_seconds", "stream_keepalive",
+                            "circuit_breaker_threshold", "circuit_breaker_cooldown", "retries", "retry_backoff_ms",
+                            "upstream_keepalive_connections"});
+    get_strings(t, file, p, "api_keys");
+    get_string(t, file, p, "api_keys_file");
+    get_string(t, file, p, "admin_token");
+    get_string(t, file, p, "admin_token_env");
+    get_string(t, file, p, "admin_token_file");
+    get_int(t, file, p, "max_concurrent_streams", 10, 1, 1'000'000);
+    get_seconds(t, file, p, "stream_timeout_seconds", {});
+    get_seconds(t, file, p, "stream_keepalive", {});
+    get_int(t, file, p, "circuit_breaker_threshold", 5, 1, 1'000'000);
+    get_seconds(t, file, p, "circuit_breaker_cooldown", {});
+    get_int(t, file, p, "retries", 1, 0, 10);
+    get_int(t, file, p, "retry_backoff_ms", 200, 0, 60'000);
+    get_int(t, file, p, "upstream_keepalive_connections", 32, 0, 100'000);
+}
+
+void validate_providers_section(const toml::table& t, const std::string& file) {
+    if (t.size() > std::size_t(max_providers))
+        fail(file, t, "providers", "at most " + std::to_string(max_providers) + " providers");
+    for (auto&& [name, node] : t) read_provider(std::string(name.str()), sub_table(node, file, "providers." + std::string(name.str())), file);
+}
+
+void validate_models_section(const toml::table& t, const std::string& file) {
+    for (auto&& [name, node] : t) read_model(std::string(name.str()), sub_table(node, file, "models." + std::string(name.str())), file);
+}
+
+GatewaySettings load_gateway_settings(const toml::table& app, const std::string& file) {
+    GatewaySettings s;
+    static const toml::table empty;
+    const toml::table* g = app.get_as<toml::table>("gateway");
+    const toml::table& gt = g ? *g : empty;
+    const std::string p = "gateway.";
+    s.api_keys = get_strings(gt, file, p, "api_keys");
+    for (auto& k : read_key_lines(gt, file, p, "api_keys_file")) s.api_keys.push_back(k);
+    s.admin_token = get_string(gt, file, p, "admin_token");
+    if (s.admin_token.empty()) s.admin_token = read_secret(gt, file, p, "admin_token_env", "admin_token_file");
+    s.max_concurrent_streams = int(get_int(gt, file, p, "max_concurrent_streams", s.max_concurrent_streams, 1, 1'000'000));
+    s.stream_timeout = get_seconds(gt, file, p, "stream_timeout_seconds", s.stream_timeout);
+    s.stream_keepalive = get_seconds(gt, file, p, "stream_keepalive", s.stream_keepalive);
+    s.circuit_breaker_threshold = int(get_int(gt, file, p, "circuit_breaker_threshold", s.circuit_breaker_threshold, 1, 1'000'000));
+    s.circuit_breaker_cooldown = get_seconds(gt, file, p, "circuit_breaker_cooldown", s.circuit_breaker_cooldown);
+    s.retries = int(get_int(gt, file, p, "retries", s.retries, 0, 10));
+    s.retry_backoff = milliseconds(get_int(gt, file, p, "retry_backoff_ms", s.retry_backoff.count(), 0, 60'000));
+    s.upstream_keepalive_connections =
+        int(get_int(gt, file, p, "upstream_keepalive_connections", s.upstream_keepalive_connections, 0, 100'000));
+
+    if (const toml::table* providers = app.get_as<toml::table>("providers"))
+        for (auto&& [name, node] : *providers) {
+            std::string n(name.str());
+            const toml::table& t = sub_table(node, file, "providers." + n);
+            ProviderSettings ps = read_provider(n, t, file);
+            ps.api_key = read_secret(t, file, "providers." + n + ".", "api_key_env", "api_key_file");
+            s.providers.push_back(std::move(ps));
+        }
+    if (const toml::table* models = app.get_as<toml::table>("models"))
+        for (auto&& [name, node] : *models) {
+            std::string n(name.str());
+            const toml::table& t = sub_table(node, file, "models." + n);
+            ModelSettings m = read_model(n, t, file);
+            const toml::array& targets = *t.get_as<toml::array>("targets");
+            for (std::size_t i = 0; i < m.targets.size(); ++i)
+                if (!s.provider(m.targets[i].provider))
+                    fail(file, *targets.get(i), "models." + n + ".targets",
+                         "unknown provider \"" + m.targets[i].provider + "\" (add a [providers." + m.targets[i].provider + "] table)");
+            s.models.push_back(std::move(m));
+        }
+    return s;
+}
+
+}  // namespace agente::gateway

@@ -1,0 +1,47 @@
+#include "app/gateway/sse.hpp"
+
+namespace agente::gateway {
+
+std::vector<std::string> SseSplitter::feed(std::string_view bytes) {
+    std::vector<std::string> events;
+    // CR LF and lone CR are both legal line ends; normalise so one search finds the blank line.
+    // A CR LF split across two pieces must still count once, hence the flag kept between calls.
+    for (char c : bytes) {
+        if (c == '\n' && after_cr_) {
+            after_cr_ = false;
+            continue;
+        }
+        after_cr_ = c == '\r';
+        buffer_.push_back(after_cr_ ? '\n' : c);
+    }
+    std::size_t start = 0, end;
+    while ((end = buffer_.find("\n\n", start)) != std::string::npos) {
+        // Leading blank lines between events (keep-alive padding from some upstreams) carry nothing.
+        std::string_view ev(buffer_.data() + start, end + 2 - start);
+        start = end + 2;
+        if (ev.find_first_not_of('\n') != std::string_view::npos) events.emplace_back(ev);
+    }
+    buffer_.erase(0, start);
+    return events;
+}
+
+std::string event_data(std::string_view event) {
+    std::string data;
+    bool first = true;
+    while (!event.empty()) {
+        auto nl = event.find('\n');
+        std::string_view line = event.substr(0, nl);
+        event.remove_prefix(nl == std::string_view::npos ? event.size() : nl + 1);
+        if (line.rfind("data:", 0) != 0) continue;
+        line.remove_prefix(5);
+        if (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+        if (!first) data.push_back('\n');
+        data.append(line);
+        first = false;
+    }
+    return data;
+}
+
+bool is_done_event(std::string_view event) { return event_data(event) == "[DONE]"; }
+
+}  // namespace agente::gateway

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""A fake OpenAI-compatible upstream for the gateway's tests (Python stdlib asyncio only).
+
+Behaviour is chosen per request by the upstream model name (what the gateway's [models] targets
+say), optionally tuned by extra fields of the JSON body, which the gateway passes through:
+
+  ok            answers at once; with "stream": true, `fake_chunks` events `fake_interval_ms` apart
+  slow          answers after `fake_delay_ms` (default 2000) — streamed: waits before the first event
+  hang          reads the request and never answers
+  fail500       500 with an OpenAI error object         fail429   429 with Retry-After: 1
+  flaky         500 for the first `fake_fail` requests (per model name), then like ok
+  drop          streamed: two events, then the connection is cut without ending the chunked body
+  silent        streamed: headers at once, `fake_delay_ms` of silence, then like ok
+
+Each connection is recorded (when it opened, when it closed, requests on it), and so is each request
+(model, headers, body, connection). GET /_log returns them as JSON; POST /_reset clears them.
+Usage: fake_openai.py [--port N] — prints "PORT <n>" on stdout once it listens (the readiness line)."""
+import argparse
+import asyncio
+import itertools
+import json
+import sys
+import time
+
+connections = {}   # id -> {"opened", "closed", "requests"}
+requests = []
+counters = {}
+ids = itertools.count(1)
+
+
+def now():
+    return time.time()
+
+
+def completion(model, content="Hello from the fake upstream."):
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(now()), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 6, "total_tokens": 9}}
+
+
+def chunk(model, i, content):
+    return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(now()), "model": model,
+            "sent_at": now(), "index": i,
+            "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
+
+
+def head(status, ctype, extra=(), chunked=False, length=0):
+    reason = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error", 404: "Not Found"}.get(status, "X")
+    lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {ctype}"]
+    lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {length}")
+    lines += list(extra)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+async def send_json(writer, status, obj, extra=()):
+    body = json.dumps(obj).encode()
+    writer.write(head(status, "application/json", extra, length=len(body)) + body)
+    await writer.drain()
+
+
+async def send_event(writer, text):
+    data = text.encode()
+    writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+    await writer.drain()
+
+
+async def stream(writer, model, body, chunks=None, delay_before=0.0):
+    writer.write(head(200, "text/event-stream", chunked=True))
+    await writer.drain()
+    if delay_before:
+        await asyncio.sleep(delay_before)
+    n = chunks if chunks is not None else int(body.get("fake_chunks", 3))
+    interval = body.get("fake_interval_ms", 0) / 1000.0
+    for i in range(n):
+        if i and interval:
+            await asyncio.sleep(interval)
+        await send_event(writer, "data: " + json.dumps(chunk(model, i, f"tok{i} ")) + "\n\n")
+    await send_event(writer, "data: [DONE]\n\n")
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+
+
+async def respond(path, body, writer):
+    """Returns False when the connection must be closed afterwards."""
+    model = body.get("model", "ok")
+    is_stream = bool(body.get("stream"))
+    if path.endswith("/embeddings"):
+        inputs = body.get("input", "")
+        inputs = inputs if isinstance(inputs, list) else [inputs]
+        await send_json(writer, 200, {"object": "list", "model": model, "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                                      "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                                               for i in range(len(inputs))]})
+        return True
+    if model == "flaky":
+        counters[model] = counters.get(model, 0) + 1
+        model = "fail500" if counters[model] <= int(body.get("fake_fail", 1)) else "ok"
+    if model == "fail500":
+        await send_json(writer, 500, {"error": {"message": "fake failure", "type": "server_error", "code": None}})
+    elif model == "fail429":
+        await send_json(writer, 429, {"error": {"message": "slow down", "type": "rate_limit", "code": None}},
+                        ["Retry-After: 1"])
+    elif model == "hang":
+        await asyncio.Event().wait()
+    elif model == "slow":
+        delay = body.get("fake_delay_ms", 2000) / 1000.0
+        if is_stream:
+            await stream(writer, model, body, delay_before=delay)
+        else:
+            await asyncio.sleep(delay)
+            await send_json(writer, 200, completion(model))
+    elif model == "silent":
+        await stream(writer, model, body, delay_before=body.get("fake_delay_ms", 1000) / 1000.0)
+    elif model == "drop":
+        writer.write(head(200, "text/event-stream", chunked=True))
+        for i in range(2):
+            await send_event(writer, "data: " + json.dumps(chunk(model, i, f"tok{i} ")) + "\n\n")
+        await asyncio.sleep(0.05)
+        return False
+    elif is_stream:
+        await stream(writer, model, body)
+    else:
+        await send_json(writer, 200, completion(model))
+    return True
+
+
+async def read_request(reader):
+    line = await reader.readline()
+    if not line:
+        return None
+    method, target, _ = line.decode().split(" ", 2)
+    headers = {}
+    while True:
+        h = await reader.readline()
+        if h in (b"\r\n", b"\n", b""):
+            break
+        k, v = h.decode().split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    data = await reader.readexactly(int(headers.get("content-length", 0)))
+    return method, target, headers, data
+
+
+async def handle(reader, writer):
+    cid = next(ids)
+    conn = connections[cid] = {"id": cid, "opened": now(), "closed": None, "requests": 0}
+    try:
+        while True:
+            req = await read_request(reader)
+            if req is None:
+                break
+            method, target, headers, data = req
+            conn["requests"] += 1
+            if target.startswith("/_"):
+                await control(target, writer)
+                continue
+            body = json.loads(data or b"{}")
+            requests.append({"connection": cid, "at": now(), "method": method, "path": target,
+                             "headers": headers, "body": body})
+            # The gateway never pipelines: anything readable now is the peer closing, seen at once.
+            watch = asyncio.ensure_future(reader.read(1))
+            work = asyncio.ensure_future(respond(target, body, writer))
+            done, _ = await asyncio.wait({watch, work}, return_when=asyncio.FIRST_COMPLETED)
+            if watch in done:
+                work.cancel()
+                break
+            watch.cancel()
+            if not work.result():
+                break
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        pass
+    finally:
+        conn["closed"] = now()
+        writer.close()
+
+
+async def control(target, writer):
+    if target.startswith("/_log"):
+        await send_json(writer, 200, {"connections": list(connections.values()), "requests": requests})
+    elif target.startswith("/_reset"):
+        requests.clear()
+        counters.clear()
+        for k in [k for k, c in connections.items() if c["closed"]]:
+            del connections[k]
+        await send_json(writer, 200, {})
+    else:
+        await send_json(writer, 404, {})
+
+
+async def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, default=0)
+    args = p.parse_args()
+    server = await asyncio.start_server(handle, "127.0.0.1", args.port)
+    print("PORT", server.sockets[0].getsockname()[1], flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        sys.exit(0)
