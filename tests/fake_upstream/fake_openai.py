@@ -12,7 +12,8 @@ say), optionally tuned by extra fields of the JSON body, which the gateway passe
   drop          streamed: two events, then the connection is cut without ending the chunked body
   silent        streamed: headers at once, `fake_delay_ms` of silence, then like ok
 
-Each connection is recorded (when it opened, when it closed, requests on it), and so is each request
+Each connection is recorded (when it opened, when it closed, requests on it, whether it was the
+gateway's rather than a /_ control connection), and so is each request
 (model, headers, body, connection). GET /_log returns them as JSON; POST /_reset clears them.
 Usage: fake_openai.py [--port N] — prints "PORT <n>" on stdout once it listens (the readiness line)."""
 import argparse
@@ -141,7 +142,7 @@ async def read_request(reader):
 
 async def handle(reader, writer):
     cid = next(ids)
-    conn = connections[cid] = {"id": cid, "opened": now(), "closed": None, "requests": 0}
+    conn = connections[cid] = {"id": cid, "opened": now(), "closed": None, "requests": 0, "api": False}
     try:
         while True:
             req = await read_request(reader)
@@ -152,6 +153,7 @@ async def handle(reader, writer):
             if target.startswith("/_"):
                 await control(target, writer)
                 continue
+            conn["api"] = True
             body = json.loads(data or b"{}")
             requests.append({"connection": cid, "at": now(), "method": method, "path": target,
                              "headers": headers, "body": body})

@@ -1,0 +1,228 @@
+"""The LLM gateway through the real binary, several workers, against the fake OpenAI upstream."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+from harness import ServerTest, http_get, wait_until
+from gateway_support import (ADMIN_TOKEN, CLIENT_KEY, PROVIDER_KEY, FakeUpstream, SseClient, gateway_conf,
+                             gateway_env, post)
+
+CHAT = "/v1/chat/completions"
+
+
+def health(port):
+    return json.loads(http_get(port, "/system/streaming-health")[2])
+
+
+class GatewayTest(ServerTest):
+    def setUp(self):
+        self.fake = FakeUpstream()
+        self.addCleanup(self.fake.stop)
+
+    def start(self, workers=2, gateway=(), providers=None, models=None):
+        s = self.server(gateway_conf(self.fake.url, workers, gateway, providers, models), env=gateway_env())
+        s.start(workers=workers)
+        self.addCleanup(self.assert_no_secret_in_log, s)
+        return s
+
+    def assert_no_secret_in_log(self, server):
+        log = server.read_log()
+        for secret in (CLIENT_KEY, PROVIDER_KEY, ADMIN_TOKEN):
+            self.assertNotIn(secret, log)
+
+    def wait_closed(self, since):
+        """Time from `since` until the fake upstream saw its last connection close (None if never)."""
+        def closed():
+            conns = [c for c in self.fake.log()["connections"] if c["api"]]
+            return conns and all(c["closed"] for c in conns) and max(c["closed"] for c in conns)
+        t = wait_until(closed, timeout=5, interval=0.01)
+        return t - since if t else None
+
+
+class ProxyTest(GatewayTest):
+    def setUp(self):
+        super().setUp()
+        self.s = self.start(
+            gateway=["stream_keepalive = 0.3", "retries = 1", "retry_backoff_ms = 10"],
+            providers={"main": [], "backup": [], "failing": [], "flaky": [], "slowpoke": ["total_timeout = 0.5"]},
+            models={"fast": [("main", "ok")], "fallback": [("failing", "fail500"), ("backup", "ok")],
+                    "flaky": [("flaky", "flaky")], "drop": [("main", "drop"), ("backup", "ok")],
+                    "hang": [("main", "hang")], "timeout": [("slowpoke", "hang")], "silent": [("main", "silent")],
+                    "limited": [("failing", "fail429")]})
+
+    def test_non_streaming_answer_passes_through_with_overhead_header(self):
+        status, headers, body = post(self.s.port, CHAT, {"model": "fast", "messages": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["choices"][0]["message"]["content"], "Hello from the fake upstream.")
+        self.assertLess(float(headers["x-agente-overhead-duration-ms"]), 50)
+        seen = self.fake.requests("ok")[0]
+        self.assertEqual(seen["headers"]["authorization"], f"Bearer {PROVIDER_KEY}")
+        self.assertEqual(seen["path"], "/v1/chat/completions")
+
+    def test_models_and_embeddings(self):
+        status, _, body = http_get(self.s.port, "/v1/models", headers={"Authorization": f"Bearer {CLIENT_KEY}"})
+        self.assertEqual(status, 200)
+        self.assertIn("fast", [m["id"] for m in json.loads(body)["data"]])
+        status, _, body = post(self.s.port, "/v1/embeddings", {"model": "fast", "input": ["a", "b"]})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(len(body["data"]), 2)
+        self.assertEqual(self.fake.requests("ok")[-1]["path"], "/v1/embeddings")
+
+    def test_errors_have_openai_shape_and_status(self):
+        cases = [(post(self.s.port, CHAT, {"model": "fast"}, key=None), 401),
+                 (post(self.s.port, CHAT, {"model": "fast"}, key=CLIENT_KEY + "x"), 401),
+                 (post(self.s.port, CHAT, b"{not json"), 400),
+                 (post(self.s.port, CHAT, {"messages": []}), 400),
+                 (post(self.s.port, CHAT, {"model": "nope"}), 404),
+                 (post(self.s.port, CHAT, {"model": "timeout"}), 504),
+                 (post(self.s.port, CHAT, {"model": "limited"}), 429)]
+        for (status, _, body), want in cases:
+            self.assertEqual(status, want, body)
+            self.assertEqual(set(body["error"]), {"message", "type", "param", "code"})
+        self.assertEqual(http_get(self.s.port, "/v1/models")[0], 401)
+
+    def test_stream_events_arrive_as_the_upstream_sends_them(self):
+        c = SseClient(self.s.port, {"model": "fast", "stream": True, "fake_chunks": 5, "fake_interval_ms": 200})
+        self.addCleanup(c.close)
+        self.assertEqual(c.status, 200)
+        self.assertIn("text/event-stream", c.head)
+        events = c.events()
+        self.assertEqual(events[-1][1], "data: [DONE]")
+        data = [(t, json.loads(e[6:])) for t, e in events[:-1]]
+        self.assertEqual(len(data), 5)
+        for arrived, chunk in data:   # each within 50 ms of being sent, not held back for the next
+            self.assertLess(arrived - chunk["sent_at"], 0.05)
+        self.assertGreater(data[-1][0] - data[0][0], 0.7)
+
+    def test_fallback_on_a_failing_provider(self):
+        status, _, body = post(self.s.port, CHAT, {"model": "fallback"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(len(self.fake.requests("fail500")), 2)   # one try plus one retry
+        self.assertEqual(len(self.fake.requests("ok")), 1)
+
+    def test_retry_before_the_first_byte(self):
+        status, _, body = post(self.s.port, CHAT, {"model": "flaky", "stream": True, "fake_fail": 1})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(len(self.fake.requests("flaky")), 2)
+
+    def test_no_retry_or_fallback_after_the_first_byte(self):
+        c = SseClient(self.s.port, {"model": "drop", "stream": True})
+        self.addCleanup(c.close)
+        events = [e for _, e in c.events()]
+        self.assertEqual(len(events), 3, events)
+        self.assertIn('"error"', events[-1])
+        self.assertNotIn("[DONE]", "".join(events))
+        self.assertEqual(len(self.fake.requests("drop")), 1)
+        self.assertEqual(self.fake.requests("ok"), [])
+
+    def test_keepalive_comments_while_the_upstream_is_silent(self):
+        c = SseClient(self.s.port, {"model": "silent", "stream": True, "fake_delay_ms": 1000})
+        self.addCleanup(c.close)
+        events = [e for _, e in c.events()]
+        self.assertGreaterEqual(events.count(": keep-alive"), 2, events)
+        self.assertTrue(events[0].startswith(":"))
+        self.assertEqual(events[-1], "data: [DONE]")
+
+    def test_client_disconnect_mid_stream_closes_the_upstream_within_100ms(self):
+        c = SseClient(self.s.port, {"model": "fast", "stream": True, "fake_chunks": 100, "fake_interval_ms": 100})
+        self.assertIsNotNone(c.next_event())
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        t0 = time.time()
+        c.close()
+        took = self.wait_closed(t0)
+        self.assertIsNotNone(took)
+        self.assertLess(took, 0.1)
+        self.assertEqual(wait_until(lambda: health(self.s.port)["web_worker_streams"]["active"] == 0, 5), True)
+
+    def test_client_disconnect_while_waiting_closes_the_upstream_within_100ms(self):
+        sock = socket.create_connection(("127.0.0.1", self.s.port))
+        payload = json.dumps({"model": "hang"}).encode()
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n" % len(payload)
+                     + f"Authorization: Bearer {CLIENT_KEY}\r\n\r\n".encode() + payload)
+        self.assertTrue(wait_until(lambda: self.fake.requests("hang"), 5))
+        t0 = time.time()
+        sock.close()
+        took = self.wait_closed(t0)
+        self.assertIsNotNone(took)
+        self.assertLess(took, 0.1)
+
+
+class BreakerTest(GatewayTest):
+    def test_breaker_opens_on_every_worker_and_resets_via_admin_endpoint(self):
+        s = self.start(workers=3, gateway=["circuit_breaker_threshold = 3", "circuit_breaker_cooldown = 60", "retries = 0"],
+                       providers={"shaky": []}, models={"m": [("shaky", "fail500")]})
+        for _ in range(3):
+            self.assertEqual(post(s.port, CHAT, {"model": "m"})[0], 502)
+        h = health(s.port)
+        self.assertEqual(h["circuit_breakers"]["shaky"], {"state": "open", "failure_count": 3, "threshold": 3})
+        self.assertEqual(h["status"], "degraded")
+        # Fresh connections land on every worker; none of them may call the upstream any more.
+        for _ in range(12):
+            status, _, body = post(s.port, CHAT, {"model": "m"})
+            self.assertEqual(status, 503, body)
+        self.assertEqual(len(self.fake.requests()), 3)
+        reset = "/system/circuit-breaker/reset/shaky"
+        self.assertEqual(post(s.port, reset, b"", key=None)[0], 401)
+        self.assertEqual(post(s.port, reset, b"", key="wrong")[0], 403)
+        self.assertEqual(post(s.port, "/system/circuit-breaker/reset/nope", b"", key=ADMIN_TOKEN)[0], 404)
+        self.assertEqual(post(s.port, reset, b"", key=ADMIN_TOKEN)[0], 200)
+        self.assertEqual(health(s.port)["circuit_breakers"]["shaky"]["state"], "closed")
+        self.assertEqual(post(s.port, CHAT, {"model": "m"})[0], 502)   # the upstream is asked again
+        self.assertEqual(len(self.fake.requests()), 4)
+
+
+def worker_of(server_port, client_port):
+    """The pid serving the connection whose client end is `client_port`."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{server_port} )"],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if f":{client_port} " in line and "pid=" in line:
+            return int(line.split("pid=")[1].split(",")[0])
+    return None
+
+
+class StreamLimitTest(GatewayTest):
+    def test_limit_holds_across_workers_and_a_killed_worker_leaks_no_slot(self):
+        s = self.start(workers=3, gateway=["max_concurrent_streams = 2"], providers={"main": []},
+                       models={"m": [("main", "ok")]})
+        body = {"model": "m", "stream": True, "fake_chunks": 1000, "fake_interval_ms": 100}
+        held = [SseClient(s.port, body) for _ in range(2)]
+        for c in held:
+            self.addCleanup(c.close)
+            self.assertEqual(c.status, 200)
+        self.assertEqual(health(s.port)["web_worker_streams"], {"active": 2, "max": 2, "available": 0})
+        for _ in range(6):   # whichever worker takes it
+            status, headers, body_ = post(s.port, CHAT, body)
+            self.assertEqual(status, 429, body_)
+            self.assertEqual(headers["retry-after"], "1")
+        victim = worker_of(s.port, held[0].sock.getsockname()[1])
+        self.assertIsNotNone(victim)
+        os.kill(victim, signal.SIGKILL)
+        for c in held:
+            c.close()
+        self.assertTrue(wait_until(lambda: health(s.port)["web_worker_streams"]["active"] == 0, 10),
+                        health(s.port))
+        again = [SseClient(s.port, body) for _ in range(2)]
+        for c in again:
+            self.addCleanup(c.close)
+            self.assertEqual(c.status, 200)
+
+
+class ConfigTest(unittest.TestCase):
+    def test_errors_name_file_and_line(self):
+        from harness import BIN, Server
+        s = Server(['[providers.kimi]', 'base_url = "ftp://example"'])
+        try:
+            out = subprocess.run([BIN, "-c", s.conf, "--check-config"], capture_output=True, text=True)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn("server.conf:3: providers.kimi.base_url: expected an http:// or https:// URL", out.stderr)
+        finally:
+            s.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
