@@ -1,0 +1,123 @@
+// The breaker's state machine and the stream limiter, over cells laid out as in shared memory.
+#include "app/gateway/breaker.hpp"
+#include "app/gateway/stream_limiter.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+namespace agente::gateway {
+namespace {
+
+struct BreakerFixture : ::testing::Test {
+    std::unique_ptr<BreakerCell> cell = std::make_unique<BreakerCell>();
+    std::int64_t now = 1000;
+    Breaker make() { return Breaker(*cell, 3, std::chrono::milliseconds(500), [this] { return now; }); }
+};
+
+TEST_F(BreakerFixture, OpensAfterThresholdConsecutiveFailures) {
+    Breaker b = make();
+    b.record_failure();
+    b.record_failure();
+    EXPECT_EQ(b.state(), BreakerState::closed);
+    EXPECT_TRUE(b.allow());
+    b.record_failure();
+    EXPECT_EQ(b.state(), BreakerState::open);
+    EXPECT_FALSE(b.allow());
+    EXPECT_EQ(b.failures(), 3u);
+}
+
+TEST_F(BreakerFixture, SuccessResetsTheCount) {
+    Breaker b = make();
+    b.record_failure();
+    b.record_failure();
+    b.record_success();
+    b.record_failure();
+    b.record_failure();
+    EXPECT_EQ(b.state(), BreakerState::closed);
+}
+
+TEST_F(BreakerFixture, HalfOpenLetsOneProbeThrough) {
+    Breaker b = make();
+    for (int i = 0; i < 3; ++i) b.record_failure();
+    now += 499;
+    EXPECT_FALSE(b.allow());
+    now += 1;
+    EXPECT_EQ(b.state(), BreakerState::half_open);
+    EXPECT_TRUE(b.allow());
+    EXPECT_FALSE(b.allow());   // the second caller waits for the probe's outcome
+    b.record_success();
+    EXPECT_EQ(b.state(), BreakerState::closed);
+    EXPECT_TRUE(b.allow());
+}
+
+TEST_F(BreakerFixture, FailedProbeReopensForAWholeCooldown) {
+    Breaker b = make();
+    for (int i = 0; i < 3; ++i) b.record_failure();
+    now += 600;
+    ASSERT_TRUE(b.allow());
+    b.record_failure();
+    EXPECT_EQ(b.state(), BreakerState::open);
+    now += 499;
+    EXPECT_FALSE(b.allow());
+    now += 1;
+    EXPECT_TRUE(b.allow());
+}
+
+TEST_F(BreakerFixture, AProbeThatNeverReportsIsReplacedAfterACooldown) {
+    Breaker b = make();
+    for (int i = 0; i < 3; ++i) b.record_failure();
+    now += 500;
+    ASSERT_TRUE(b.allow());    // its worker dies before reporting
+    now += 499;
+    EXPECT_FALSE(b.allow());
+    now += 1;
+    EXPECT_TRUE(b.allow());
+}
+
+TEST_F(BreakerFixture, StateIsSharedThroughTheCell) {
+    Breaker worker_a = make(), worker_b = make();
+    for (int i = 0; i < 3; ++i) worker_a.record_failure();
+    EXPECT_FALSE(worker_b.allow());
+    worker_b.reset();
+    EXPECT_TRUE(worker_a.allow());
+    EXPECT_EQ(worker_a.failures(), 0u);
+}
+
+TEST(StreamLimiter, HoldsTheLimitAcrossSlots) {
+    auto cells = std::make_unique<StreamCells>();
+    StreamLimiter w0(*cells, 0, 3), w1(*cells, 1, 3);
+    EXPECT_TRUE(w0.try_acquire());
+    EXPECT_TRUE(w1.try_acquire());
+    EXPECT_TRUE(w1.try_acquire());
+    EXPECT_FALSE(w0.try_acquire());
+    EXPECT_EQ(w0.active(), 3);
+    w1.release();
+    EXPECT_TRUE(w0.try_acquire());
+}
+
+TEST(StreamLimiter, ReclaimGivesBackADeadWorkersStreams) {
+    auto cells = std::make_unique<StreamCells>();
+    StreamLimiter w0(*cells, 0, 2), w7(*cells, 7, 2);
+    ASSERT_TRUE(w7.try_acquire());
+    ASSERT_TRUE(w7.try_acquire());
+    EXPECT_FALSE(w0.try_acquire());
+    StreamLimiter::reclaim(*cells, 7);
+    EXPECT_EQ(StreamLimiter::total(*cells), 0);
+    EXPECT_TRUE(w0.try_acquire());
+    StreamLimiter::reclaim(*cells, 999);   // out of range: ignored
+}
+
+TEST(StreamLimiter, PermitReleasesOnScopeExit) {
+    auto cells = std::make_unique<StreamCells>();
+    StreamLimiter w(*cells, 0, 1);
+    {
+        ASSERT_TRUE(w.try_acquire());
+        StreamPermit p(&w);
+        EXPECT_EQ(w.active(), 1);
+    }
+    EXPECT_EQ(w.active(), 0);
+}
+
+}  // namespace
+}  // namespace agente::gateway

@@ -1,0 +1,102 @@
+// SSE framing, error objects, client-key checks and base URLs.
+#include "app/gateway/auth.hpp"
+#include "app/gateway/errors.hpp"
+#include "app/gateway/settings.hpp"
+#include "app/gateway/sse.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace agente::gateway {
+namespace {
+
+TEST(SseSplitter, EmitsEachEventWhenItsBlankLineArrives) {
+    SseSplitter s;
+    EXPECT_TRUE(s.feed("data: {\"a\"").empty());
+    auto ev = s.feed(":1}\n\ndata: 2\n");
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], "data: {\"a\":1}\n\n");
+    ev = s.feed("\ndata: [DONE]\n\n");
+    ASSERT_EQ(ev.size(), 2u);
+    EXPECT_EQ(ev[0], "data: 2\n\n");
+    EXPECT_TRUE(is_done_event(ev[1]));
+    EXPECT_TRUE(s.pending().empty());
+}
+
+TEST(SseSplitter, NormalisesCrLfEvenSplitAcrossPieces) {
+    SseSplitter s;
+    EXPECT_TRUE(s.feed("data: x\r").empty());
+    auto ev = s.feed("\n\r");   // CR LF, then a lone CR: already a blank line
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], "data: x\n\n");
+    EXPECT_TRUE(s.feed("\n").empty());   // the LF of that last CR LF adds no second blank line
+    EXPECT_TRUE(s.pending().empty());
+}
+
+TEST(SseSplitter, KeepsCommentsAndMultiLineData) {
+    SseSplitter s;
+    auto ev = s.feed(": ping\n\nevent: x\ndata: a\ndata: b\n\n");
+    ASSERT_EQ(ev.size(), 2u);
+    EXPECT_EQ(ev[0], ": ping\n\n");
+    EXPECT_EQ(event_data(ev[1]), "a\nb");
+    EXPECT_FALSE(is_done_event(ev[1]));
+}
+
+TEST(Errors, OpenAiShapeWithTypeAndCodePerStatus) {
+    struct Case { int status; const char* type; const char* code; };
+    for (auto c : {Case{400, "invalid_request_error", "invalid_request"}, Case{401, "authentication_error", "invalid_api_key"},
+                   Case{404, "not_found_error", "model_not_found"}, Case{429, "rate_limit_error", "rate_limit_exceeded"},
+                   Case{502, "api_error", "upstream_error"}, Case{503, "service_unavailable", "circuit_open"},
+                   Case{504, "timeout", "upstream_timeout"}}) {
+        Response r = error_response(c.status, "msg");
+        EXPECT_EQ(r.status, c.status);
+        auto j = nlohmann::json::parse(r.body);
+        EXPECT_EQ(j["error"]["message"], "msg");
+        EXPECT_EQ(j["error"]["type"], c.type);
+        EXPECT_EQ(j["error"]["code"], c.code);
+        EXPECT_TRUE(j["error"].contains("param"));
+    }
+    auto ev = error_event("lost", "upstream_error");
+    EXPECT_EQ(ev.rfind("data: {", 0), 0u);
+    EXPECT_EQ(ev.substr(ev.size() - 2), "\n\n");
+}
+
+TEST(KeySet, MatchesOnlyWholeKeys) {
+    KeySet keys({"sk-one", "sk-two-longer"});
+    EXPECT_TRUE(keys.contains("sk-one"));
+    EXPECT_TRUE(keys.contains("sk-two-longer"));
+    EXPECT_FALSE(keys.contains("sk-on"));
+    EXPECT_FALSE(keys.contains("sk-one "));
+    EXPECT_FALSE(keys.contains(""));
+    EXPECT_TRUE(KeySet({}).empty());
+    EXPECT_FALSE(KeySet({}).contains(""));
+}
+
+TEST(KeySet, BearerToken) {
+    EXPECT_EQ(bearer_token("Bearer abc"), "abc");
+    EXPECT_EQ(bearer_token("bearer  abc "), "abc");
+    EXPECT_EQ(bearer_token("Basic abc"), "");
+    EXPECT_EQ(bearer_token("Bearer "), "");
+    EXPECT_EQ(bearer_token(""), "");
+}
+
+TEST(BaseUrl, ParsesSchemeHostPortAndPath) {
+    auto e = parse_base_url("https://generativelanguage.googleapis.com/v1beta/openai/");
+    EXPECT_TRUE(e.tls);
+    EXPECT_EQ(e.host, "generativelanguage.googleapis.com");
+    EXPECT_EQ(e.port, "443");
+    EXPECT_EQ(e.base_path, "/v1beta/openai");
+    e = parse_base_url("http://127.0.0.1:8080");
+    EXPECT_FALSE(e.tls);
+    EXPECT_EQ(e.port, "8080");
+    EXPECT_EQ(e.base_path, "");
+    e = parse_base_url("http://[::1]:9/v1");
+    EXPECT_EQ(e.host, "::1");
+    EXPECT_EQ(e.port, "9");
+    EXPECT_THROW(parse_base_url("ftp://x"), std::invalid_argument);
+    EXPECT_THROW(parse_base_url("http://:80"), std::invalid_argument);
+    EXPECT_THROW(parse_base_url("http://h:99999"), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace agente::gateway

@@ -1,0 +1,90 @@
+// The gateway's tables: values read, and every error naming server.conf's file:line.
+#include "app/gateway/settings.hpp"
+
+#include <agente/config.hpp>
+
+#include <gtest/gtest.h>
+#include <toml++/toml.h>
+
+#include <cstdlib>
+
+namespace agente::gateway {
+namespace {
+
+toml::table parse(std::string_view text) { return toml::parse(text, std::string_view("server.conf")); }
+
+// The message of the ConfigError that loading (or the section validators) throws.
+std::string error_of(std::string_view text) {
+    toml::table t = parse(text);
+    try {
+        if (auto* g = t.get_as<toml::table>("gateway")) validate_gateway_section(*g, "server.conf");
+        if (auto* p = t.get_as<toml::table>("providers")) validate_providers_section(*p, "server.conf");
+        if (auto* m = t.get_as<toml::table>("models")) validate_models_section(*m, "server.conf");
+        load_gateway_settings(t, "server.conf");
+    } catch (const ConfigError& e) {
+        return e.what();
+    }
+    return "";
+}
+
+constexpr std::string_view good = R"(
+[gateway]
+api_keys = ["k1", "k2"]
+max_concurrent_streams = 4
+stream_keepalive = 0.5
+circuit_breaker_threshold = 2
+
+[providers.kimi]
+base_url = "https://api.moonshot.ai/v1"
+connect_timeout = 2
+first_byte_timeout = 30.5
+
+[providers.gemini]
+base_url = "https://generativelanguage.googleapis.com/v1beta/openai/"
+
+[models."kimi-k2"]
+targets = [{ provider = "kimi", model = "kimi-k2-0905-preview" }, { provider = "gemini", model = "gemini-2.5-flash" }]
+)";
+
+TEST(GatewaySettings, ReadsEveryTable) {
+    auto s = load_gateway_settings(parse(good), "server.conf");
+    EXPECT_EQ(s.api_keys.size(), 2u);
+    EXPECT_EQ(s.max_concurrent_streams, 4);
+    EXPECT_EQ(s.stream_keepalive.count(), 500);
+    EXPECT_EQ(s.stream_timeout.count(), 300'000);   // the seed's STREAM_TIMEOUT_SECONDS
+    ASSERT_NE(s.provider("kimi"), nullptr);
+    EXPECT_EQ(s.provider("kimi")->first_byte_timeout.count(), 30'500);
+    EXPECT_EQ(s.provider("gemini")->endpoint.base_path, "/v1beta/openai");
+    ASSERT_NE(s.model("kimi-k2"), nullptr);
+    EXPECT_EQ(s.model("kimi-k2")->targets[1].provider, "gemini");
+}
+
+TEST(GatewaySettings, ErrorsNameFileAndLine) {
+    EXPECT_EQ(error_of("[gateway]\nmax_concurrent_streams = 0\n"),
+              "server.conf:2: gateway.max_concurrent_streams: expected 1..1000000, got 0");
+    EXPECT_EQ(error_of("[gateway]\n\nstream_keepalive = \"x\"\n"),
+              "server.conf:3: gateway.stream_keepalive: expected seconds (a number), got 'x'");
+    EXPECT_EQ(error_of("[gateway]\nmax_streams = 3\n"), "server.conf:2: gateway.max_streams: unknown setting");
+    EXPECT_EQ(error_of("[providers.kimi]\nbase_url = \"api.moonshot.ai\"\n"),
+              "server.conf:2: providers.kimi.base_url: expected an http:// or https:// URL, got \"api.moonshot.ai\"");
+    EXPECT_EQ(error_of("[providers.kimi]\nbase_url = \"http://h\"\napi_key_env = \"AGENTE_TEST_SURELY_UNSET\"\n"),
+              "server.conf:3: providers.kimi.api_key_env: environment variable AGENTE_TEST_SURELY_UNSET is not set");
+    EXPECT_EQ(error_of("[providers.kimi]\nbase_url = \"http://h\"\n[models.m]\ntargets = [{ provider = \"kimi\", model = \"x\" },\n"
+                       "  { provider = \"nope\", model = \"y\" }]\n"),
+              "server.conf:5: models.m.targets: unknown provider \"nope\" (add a [providers.nope] table)");
+    EXPECT_EQ(error_of("[models.m]\ntargets = []\n"),
+              "server.conf:2: models.m.targets: expected a non-empty list of { provider, model } tables");
+}
+
+TEST(GatewaySettings, SecretsFromTheEnvironmentAndFiles) {
+    ::setenv("AGENTE_TEST_PROVIDER_KEY", "  sk-from-env\n", 1);
+    auto s = load_gateway_settings(
+        parse("[providers.p]\nbase_url = \"http://h\"\napi_key_env = \"AGENTE_TEST_PROVIDER_KEY\"\n"), "server.conf");
+    EXPECT_EQ(s.providers[0].api_key, "sk-from-env");
+    ::unsetenv("AGENTE_TEST_PROVIDER_KEY");
+    EXPECT_EQ(error_of("[providers.p]\nbase_url = \"http://h\"\napi_key_file = \"/nonexistent/key\"\n"),
+              "server.conf:3: providers.p.api_key_file: cannot read /nonexistent/key");
+}
+
+}  // namespace
+}  // namespace agente::gateway
