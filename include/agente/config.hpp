@@ -14,8 +14,8 @@ namespace toml { inline namespace v3 { class table; } }
 
 namespace agente {
 
-// A configuration error that names its place: "server.conf:7: workers: expected ..."; file and line
-// are empty/0 when the error comes from the command line or the environment.
+// A configuration error that names its place: "server.conf:7: workers: expected ..."; from the
+// command line or the environment, file is "command line" / "AGENTE_HIBRIDO_CMD_ARGS" and line 0.
 class ConfigError : public std::runtime_error {
 public:
     ConfigError(std::string file, int line, const std::string& message);
@@ -34,6 +34,7 @@ struct Config {
 
     // Sockets: "HOST:PORT", "[::1]:PORT", "unix:/path". gunicorn's default.
     std::vector<std::string> bind{"127.0.0.1:8000"};
+    bool bind_given = false;                 // set anywhere: systemd's sockets are matched to it
     int backlog = 2048;
 
     // Processes.

@@ -436,6 +436,7 @@ void assign(Config& config, const Setting& s, const Input& in, bool append = fal
         case Kind::ips: {
             auto& list = config.*std::get<std::vector<std::string> Config::*>(s.field);
             auto values = read_list(s, in);
+            if (s.kind == Kind::addresses) config.bind_given = true;
             if (!append) list.clear();
             list.insert(list.end(), values.begin(), values.end());
             return;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -109,7 +110,7 @@ void keep_across_exec(int fd) { ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) & ~FD_
 bool same_address(const std::string& wanted, int fd) {
     std::string actual = socket_address(fd);
     if (actual == wanted) return true;
-    // "localhost:8000" or "0.0.0.0:8000": compare by port for names we would have resolved.
+    // "localhost:8000" or ":8000": names we would have resolved ourselves; compare by port.
     std::string wh, wp, ah, ap;
     if (wanted.rfind("unix:", 0) == 0 || actual.rfind("unix:", 0) == 0) return false;
     try { split_host_port(wanted, wh, wp); split_host_port(actual, ah, ap); } catch (...) { return false; }
@@ -175,7 +176,10 @@ std::vector<Listener> inherited_listeners(const std::vector<std::string>& addres
                 l.fd = -1;
             }
     for (auto& l : found)
-        if (l.fd >= 0) ::close(l.fd);  // passed but not wanted by `bind`
+        if (l.fd >= 0) {
+            spdlog::warn("Closing passed socket {} (fd {}): `bind` does not name it", l.address, l.fd);
+            ::close(l.fd);
+        }
     return matched;
 }
 

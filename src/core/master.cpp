@@ -89,7 +89,8 @@ private:
         spdlog::info("Starting agente-hibrido {}", AGENTE_VERSION);
         app_->on_master_config(config_);
         try {
-            listeners_ = inherited_listeners(config_.bind);
+            // Sockets passed by systemd are all served when `bind` was not set (as gunicorn does).
+            listeners_ = inherited_listeners(config_.bind_given ? config_.bind : std::vector<std::string>{});
             if (listeners_.empty()) listeners_ = bind_listeners(config_.bind, config_.backlog);
         } catch (const std::exception& e) {
             spdlog::error("Connection in use or unusable: {}", e.what());
@@ -146,6 +147,7 @@ private:
         reap_workers();
         murder_stale_workers();
         manage_workers();
+        watch_successor();
         report_status();
         if (stop_ != Stop::none && workers_.empty()) ioc_.stop();
     }
@@ -193,6 +195,9 @@ private:
     void handle_term() {
         if (stop_ == Stop::graceful) return;
         spdlog::info("Handling signal: term");
+        // TERM from our USR2 successor, which systemd now knows as MAINPID: retire without a word,
+        // or STOPPING=1 would make systemd stop the whole service.
+        if (successor_ > 0) quiet_ = true;
         begin_stop(Stop::graceful, SIGTERM, std::chrono::seconds(config_.graceful_timeout) + 2s);
     }
 
@@ -204,7 +209,7 @@ private:
     enum class Stop { none, graceful, fast };
     void begin_stop(Stop how, int sig, Clock::duration grace) {
         stop_ = how;
-        notify_stopping("stopping");
+        if (!quiet_) notify_stopping("stopping");
         close_listeners(listeners_);  // new connections are refused rather than queued and reset
         for (auto& [pid, w] : workers_) {
             ::kill(pid, sig);
@@ -235,8 +240,16 @@ private:
         spdlog::info("Handling signal: usr2");
         std::vector<std::string> env = {"AGENTE_HIBRIDO_LISTEN_FDS=" + format_fds(listeners_),
                                         "AGENTE_HIBRIDO_OLD_MASTER=" + std::to_string(::getpid())};
-        successor_ = exec_child(argv_, env, false);
+        if (watchdog_usec_) env.push_back("WATCHDOG_USEC=" + std::to_string(watchdog_usec_));  // no PID: it's theirs
+        successor_ = exec_child(argv_, env, Child::detached_master);
         spdlog::info("Started new master with pid: {}", successor_);
+    }
+
+    // The successor is not our child (see Child::detached_master): look for it instead of reaping.
+    void watch_successor() {
+        if (successor_ <= 0 || ::kill(successor_, 0) == 0 || errno != ESRCH) return;
+        spdlog::error("New master (pid:{}) exited before it took over; still serving", successor_);
+        successor_ = 0;
     }
 
     // ---- supervision -----------------------------------------------------------------------------
@@ -244,11 +257,6 @@ private:
         int status = 0;
         pid_t pid;
         while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
-            if (pid == successor_) {
-                spdlog::error("New master (pid:{}) exited: {}", pid, describe_status(status));
-                successor_ = 0;
-                continue;
-            }
             auto it = workers_.find(pid);
             if (it == workers_.end()) continue;
             log_exit(it->second, status);
@@ -397,7 +405,7 @@ private:
         argv[0] = "agente-hibrido: worker [" + config_.display_name() + "]";
         std::vector<std::string> env = setup.to_environment();
         if (config_fd_ >= 0) env.push_back("AGENTE_WORKER_CONFIG=/proc/self/fd/" + std::to_string(config_fd_));
-        pid_t pid = exec_child(argv, env, true);
+        pid_t pid = exec_child(argv, env, Child::worker);
         if (pid < 0) {
             scoreboard_.release(slot);
             return false;
@@ -419,8 +427,13 @@ private:
         return std::uint64_t(d(rng_));
     }
 
+    // A worker is our child, and dies with us. A USR2 successor is forked twice so that it is
+    // reparented to PID 1 at once: systemd accepts the MAINPID= of its own child, but treats
+    // another process's child as "alien" and then cannot wait for it to drain on stop.
+    enum class Child { worker, detached_master };
+
     // fork + exec of the binary on disk now (so a reload runs newly installed code).
-    pid_t exec_child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env, bool worker) {
+    pid_t exec_child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env, Child kind) {
         std::vector<std::string> env_strings(extra_env);
         for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
         std::vector<char*> args, envp;
@@ -429,6 +442,8 @@ private:
         for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
         envp.push_back(nullptr);
         pid_t parent = ::getpid();
+        int pid_pipe[2] = {-1, -1};
+        if (kind == Child::detached_master && ::pipe2(pid_pipe, O_CLOEXEC) != 0) return -1;
         // Signals stay blocked across fork: until exec, asio's handlers (inherited) would write
         // into the master's signal pipe.
         sigset_t all, previous;
@@ -438,9 +453,15 @@ private:
         if (pid == 0) {
             for (int sig = 1; sig < NSIG; ++sig)
                 if (sig != SIGPIPE) ::signal(sig, SIG_DFL);
-            if (worker) {  // a worker never outlives its master
+            if (kind == Child::worker) {  // a worker never outlives its master
                 ::prctl(PR_SET_PDEATHSIG, SIGTERM);
                 if (::getppid() != parent) ::_exit(1);
+            } else {
+                pid_t grandchild = ::fork();
+                if (grandchild != 0) {
+                    (void)!::write(pid_pipe[1], &grandchild, sizeof grandchild);
+                    ::_exit(0);
+                }
             }
             ::sigprocmask(SIG_SETMASK, &previous, nullptr);
             ::execve(exe_.c_str(), args.data(), envp.data());
@@ -449,6 +470,14 @@ private:
         int fork_errno = errno;
         ::sigprocmask(SIG_SETMASK, &previous, nullptr);
         if (pid < 0) spdlog::error("fork failed: {}", std::strerror(fork_errno));
+        if (kind == Child::detached_master) {
+            ::close(pid_pipe[1]);
+            pid_t grandchild = -1;
+            if (pid < 0 || ::read(pid_pipe[0], &grandchild, sizeof grandchild) != sizeof grandchild) grandchild = -1;
+            ::close(pid_pipe[0]);
+            if (pid > 0) ::waitpid(pid, nullptr, 0);  // the intermediate child exits at once
+            return grandchild;
+        }
         return pid;
     }
 
@@ -467,6 +496,7 @@ private:
     }
 
     void report_status() {
+        if (quiet_) return;
         auto now = Clock::now();
         if (watchdog_usec_ && now >= next_watchdog_) {
             notify_watchdog();
@@ -530,7 +560,8 @@ private:
     Clock::time_point next_spawn_{};
     Stop stop_ = Stop::none;
     pid_t successor_ = 0;
-    pid_t old_master_ = 0;
+    bool quiet_ = false;              // retiring for a USR2 successor: systemd talks to it now
+    pid_t old_master_ = 0;            // USR2: the master we replace, retired once we serve
     std::string last_error_;
     unsigned long long watchdog_usec_ = watchdog_interval_usec();
     Clock::time_point next_watchdog_{}, next_status_{};

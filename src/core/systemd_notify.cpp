@@ -25,9 +25,11 @@ void notify_stopping(const std::string& status) { send("STOPPING=1\nSTATUS=" + s
 void notify_status(const std::string& status) { send("STATUS=" + status); }
 void notify_mainpid(int pid) { send("MAINPID=" + std::to_string(pid)); }
 
+// Read once and removed from the environment: workers must not inherit it, and a USR2 successor
+// gets WATCHDOG_USEC alone (WATCHDOG_PID would name us, and it would stay silent).
 unsigned long long watchdog_interval_usec() {
     uint64_t usec = 0;
-    return ::sd_watchdog_enabled(0, &usec) > 0 ? usec : 0;
+    return ::sd_watchdog_enabled(1, &usec) > 0 ? usec : 0;
 }
 
 void notify_watchdog() { send("WATCHDOG=1"); }

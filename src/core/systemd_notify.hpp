@@ -10,7 +10,7 @@ void notify_reloading(const std::string& status);   // RELOADING=1 with MONOTONI
 void notify_stopping(const std::string& status);
 void notify_status(const std::string& status);
 void notify_mainpid(int pid);
-// WATCHDOG=1, when WatchdogSec is set; returns the interval in microseconds, 0 when off.
+// WatchdogSec's interval in microseconds, 0 when off; call once (it clears WATCHDOG_*).
 unsigned long long watchdog_interval_usec();
 void notify_watchdog();
 
