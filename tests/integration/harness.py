@@ -96,10 +96,14 @@ class Server:
             for line in settings:
                 f.write(line + "\n")
 
+    def spawn(self):
+        """Starts the process; subclasses change how (see test_systemd's SystemdServer)."""
+        return subprocess.Popen([self.binary, "-c", self.conf] + self.args, stdout=self.log,
+                                stderr=subprocess.STDOUT, env=self.env)
+
     def start(self, wait=True, workers=None):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([self.binary, "-c", self.conf] + self.args, stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=self.env)
+        self.proc = self.spawn()
         if wait:
             if not wait_until(self.healthy, 15):
                 raise AssertionError("server never answered /health:\n" + self.read_log())
@@ -154,6 +158,22 @@ class Server:
         if self.proc:
             self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def concurrent_gets(port, path, n, timeout=10):
+    """Starts n threads, each one GET; returns (threads, results) — results fill with statuses or errors."""
+    import threading
+    results = []
+
+    def one():
+        try:
+            results.append(http_get(port, path, timeout=timeout)[0])
+        except OSError as e:
+            results.append(repr(e))
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    return threads, results
 
 
 def wrk(port, seconds=5, connections=50, path="/health"):

@@ -7,8 +7,8 @@ import subprocess
 import threading
 import time
 
-from harness import (BIN, TEST_BIN, ServerTest, cmdline, free_port, http_get, raw_request, status_of,
-                     wait_until)
+from harness import (BIN, TEST_BIN, ServerTest, cmdline, concurrent_gets, free_port, http_get, raw_request,
+                     status_of, wait_until)
 
 
 class Serving(ServerTest):
@@ -180,14 +180,7 @@ class BadInput(ServerTest):
 class Processes(ServerTest):
     def test_term_finishes_requests_in_flight_and_exits_zero(self):
         s = self.server(["workers = 2", "graceful_timeout = 10"], binary=TEST_BIN).start(workers=2)
-        results = []
-        def slow():
-            try:
-                results.append(http_get(s.port, "/slow?ms=1500", timeout=10)[0])
-            except OSError as e:
-                results.append(repr(e))
-        threads = [threading.Thread(target=slow) for _ in range(10)]
-        [t.start() for t in threads]
+        threads, results = concurrent_gets(s.port, "/slow?ms=1500", 10)
         time.sleep(0.5)  # let the requests reach the workers before the signal
         s.signal(signal.SIGTERM)
         [t.join() for t in threads]

@@ -107,21 +107,14 @@ class SystemdServer(Server):
         if self.passed:
             self.self_pid_vars.append("LISTEN_PID")
 
-    def start(self, wait=True, workers=None):
+    def spawn(self):
         import subprocess
-        self.log = open(self.log_path, "ab")
         env = dict(self.env)
         env["AGENTE_TEST_PASS_FDS"] = ",".join(str(s.fileno()) for s in self.passed)
         env["AGENTE_TEST_SELF_PID"] = ",".join(self.self_pid_vars)
-        self.proc = subprocess.Popen([sys.executable, "-c", WRAPPER, self.binary, "-c", self.conf] + self.args,
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=env,
-                                     pass_fds=[s.fileno() for s in self.passed])
-        if wait:
-            if not wait_until(self.healthy, 15):
-                raise AssertionError("server never answered /health:\n" + self.read_log())
-            if workers is not None and not self.wait_workers(workers):
-                raise AssertionError(f"expected {workers} workers, have {self.workers()}")
-        return self
+        return subprocess.Popen([sys.executable, "-c", WRAPPER, self.binary, "-c", self.conf] + self.args,
+                                stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                pass_fds=[s.fileno() for s in self.passed])
 
 
 def listening_socket():
