@@ -1,5 +1,6 @@
 #include "core/master.hpp"
 
+#include "core/arbiter.hpp"
 #include "core/listeners.hpp"
 #include "core/log.hpp"
 #include "core/proc_title.hpp"
@@ -36,23 +37,10 @@ namespace agente::core {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 constexpr auto tick_interval = 100ms;
 constexpr int startup_boot_attempts = 3;   // consecutive boot failures before start-up gives up
 
-struct WorkerRecord {
-    pid_t pid = 0;
-    int slot = -1;
-    int generation = 0;
-    Clock::time_point spawned;
-    bool ready = false;
-    bool draining = false;            // TERM sent: finishing its requests
-    bool recycled = false;            // drained because it reached max_requests
-    Clock::time_point kill_at;        // draining: SIGKILL when still alive by then
-    int timeout_stage = 0;            // 1: SIGABRT sent for a missed heartbeat, 2: SIGKILL sent
-    Clock::time_point abort_sent;
-};
 
 std::string signal_name(int sig) {
     const char* abbrev = ::sigabbrev_np(sig);
@@ -143,7 +131,7 @@ private:
             pending_signals_.pop_front();
             handle_signal(sig);
         }
-        note_ready_workers();  // first: a worker that served and then died is a crash, not a boot failure
+        read_scoreboard();  // first: a worker that served and then died is a crash, not a boot failure
         reap_workers();
         murder_stale_workers();
         manage_workers();
@@ -269,11 +257,9 @@ private:
     // Every exit is classified: booted and failed, killed for timeout, recycled, stopped, crashed.
     void log_exit(const WorkerRecord& w, int status) {
         std::string how = describe_status(status);
-        if (w.timeout_stage) {
-            spdlog::error("Worker (pid:{}) killed for timeout: {}", w.pid, how);
-        } else if (!w.ready && !w.draining) {
+        if (!w.ready && !w.draining) {
             ++boot_failures_;
-            auto delay = std::min<Clock::duration>(100ms * (1 << std::min(boot_failures_ - 1, 9)), 30s);
+            auto delay = boot_backoff(boot_failures_);
             next_spawn_ = Clock::now() + delay;
             spdlog::error("Worker (pid:{}) booted and failed: {}; retry in {} ms (failure {})", w.pid, how,
                           std::chrono::duration_cast<std::chrono::milliseconds>(delay).count(), boot_failures_);
@@ -284,6 +270,8 @@ private:
                 exit_code_ = worker_boot_error;
                 begin_stop(Stop::fast, SIGQUIT, 1s);
             }
+        } else if (w.timeout_stage && !w.draining) {
+            spdlog::error("Worker (pid:{}) killed for timeout: {}", w.pid, how);
         } else if (w.draining) {
             spdlog::info("Worker (pid:{}) {}: {}", w.pid, w.recycled ? "recycled" : "stopped", how);
         } else if (WIFSIGNALED(status)) {
@@ -298,9 +286,12 @@ private:
         return "exit code " + std::to_string(WEXITSTATUS(status));
     }
 
-    void note_ready_workers() {
+    void read_scoreboard() {
         for (auto& [pid, w] : workers_) {
-            if (w.ready || scoreboard_.slot(w.slot).state.load() < std::uint32_t(WorkerState::ready)) continue;
+            Slot& slot = scoreboard_.slot(w.slot);
+            w.heartbeat_ns = slot.heartbeat_ns.load();
+            w.retiring = slot.retire.load() != 0;
+            if (w.ready || slot.state.load() < std::uint32_t(WorkerState::ready)) continue;
             w.ready = true;
             ever_ready_ = true;
             boot_failures_ = 0;
@@ -311,59 +302,39 @@ private:
     void murder_stale_workers() {
         auto now = Clock::now();
         std::int64_t now_ns = monotonic_ns();
+        StaleLimits limits{std::chrono::seconds(config_.timeout), std::chrono::seconds(config_.boot_timeout)};
         for (auto& [pid, w] : workers_) {
-            Slot& s = scoreboard_.slot(w.slot);
-            if (w.timeout_stage == 1 && now - w.abort_sent >= 1s) {
-                ::kill(pid, SIGKILL);
-                w.timeout_stage = 2;
-            } else if (w.draining && now >= w.kill_at && w.timeout_stage == 0) {
-                spdlog::warn("Worker (pid:{}) still running after graceful_timeout; killing it", pid);
-                ::kill(pid, SIGKILL);
-                w.timeout_stage = 2;
-            } else if (!w.ready && !w.draining && now - w.spawned > std::chrono::seconds(config_.boot_timeout)) {
-                spdlog::error("Worker (pid:{}) did not boot within {} s", pid, config_.boot_timeout);
-                ::kill(pid, SIGKILL);
-                w.draining = true;
-                w.kill_at = now;
-            } else if (w.ready && w.timeout_stage == 0 && config_.timeout > 0 &&
-                       now_ns - s.heartbeat_ns.load() > std::int64_t(config_.timeout) * 1'000'000'000) {
-                spdlog::critical("WORKER TIMEOUT (pid:{})", pid);
-                ::kill(pid, SIGABRT);
-                w.timeout_stage = 1;
-                w.abort_sent = now;
+            switch (stale_action(w, now, now_ns, limits)) {
+                case StaleAction::none: continue;
+                case StaleAction::abort_hung:
+                    spdlog::critical("WORKER TIMEOUT (pid:{})", pid);
+                    ::kill(pid, SIGABRT);
+                    w.timeout_stage = 1;
+                    w.abort_sent = now;
+                    continue;
+                case StaleAction::kill_hung: break;
+                case StaleAction::kill_unbooted:
+                    spdlog::error("Worker (pid:{}) did not boot within {} s", pid, config_.boot_timeout);
+                    break;
+                case StaleAction::kill_undrained:
+                    spdlog::warn("Worker (pid:{}) still running after graceful_timeout; killing it", pid);
+                    break;
             }
+            ::kill(pid, SIGKILL);
+            w.timeout_stage = 2;
         }
     }
 
-    bool retiring(const WorkerRecord& w) { return scoreboard_.slot(w.slot).retire.load() != 0; }
-
-    // Keep `target_` serving workers of the current generation. Replacements start first; only when
-    // they serve are the old generation, recycled and excess workers told to drain.
+    // Keep `target_` serving workers of the current generation (the plan: arbiter.cpp).
     void manage_workers() {
         if (stop_ != Stop::none) return;
-        std::vector<WorkerRecord*> capacity;
-        int draining_recycles = 0;
-        for (auto& [pid, w] : workers_) {
-            if (w.draining) draining_recycles += w.recycled;
-            else if (w.generation == generation_ && !retiring(w)) capacity.push_back(&w);
-        }
-        if (int(capacity.size()) < target_ && Clock::now() >= next_spawn_) {
-            for (int i = int(capacity.size()); i < target_; ++i)
-                if (!spawn_worker() || boot_failures_ > 0) break;  // after a failure, one at a time
-            return;
-        }
-        int ready = int(std::count_if(capacity.begin(), capacity.end(), [](auto* w) { return w->ready; }));
-        if (ready < target_) return;
-        for (auto& [pid, w] : workers_)
-            if (!w.draining && w.generation != generation_) drain(w, false);
-        for (auto& [pid, w] : workers_)
-            if (!w.draining && retiring(w) && draining_recycles < config_.max_draining) {
-                drain(w, true);
-                ++draining_recycles;
-            }
-        std::sort(capacity.begin(), capacity.end(), [](auto* a, auto* b) { return a->spawned < b->spawned; });
-        for (int i = 0; i < int(capacity.size()) - target_; ++i) drain(*capacity[i], false);
-        finish_transitions();
+        WorkerTargets targets{generation_, target_, config_.max_draining};
+        WorkerPlan plan = plan_workers(workers_, targets, Clock::now() >= next_spawn_, boot_failures_ > 0);
+        for (int i = 0; i < plan.spawn; ++i)
+            if (!spawn_worker()) break;
+        for (pid_t pid : plan.drain) drain(workers_[pid], false);
+        for (pid_t pid : plan.recycle) drain(workers_[pid], true);
+        if (plan.settled) finish_transitions();
     }
 
     // The first generation serving, or a reload complete: tell systemd, retire a USR2 predecessor.
@@ -549,7 +520,7 @@ private:
     std::vector<Listener> listeners_;
     Scoreboard scoreboard_;
     int config_fd_ = -1;
-    std::map<pid_t, WorkerRecord> workers_;
+    WorkerTable workers_;
     std::mt19937 rng_{std::random_device{}()};
     int target_;
     int generation_ = 1;
