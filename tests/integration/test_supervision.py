@@ -171,6 +171,21 @@ class Reload(ServerTest):
         self.assertTrue(wait_until(lambda: not self._ok(extra), 10))
         self.assertTrue(s.healthy())
 
+    def test_hup_runs_the_binary_installed_now(self):
+        import shutil
+        s = self.server(["workers = 2"])
+        installed = os.path.join(s.dir, "agente-hibrido")
+        shutil.copy2(s.binary, installed)
+        s.binary = installed
+        s.start(workers=2)
+        self.assertEqual(http_get(s.port, "/items/1")[0], 404)  # the real app has no such route
+        staged = installed + ".new"
+        shutil.copy2(TEST_BIN, staged)
+        os.rename(staged, installed)  # as `install` does: a new inode at the same path
+        s.signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: http_get(s.port, "/items/1")[0] == 200, 10))
+        self.assertEqual(s.pid, s.proc.pid)  # the master stayed; its workers are the new code
+
     @staticmethod
     def _ok(port):
         try:
