@@ -2,6 +2,7 @@
 // the parts together; each lives under src/app/gateway/.
 #include <agente/app.hpp>
 
+#include "app/agent/agent.hpp"
 #include "app/gateway/gateway.hpp"
 
 #include <toml++/toml.h>
@@ -38,6 +39,7 @@ public:
             return r;
         }));
         gateway::add_gateway_routes(router, gateway::make_gateway(context));
+        agent::add_agent_routes(router, context);
     }
 
 private:
@@ -53,6 +55,8 @@ void register_app_sections() {
     register_app_section({"gateway", gateway::validate_gateway_section});
     register_app_section({"providers", gateway::validate_providers_section});
     register_app_section({"models", gateway::validate_models_section});
+    register_app_section({"agent", agent::validate_agent_section});
+    register_app_section({"agents", agent::validate_agents_section});
 }
 
 std::unique_ptr<App> make_app() { return std::make_unique<AgentApp>(); }

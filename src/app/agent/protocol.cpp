@@ -1,0 +1,301 @@
+// JSON-RPC framing, message reading and A2A object building. Plain functions over JSON: all of it is
+// unit-tested without a server.
+#include "app/agent/protocol.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <random>
+
+namespace agente::agent {
+
+namespace {
+
+bool valid_id_type(const json& id) { return id.is_string() || id.is_number() || id.is_null(); }
+
+json text_part(Dialect d, const std::string& text) {
+    json p = json::object();
+    if (d == Dialect::v03) p["kind"] = "text";
+    p["text"] = text;
+    return p;
+}
+
+// The text of a part in either shape: {"text": "..."} or {"kind": "text", "text": "..."}. Other
+// kinds (files, data) carry no text for the model and are skipped.
+std::optional<std::string> part_text(const json& part, std::string& out) {
+    if (!part.is_object()) return "each part must be an object";
+    if (part.contains("kind") && (!part["kind"].is_string())) return "a part's \"kind\" must be a string";
+    std::string kind = part.value("kind", part.contains("text") ? "text" : "");
+    if (kind != "text") return std::nullopt;
+    if (!part.contains("text") || !part["text"].is_string()) return "a text part needs \"text\" (a string)";
+    if (!out.empty()) out += "\n";
+    out += part["text"].get<std::string>();
+    return std::nullopt;
+}
+
+std::optional<std::string> parts_text(const json& parts, std::string& out) {
+    if (!parts.is_array()) return "\"parts\" must be a list";
+    for (auto& p : parts)
+        if (auto e = part_text(p, out)) return e;
+    return std::nullopt;
+}
+
+// "user", "ROLE_USER" → "user"; "agent", "assistant", "ROLE_AGENT" → "assistant".
+std::optional<std::string> chat_role(const json& role) {
+    if (!role.is_string()) return std::nullopt;
+    std::string r = role.get<std::string>();
+    if (r == "user" || r == "ROLE_USER") return "user";
+    if (r == "agent" || r == "assistant" || r == "ROLE_AGENT") return "assistant";
+    if (r == "system") return "system";
+    return std::nullopt;
+}
+
+std::string string_field(const json& o, const char* camel, const char* snake) {
+    for (const char* k : {camel, snake})
+        if (o.contains(k) && o[k].is_string()) return o[k].get<std::string>();
+    return {};
+}
+
+json skill_json(const Skill& s) {
+    json j = {{"id", s.id}, {"name", s.name}, {"description", s.description}, {"tags", s.tags}};
+    if (!s.examples.empty()) j["examples"] = s.examples;
+    return j;
+}
+
+json skills_json(const AgentSettings& settings) {
+    json out = json::array();
+    for (auto& a : settings.agents) {
+        if (a.skills.empty()) {
+            out.push_back({{"id", a.id}, {"name", a.name}, {"description", a.description},
+                           {"tags", json::array({"chat"})}});
+            continue;
+        }
+        for (auto& s : a.skills) out.push_back(skill_json(s));
+    }
+    return out;
+}
+
+std::string interface_url(const AgentSettings& settings, const std::string& base_url) {
+    return (settings.url.empty() ? base_url : settings.url) + std::string(rpc_path);
+}
+
+}  // namespace
+
+std::variant<RpcCall, RpcError> parse_rpc(std::string_view body) {
+    json j = json::parse(body, nullptr, false);
+    if (j.is_discarded()) return RpcError{rpc_code::parse_error, "Parse error", nullptr};
+    if (!j.is_object()) return RpcError{rpc_code::invalid_request, "Invalid Request: expected a JSON-RPC object", nullptr};
+    json id = j.contains("id") ? j["id"] : json(nullptr);
+    if (!valid_id_type(id)) return RpcError{rpc_code::invalid_request, "Invalid Request: \"id\" must be a string, number or null", nullptr};
+    if (!j.contains("jsonrpc") || j["jsonrpc"] != "2.0")
+        return RpcError{rpc_code::invalid_request, "Invalid Request: \"jsonrpc\" must be \"2.0\"", id};
+    if (!j.contains("method") || !j["method"].is_string())
+        return RpcError{rpc_code::invalid_request, "Invalid Request: \"method\" (a string) is required", id};
+    json params = j.contains("params") ? j["params"] : json(nullptr);
+    if (!params.is_null() && !params.is_object() && !params.is_array())
+        return RpcError{rpc_code::invalid_request, "Invalid Request: \"params\" must be an object or a list", id};
+    return RpcCall{id, j["method"].get<std::string>(), params};
+}
+
+std::string rpc_result(const json& id, const json& result) {
+    return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", result}}.dump();
+}
+
+std::string rpc_error(const json& id, int code, std::string_view message, const json& data) {
+    json err = {{"code", code}, {"message", message}};
+    if (!data.is_null()) err["data"] = data;
+    return json{{"jsonrpc", "2.0"}, {"id", id}, {"error", err}}.dump();
+}
+
+json rpc_id(std::string_view body) {
+    json j = json::parse(body, nullptr, false);
+    if (j.is_object() && j.contains("id") && valid_id_type(j["id"])) return j["id"];
+    return nullptr;
+}
+
+Method method_of(std::string_view name, Dialect& dialect) {
+    dialect = Dialect::v1;
+    if (name == "execute") return Method::execute;
+    if (name == "SendMessage") return Method::send;
+    if (name == "SendStreamingMessage") return Method::stream;
+    if (name == "GetTask") return Method::get;
+    if (name == "CancelTask") return Method::cancel;
+    dialect = Dialect::v03;
+    if (name == "message/send") return Method::send;
+    if (name == "message/stream") return Method::stream;
+    if (name == "tasks/get") return Method::get;
+    if (name == "tasks/cancel") return Method::cancel;
+    return Method::unknown;
+}
+
+std::optional<std::string> read_messages(const json& messages, std::vector<ChatMessage>& out) {
+    if (!messages.is_array() || messages.empty()) return "\"messages\" must be a non-empty list";
+    for (auto& m : messages) {
+        if (!m.is_object()) return "each message must be an object";
+        auto role = chat_role(m.contains("role") ? m["role"] : json());
+        if (!role) return "a message's \"role\" must be \"user\" or \"agent\" (or \"assistant\", \"system\")";
+        if (m.contains("kind") && m["kind"] != "message") return "a message's \"kind\" must be \"message\"";
+        ChatMessage c{*role, {}};
+        if (m.contains("parts")) {
+            if (auto e = parts_text(m["parts"], c.content)) return e;
+        } else if (m.contains("content") && m["content"].is_string()) {
+            c.content = m["content"].get<std::string>();
+        } else {
+            return "a message needs \"parts\" (or \"content\", a string)";
+        }
+        out.push_back(std::move(c));
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> read_a2a_message(const json& message, IncomingMessage& out) {
+    if (!message.is_object()) return "\"message\" (an object) is required";
+    auto role = chat_role(message.contains("role") ? message["role"] : json());
+    if (!role || *role == "system") return "\"message.role\" must be \"ROLE_USER\" (or \"user\")";
+    if (!message.contains("parts")) return "\"message.parts\" is required";
+    out.chat.role = *role;
+    if (auto e = parts_text(message["parts"], out.chat.content)) return e;
+    if (out.chat.content.empty()) return "\"message.parts\" has no text part";
+    out.message_id = string_field(message, "messageId", "message_id");
+    out.context_id = string_field(message, "contextId", "context_id");
+    out.task_id = string_field(message, "taskId", "task_id");
+    return std::nullopt;
+}
+
+std::string new_id() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    std::uint64_t a = rng(), b = rng();
+    a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;   // version 4
+    b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;   // variant 10
+    char s[37];
+    std::snprintf(s, sizeof s, "%08x-%04x-%04x-%04x-%012llx", unsigned(a >> 32), unsigned((a >> 16) & 0xffff),
+                  unsigned(a & 0xffff), unsigned(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+    return s;
+}
+
+std::string now_iso8601() {
+    auto now = std::chrono::system_clock::now();
+    std::time_t t = std::chrono::system_clock::to_time_t(now);
+    int ms = int(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char s[40];
+    std::snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    return s;
+}
+
+std::string_view state_name(TaskState s, Dialect d) {
+    bool v1 = d == Dialect::v1;
+    switch (s) {
+    case TaskState::submitted: return v1 ? "TASK_STATE_SUBMITTED" : "submitted";
+    case TaskState::working: return v1 ? "TASK_STATE_WORKING" : "working";
+    case TaskState::completed: return v1 ? "TASK_STATE_COMPLETED" : "completed";
+    case TaskState::failed: return v1 ? "TASK_STATE_FAILED" : "failed";
+    case TaskState::canceled: return v1 ? "TASK_STATE_CANCELED" : "canceled";
+    }
+    return "";
+}
+
+std::optional<TaskState> parse_state(std::string_view stored) {
+    for (TaskState s : {TaskState::submitted, TaskState::working, TaskState::completed, TaskState::failed,
+                        TaskState::canceled})
+        if (state_name(s, Dialect::v03) == stored) return s;
+    return std::nullopt;
+}
+
+json execute_result(const std::string& text, const std::string& context_id) {
+    return json{{"kind", "message"}, {"messageId", new_id()}, {"role", "agent"}, {"contextId", context_id},
+                {"parts", json::array({text_part(Dialect::v03, text)})}};
+}
+
+json agent_message(Dialect d, const std::string& text, const std::string& context_id, const std::string& task_id) {
+    json m = json::object();
+    if (d == Dialect::v03) m["kind"] = "message";
+    m["messageId"] = new_id();
+    m["role"] = d == Dialect::v1 ? "ROLE_AGENT" : "agent";
+    m["parts"] = json::array({text_part(d, text)});
+    m["contextId"] = context_id;
+    if (!task_id.empty()) m["taskId"] = task_id;
+    return m;
+}
+
+json task_object(Dialect d, const std::string& id, const std::string& context_id, TaskState state,
+                 const std::string& reply, const std::string& timestamp) {
+    json status = {{"state", state_name(state, d)}, {"timestamp", timestamp}};
+    json t = json::object();
+    if (d == Dialect::v03) t["kind"] = "task";
+    t["id"] = id;
+    t["contextId"] = context_id;
+    if (state == TaskState::failed && !reply.empty()) status["message"] = agent_message(d, reply, context_id, id);
+    t["status"] = status;
+    if (state == TaskState::completed || (state == TaskState::canceled && !reply.empty())) {
+        json artifact = {{"artifactId", id + "-reply"}, {"name", "reply"}, {"parts", json::array({text_part(d, reply)})}};
+        t["artifacts"] = json::array({artifact});
+    }
+    return t;
+}
+
+json send_result(Dialect d, json task) {
+    if (d == Dialect::v03) return task;
+    return json{{"task", std::move(task)}};
+}
+
+json stream_task_event(Dialect d, json task) { return send_result(d, std::move(task)); }
+
+json status_update_event(Dialect d, const std::string& task_id, const std::string& context_id, TaskState state,
+                         bool final, const std::string& message_text) {
+    json status = {{"state", state_name(state, d)}, {"timestamp", now_iso8601()}};
+    if (!message_text.empty()) status["message"] = agent_message(d, message_text, context_id, task_id);
+    json e = {{"taskId", task_id}, {"contextId", context_id}, {"status", status}};
+    if (d == Dialect::v1) return json{{"statusUpdate", e}};
+    e["kind"] = "status-update";
+    e["final"] = final;
+    return e;
+}
+
+json artifact_update_event(Dialect d, const std::string& task_id, const std::string& context_id,
+                           const std::string& artifact_id, const std::string& text, bool append, bool last_chunk) {
+    json artifact = {{"artifactId", artifact_id}, {"name", "reply"}, {"parts", json::array({text_part(d, text)})}};
+    json e = {{"taskId", task_id}, {"contextId", context_id}, {"artifact", artifact}, {"append", append},
+              {"lastChunk", last_chunk}};
+    if (d == Dialect::v1) return json{{"artifactUpdate", e}};
+    e["kind"] = "artifact-update";
+    return e;
+}
+
+json agent_card(const AgentSettings& s, const std::string& base_url) {
+    std::string url = interface_url(s, base_url);
+    json card = {
+        {"name", s.name},
+        {"description", s.description},
+        {"version", s.version},
+        {"supportedInterfaces", json::array({{{"url", url}, {"protocolBinding", "JSONRPC"}, {"protocolVersion", "1.0"}},
+                                             {{"url", url}, {"protocolBinding", "JSONRPC"}, {"protocolVersion", "0.3"}}})},
+        {"capabilities", {{"streaming", true}, {"pushNotifications", false}, {"extendedAgentCard", false}}},
+        {"defaultInputModes", json::array({"text/plain"})},
+        {"defaultOutputModes", json::array({"text/plain"})},
+        {"skills", skills_json(s)},
+    };
+    if (!s.organization.empty()) card["provider"] = {{"organization", s.organization}, {"url", s.organization_url}};
+    return card;
+}
+
+json legacy_agent_card(const AgentSettings& s, const std::string& base_url) {
+    json card = {
+        {"name", s.name},
+        {"description", s.description},
+        {"version", s.version},
+        {"url", interface_url(s, base_url)},
+        {"protocolVersion", "0.3.0"},
+        {"preferredTransport", "JSONRPC"},
+        {"capabilities", {{"streaming", true}, {"pushNotifications", false}, {"stateTransitionHistory", false}}},
+        {"defaultInputModes", json::array({"text/plain"})},
+        {"defaultOutputModes", json::array({"text/plain"})},
+        {"skills", skills_json(s)},
+    };
+    if (!s.organization.empty()) card["provider"] = {{"organization", s.organization}, {"url", s.organization_url}};
+    return card;
+}
+
+}  // namespace agente::agent

@@ -1,0 +1,608 @@
+// The agent's HTTP surface. Each worker has its own Service: settings, a gateway view (shared
+// breakers and stream limit), the store thread, and the tasks running on this worker (task id →
+// the timer whose cancellation stops them). JSON is built in plain functions: g++ 12 miscompiles
+// braced initializer lists inside coroutine bodies.
+#include "app/agent/agent.hpp"
+
+#include "app/agent/protocol.hpp"
+#include "app/agent/settings.hpp"
+#include "app/agent/store.hpp"
+#include "app/gateway/auth.hpp"
+#include "app/gateway/completion.hpp"
+#include "app/gateway/gateway.hpp"
+
+#include <agente/config.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+#include <toml++/toml.h>
+
+#include <unordered_map>
+
+namespace agente::agent {
+
+namespace {
+
+using namespace boost::asio::experimental::awaitable_operators;
+using gateway::CompletionResult;
+using Clock = std::chrono::steady_clock;
+
+// How often a worker running tasks looks for cancel requests other workers stored for them, and
+// how long a CancelTask for another worker's task waits to see it canceled.
+constexpr auto cancel_poll_interval = std::chrono::milliseconds(100);
+constexpr auto remote_cancel_wait = std::chrono::milliseconds(2000);
+constexpr const char* database_name = "agent-contexts.sqlite3";
+
+struct Service {
+    AgentSettings settings;
+    std::shared_ptr<gateway::Gateway> gw;
+    std::unique_ptr<StoreThread> store;
+    asio::any_io_executor executor;
+    std::unordered_map<std::string, std::shared_ptr<asio::steady_timer>> running;
+    bool watching = false;
+};
+
+// Removes a task from the running map however its handler ends.
+struct RunningTask {
+    Service& s;
+    std::string id;
+    std::shared_ptr<asio::steady_timer> cancel;
+    RunningTask(Service& svc, std::string task_id) : s(svc), id(std::move(task_id)) {
+        cancel = std::make_shared<asio::steady_timer>(s.executor, Clock::time_point::max());
+        s.running[id] = cancel;
+    }
+    ~RunningTask() { s.running.erase(id); }
+    RunningTask(const RunningTask&) = delete;
+    RunningTask& operator=(const RunningTask&) = delete;
+};
+
+// Completes when the task's timer is cancelled (CancelTask), never otherwise.
+asio::awaitable<void> cancelled(std::shared_ptr<asio::steady_timer> t) {
+    co_await t->async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+// ---- Small builders (outside coroutines) ----------------------------------------------------------
+
+Response rpc_response(int status, std::string body, bool close = false) {
+    Response r = Response::json(status, std::move(body));
+    r.close = close;
+    return r;
+}
+
+Response rpc_failure(const json& id, int code, std::string_view message, int status = 200, const json& data = nullptr) {
+    return rpc_response(status, rpc_error(id, code, message, data));
+}
+
+int http_status_of_rpc(int code) {
+    return code == rpc_code::parse_error || code == rpc_code::invalid_request ? 400 : 200;
+}
+
+std::string base_url_of(const Request& r) {
+    std::string host(r.header("Host"));
+    if (host.empty()) host = "localhost";
+    return std::string(r.scheme().empty() ? "http" : r.scheme()) + "://" + host;
+}
+
+std::string ndjson(json event) { return event.dump() + "\n"; }
+
+json ndjson_start(const std::string& agent_id, const std::string& context_id, const std::string& model) {
+    return {{"type", "start"}, {"agent_id", agent_id}, {"context_id", context_id}, {"model", model},
+            {"timestamp", now_iso8601()}};
+}
+json ndjson_content(std::string_view delta) { return {{"type", "content"}, {"content", delta}}; }
+json ndjson_done(const std::string& context_id, const std::string& text) {
+    return {{"type", "done"}, {"context_id", context_id}, {"content", text}, {"timestamp", now_iso8601()}};
+}
+json ndjson_error(std::string_view message, int status) {
+    return {{"type", "error"}, {"error", message}, {"status", status}, {"timestamp", now_iso8601()}};
+}
+
+std::string sse(const json& id, const json& result) { return "data: " + rpc_result(id, result) + "\n\n"; }
+std::string sse_error(const json& id, int code, std::string_view message) {
+    return "data: " + rpc_error(id, code, message) + "\n\n";
+}
+
+std::vector<Header> stream_headers() {
+    std::vector<Header> h;
+    h.push_back({"Cache-Control", "no-cache"});
+    h.push_back({"X-Accel-Buffering", "no"});
+    return h;
+}
+
+Response plain_error(int status, std::string_view message) { return Response::error(status, message); }
+
+Response too_many_streams(const gateway::Gateway& gw) {
+    Response r = plain_error(429, "too many concurrent streams (max " + std::to_string(gw.limiter.max()) + ")");
+    r.headers.push_back({"Retry-After", "1"});
+    return r;
+}
+
+// The upstream request: the system prompt, the stored conversation, the new messages, the agent's
+// extra fields.
+json completion_body(const AgentDef& agent, const std::vector<ChatMessage>& history, const std::vector<ChatMessage>& fresh) {
+    json body = json::parse(agent.params_json);
+    json messages = json::array();
+    if (!agent.system_prompt.empty()) messages.push_back({{"role", "system"}, {"content", agent.system_prompt}});
+    for (auto* list : {&history, &fresh})
+        for (auto& m : *list) messages.push_back({{"role", m.role}, {"content", m.content}});
+    body["messages"] = std::move(messages);
+    return body;
+}
+
+std::vector<ChatMessage> with_reply(std::vector<ChatMessage> fresh, const std::string& reply) {
+    fresh.push_back({"assistant", reply});
+    return fresh;
+}
+
+StoredTask stored(const std::string& id, const std::string& context_id, TaskState state, const std::string& reply) {
+    return {id, context_id, std::string(state_name(state, Dialect::v03)), reply, now_iso8601(), false};
+}
+
+json task_from_store(Dialect d, const StoredTask& t) {
+    TaskState st = parse_state(t.state).value_or(TaskState::failed);
+    return task_object(d, t.id, t.context_id, st, t.reply, t.updated);
+}
+
+std::string param_string(const json& params, const char* a, const char* b) {
+    if (!params.is_object()) return {};
+    for (const char* k : {a, b})
+        if (k && params.contains(k) && params[k].is_string()) return params[k].get<std::string>();
+    return {};
+}
+
+// ---- The store, off the loop ------------------------------------------------------------------------
+
+asio::awaitable<std::optional<std::vector<ChatMessage>>> load_history(Service& s, std::string context_id) {
+    try {
+        std::function<std::vector<ChatMessage>(ContextStore&)> job = [context_id](ContextStore& c) {
+            return c.history(context_id);
+        };
+        auto messages = co_await s.store->call(std::move(job));
+        co_return messages;
+    } catch (const std::exception& e) {
+        spdlog::error("agent: reading context {}: {}", context_id, e.what());
+    }
+    co_return std::nullopt;
+}
+
+asio::awaitable<bool> save_turn(Service& s, std::string context_id, std::vector<ChatMessage> messages) {
+    try {
+        std::function<bool(ContextStore&)> job = [context_id, messages = std::move(messages)](ContextStore& c) {
+            c.append(context_id, messages);
+            return true;
+        };
+        bool ok = co_await s.store->call(std::move(job));
+        co_return ok;
+    } catch (const std::exception& e) {
+        spdlog::error("agent: saving context {}: {}", context_id, e.what());
+    }
+    co_return false;
+}
+
+asio::awaitable<bool> save_task(Service& s, StoredTask task) {
+    try {
+        std::function<bool(ContextStore&)> job = [task = std::move(task)](ContextStore& c) {
+            c.put_task(task);
+            return true;
+        };
+        bool ok = co_await s.store->call(std::move(job));
+        co_return ok;
+    } catch (const std::exception& e) {
+        spdlog::error("agent: saving task: {}", e.what());
+    }
+    co_return false;
+}
+
+asio::awaitable<std::optional<StoredTask>> find_task(Service& s, std::string id, bool& failed) {
+    failed = false;
+    try {
+        std::function<std::optional<StoredTask>(ContextStore&)> job = [id](ContextStore& c) { return c.get_task(id); };
+        auto task = co_await s.store->call(std::move(job));
+        co_return task;
+    } catch (const std::exception& e) {
+        spdlog::error("agent: reading task {}: {}", id, e.what());
+    }
+    failed = true;
+    co_return std::nullopt;
+}
+
+// While tasks run here, looks for cancel requests other workers stored for them.
+asio::awaitable<void> watch_cancel_requests(std::shared_ptr<Service> s) {
+    asio::steady_timer tick(s->executor);
+    while (!s->running.empty()) {
+        tick.expires_after(cancel_poll_interval);
+        co_await tick.async_wait(asio::use_awaitable);
+        std::vector<std::string> ids;
+        for (auto& [id, _] : s->running) ids.push_back(id);
+        if (ids.empty()) break;
+        std::vector<std::string> wanted;
+        try {
+            std::function<std::vector<std::string>(ContextStore&)> job = [ids](ContextStore& c) {
+                return c.cancel_requests(ids);
+            };
+            wanted = co_await s->store->call(std::move(job));
+        } catch (const std::exception& e) {
+            spdlog::warn("agent: polling cancel requests: {}", e.what());
+        }
+        for (auto& id : wanted)
+            if (auto it = s->running.find(id); it != s->running.end()) it->second->cancel();
+    }
+    s->watching = false;
+}
+
+void ensure_watcher(const std::shared_ptr<Service>& s) {
+    if (s->watching) return;
+    s->watching = true;
+    asio::co_spawn(s->executor, watch_cancel_requests(s), [s](std::exception_ptr e) {
+        s->watching = false;
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            spdlog::warn("agent: cancel watcher stopped: {}", x.what());
+        }
+    });
+}
+
+// ---- JSON-RPC methods -------------------------------------------------------------------------------
+
+const AgentDef* agent_for(Service& s, const json& params) {
+    std::string id = param_string(params, "agent_id", "agentId");
+    if (id.empty() && params.is_object() && params.contains("metadata") && params["metadata"].is_object())
+        id = param_string(params["metadata"], "agent_id", "agentId");
+    return id.empty() ? s.settings.default_one() : s.settings.agent(id);
+}
+
+const gateway::ModelSettings* model_of(Service& s, const AgentDef& a) { return s.gw->settings.model(a.model); }
+
+Response upstream_failure(const json& id, const CompletionResult& r) {
+    json data = {{"http_status", r.status}};
+    int status = r.status == 503 || r.status == 429 ? r.status : 502;
+    return rpc_failure(id, rpc_code::upstream_error, "LLM call failed: " + r.error, status, data);
+}
+
+// The seed's method: params.messages in, an agent message out; the conversation continues under
+// params.context_id (or a message's contextId) when given.
+asio::awaitable<void> execute(Service& s, Exchange& ex, const RpcCall& call) {
+    std::vector<ChatMessage> fresh;
+    if (!call.params.is_object() || !call.params.contains("messages")) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::invalid_params, "Invalid params: \"messages\" is required"));
+        co_return;
+    }
+    if (auto problem = read_messages(call.params["messages"], fresh)) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::invalid_params, "Invalid params: " + *problem));
+        co_return;
+    }
+    const AgentDef* agent = agent_for(s, call.params);
+    const gateway::ModelSettings* model = agent ? model_of(s, *agent) : nullptr;
+    if (!agent || !model) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::invalid_params,
+                                        agent ? "Invalid params: the agent's model is not configured"
+                                              : "Invalid params: no such agent"));
+        co_return;
+    }
+    std::string context_id = param_string(call.params, "context_id", "contextId");
+    for (auto& m : call.params["messages"])
+        if (context_id.empty() && m.is_object()) context_id = param_string(m, "contextId", "context_id");
+    if (context_id.empty()) context_id = new_id();
+
+    auto history = co_await load_history(s, context_id);
+    json body = completion_body(*agent, history ? *history : std::vector<ChatMessage>(), fresh);
+    CompletionResult r = co_await gateway::complete(*s.gw, *model, std::move(body));
+    if (!r.ok) {
+        co_await ex.respond(upstream_failure(call.id, r));
+        co_return;
+    }
+    co_await save_turn(s, context_id, with_reply(std::move(fresh), r.content));
+    co_await ex.respond(rpc_response(200, rpc_result(call.id, execute_result(r.content, context_id))));
+}
+
+struct A2ATurn {
+    IncomingMessage in;
+    const AgentDef* agent = nullptr;
+    const gateway::ModelSettings* model = nullptr;
+    std::string task_id;
+    std::string context_id;
+};
+
+// Reads SendMessage's params; answers the error itself and returns false when they are wrong.
+asio::awaitable<bool> read_turn(Service& s, Exchange& ex, const RpcCall& call, A2ATurn& t) {
+    std::optional<std::string> problem;
+    if (!call.params.is_object() || !call.params.contains("message")) problem = "\"message\" is required";
+    else problem = read_a2a_message(call.params["message"], t.in);
+    if (!problem) {
+        t.agent = agent_for(s, call.params);
+        t.model = t.agent ? model_of(s, *t.agent) : nullptr;
+        if (!t.agent) problem = "no such agent";
+        else if (!t.model) problem = "the agent's model is not configured";
+    }
+    if (problem) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::invalid_params, "Invalid params: " + *problem));
+        co_return false;
+    }
+    t.context_id = t.in.context_id.empty() ? new_id() : t.in.context_id;
+    t.task_id = new_id();
+    co_return true;
+}
+
+TaskState final_state(bool was_cancelled, const CompletionResult& r) {
+    return was_cancelled ? TaskState::canceled : r.ok ? TaskState::completed : TaskState::failed;
+}
+
+std::string task_text(TaskState st, const CompletionResult& r) {
+    return st == TaskState::failed ? "LLM call failed: " + r.error : r.content;
+}
+
+asio::awaitable<void> send_message(std::shared_ptr<Service> sp, Exchange& ex, const RpcCall& call, Dialect d) {
+    Service& s = *sp;
+    A2ATurn t;
+    if (!co_await read_turn(s, ex, call, t)) co_return;
+    RunningTask running(s, t.task_id);
+    co_await save_task(s, stored(t.task_id, t.context_id, TaskState::working, ""));
+    ensure_watcher(sp);
+    auto history = co_await load_history(s, t.context_id);
+    std::vector<ChatMessage> fresh{t.in.chat};
+    json body = completion_body(*t.agent, history ? *history : std::vector<ChatMessage>(), fresh);
+    auto llm = gateway::complete(*s.gw, *t.model, std::move(body));
+    auto outcome = co_await (std::move(llm) || cancelled(running.cancel));
+    bool was_cancelled = outcome.index() == 1;
+    CompletionResult r = was_cancelled ? CompletionResult{} : std::get<0>(outcome);
+    TaskState st = final_state(was_cancelled, r);
+    std::string text = task_text(st, r);
+    if (st == TaskState::completed) co_await save_turn(s, t.context_id, with_reply(std::move(fresh), r.content));
+    co_await save_task(s, stored(t.task_id, t.context_id, st, text));
+    co_await ex.respond(rpc_response(200, rpc_result(call.id, send_result(d, task_object(d, t.task_id, t.context_id, st, text, now_iso8601())))));
+}
+
+asio::awaitable<void> send_streaming_message(std::shared_ptr<Service> sp, Exchange& ex, const RpcCall& call, Dialect d) {
+    Service& s = *sp;
+    A2ATurn t;
+    if (!co_await read_turn(s, ex, call, t)) co_return;
+    if (!s.gw->limiter.try_acquire()) {
+        co_await ex.respond(too_many_streams(*s.gw));
+        co_return;
+    }
+    gateway::StreamPermit permit(&s.gw->limiter);
+    RunningTask running(s, t.task_id);
+    co_await save_task(s, stored(t.task_id, t.context_id, TaskState::working, ""));
+    ensure_watcher(sp);
+    json id = call.id;
+    ex.on_stop([id](StopReason why) {
+        return sse_error(id, rpc_code::timeout, why == StopReason::deadline ? "Request timed out" : "Server shutting down");
+    });
+    if (co_await ex.start_stream(200, "text/event-stream", stream_headers())) co_return;
+    if (co_await ex.write(sse(id, stream_task_event(d, task_object(d, t.task_id, t.context_id, TaskState::submitted, "", now_iso8601())))))
+        co_return;
+    if (co_await ex.write(sse(id, status_update_event(d, t.task_id, t.context_id, TaskState::working, false, ""))))
+        co_return;
+
+    auto history = co_await load_history(s, t.context_id);
+    std::vector<ChatMessage> fresh{t.in.chat};
+    json body = completion_body(*t.agent, history ? *history : std::vector<ChatMessage>(), fresh);
+    std::string artifact_id = t.task_id + "-reply";
+    bool first = true;
+    gateway::DeltaCallback on_delta = [&](std::string_view delta) -> asio::awaitable<bool> {
+        std::string event = sse(id, artifact_update_event(d, t.task_id, t.context_id, artifact_id, std::string(delta), !first, false));
+        first = false;
+        co_return !co_await ex.write(event);
+    };
+    auto llm = gateway::complete_stream(*s.gw, *t.model, std::move(body), on_delta);
+    auto outcome = co_await (std::move(llm) || cancelled(running.cancel));
+    bool was_cancelled = outcome.index() == 1;
+    CompletionResult r = was_cancelled ? CompletionResult{} : std::get<0>(outcome);
+    TaskState st = final_state(was_cancelled, r);
+    std::string text = task_text(st, r);
+    if (st == TaskState::completed) co_await save_turn(s, t.context_id, with_reply(std::move(fresh), r.content));
+    co_await save_task(s, stored(t.task_id, t.context_id, st, text));
+    if (st == TaskState::completed && !first)
+        co_await ex.write(sse(id, artifact_update_event(d, t.task_id, t.context_id, artifact_id, "", true, true)));
+    std::string note = st == TaskState::failed ? text : std::string();
+    std::string last = sse(id, status_update_event(d, t.task_id, t.context_id, st, true, note));
+    co_await ex.write(last);
+    co_await ex.finish();
+}
+
+std::string task_id_param(const json& params) { return param_string(params, "id", "taskId"); }
+
+asio::awaitable<void> get_task(Service& s, Exchange& ex, const RpcCall& call, Dialect d) {
+    std::string id = task_id_param(call.params);
+    if (id.empty()) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::invalid_params, "Invalid params: \"id\" (the task id) is required"));
+        co_return;
+    }
+    bool failed = false;
+    auto task = co_await find_task(s, id, failed);
+    if (failed) co_await ex.respond(rpc_failure(call.id, rpc_code::internal_error, "Internal error: task store unavailable"));
+    else if (!task) co_await ex.respond(rpc_failure(call.id, rpc_code::task_not_found, "Task not found"));
+    else co_await ex.respond(rpc_response(200, rpc_result(call.id, task_from_store(d, *task))));
+}
+
+asio::awaitable<void> pause(milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::use_awaitable);
+}
+
+// A task running here is stopped at once (its upstream call closed). One running on another worker
+// gets a cancel request in the store, which that worker sees within cancel_poll_interval; the answer
+// waits (briefly) for it to say canceled.
+asio::awaitable<void> cancel_task(Service& s, Exchange& ex, const RpcCall& call, Dialect d) {
+    std::string id = task_id_param(call.params);
+    if (id.empty()) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::invalid_params, "Invalid params: \"id\" (the task id) is required"));
+        co_return;
+    }
+    bool failed = false;
+    auto task = co_await find_task(s, id, failed);
+    if (failed) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::internal_error, "Internal error: task store unavailable"));
+        co_return;
+    }
+    if (!task) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::task_not_found, "Task not found"));
+        co_return;
+    }
+    TaskState st = parse_state(task->state).value_or(TaskState::failed);
+    if (st != TaskState::submitted && st != TaskState::working) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::task_not_cancelable, "Task cannot be canceled: it is " + task->state));
+        co_return;
+    }
+    if (auto it = s.running.find(id); it != s.running.end()) {
+        it->second->cancel();
+    } else {
+        try {
+            std::function<bool(ContextStore&)> job = [id](ContextStore& c) { return c.request_cancel(id); };
+            co_await s.store->call(std::move(job));
+        } catch (const std::exception& e) {
+            spdlog::error("agent: cancel request for {}: {}", id, e.what());
+        }
+    }
+    // Wait for the running side to record the outcome (at once here, one poll away elsewhere).
+    auto until = Clock::now() + remote_cancel_wait;
+    while (Clock::now() < until) {
+        task = co_await find_task(s, id, failed);
+        if (failed || !task) break;
+        st = parse_state(task->state).value_or(TaskState::failed);
+        if (st != TaskState::submitted && st != TaskState::working) break;
+        co_await pause(std::chrono::milliseconds(20));
+    }
+    if (!task) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::task_not_found, "Task not found"));
+        co_return;
+    }
+    co_await ex.respond(rpc_response(200, rpc_result(call.id, task_from_store(d, *task))));
+}
+
+asio::awaitable<void> tasks_send(std::shared_ptr<Service> s, Exchange& ex) {
+    auto parsed = parse_rpc(ex.request().body());
+    if (auto* err = std::get_if<RpcError>(&parsed)) {
+        co_await ex.respond(rpc_failure(err->id, err->code, err->message, http_status_of_rpc(err->code)));
+        co_return;
+    }
+    const RpcCall& call = std::get<RpcCall>(parsed);
+    Dialect d;
+    switch (method_of(call.method, d)) {
+    case Method::execute: co_await execute(*s, ex, call); break;
+    case Method::send: co_await send_message(s, ex, call, d); break;
+    case Method::stream: co_await send_streaming_message(s, ex, call, d); break;
+    case Method::get: co_await get_task(*s, ex, call, d); break;
+    case Method::cancel: co_await cancel_task(*s, ex, call, d); break;
+    case Method::unknown:
+        co_await ex.respond(rpc_failure(call.id, rpc_code::method_not_found, "Method not found: " + call.method));
+        break;
+    }
+}
+
+Response deadline_response(const Request& r, milliseconds deadline) {
+    char secs[32];
+    std::snprintf(secs, sizeof secs, "%.3g", double(deadline.count()) / 1000.0);
+    return rpc_response(408, rpc_error(rpc_id(r.body()), rpc_code::timeout, std::string("Request timed out after ") + secs + " s"),
+                        true);
+}
+
+// ---- The seed's NDJSON stream -----------------------------------------------------------------------
+
+bool authorized(const Service& s, const Request& r) {
+    return s.gw->client_keys.empty() || s.gw->client_keys.contains(gateway::bearer_token(r.header("Authorization")));
+}
+
+Response unauthorized() {
+    Response r = plain_error(401, "missing or invalid bearer token");
+    r.headers.push_back({"WWW-Authenticate", "Bearer"});
+    return r;
+}
+
+asio::awaitable<void> agent_stream(std::shared_ptr<Service> sp, Exchange& ex) {
+    Service& s = *sp;
+    const Request& req = ex.request();
+    if (!authorized(s, req)) {
+        co_await ex.respond(unauthorized());
+        co_return;
+    }
+    const AgentDef* agent = s.settings.agent(std::string(req.path_param()));
+    if (!agent) {
+        co_await ex.respond(plain_error(404, "no agent \"" + std::string(req.path_param()) + "\""));
+        co_return;
+    }
+    const gateway::ModelSettings* model = model_of(s, *agent);
+    json body = json::parse(req.body(), nullptr, false);
+    std::vector<ChatMessage> fresh;
+    std::optional<std::string> problem;
+    if (!model) problem = "the agent's model is not configured";
+    else if (!body.is_object() || !body.contains("messages")) problem = "\"messages\" is required";
+    else problem = read_messages(body["messages"], fresh);
+    if (problem) {
+        int status = model ? 400 : 500;
+        co_await ex.respond(plain_error(status, *problem));
+        co_return;
+    }
+    if (gateway::all_breakers_open(*s.gw, *model)) {
+        co_await ex.respond(plain_error(503, "circuit breaker open: service temporarily unavailable"));
+        co_return;
+    }
+    if (!s.gw->limiter.try_acquire()) {
+        co_await ex.respond(too_many_streams(*s.gw));
+        co_return;
+    }
+    gateway::StreamPermit permit(&s.gw->limiter);
+    std::string context_id = param_string(body, "context_id", "contextId");
+    if (context_id.empty()) context_id = new_id();
+    ex.on_stop([](StopReason why) {
+        return ndjson(ndjson_error(why == StopReason::deadline ? "stream stopped: deadline" : "stream stopped: server shutting down", 503));
+    });
+    auto history = co_await load_history(s, context_id);
+    if (co_await ex.start_stream(200, "application/x-ndjson", stream_headers())) co_return;
+    if (co_await ex.write(ndjson(ndjson_start(agent->id, context_id, model->name)))) co_return;
+    gateway::DeltaCallback on_delta = [&ex](std::string_view delta) -> asio::awaitable<bool> {
+        std::string line = ndjson(ndjson_content(delta));
+        co_return !co_await ex.write(line);
+    };
+    json request = completion_body(*agent, history ? *history : std::vector<ChatMessage>(), fresh);
+    CompletionResult r = co_await gateway::complete_stream(*s.gw, *model, std::move(request), on_delta);
+    if (r.ok) {
+        co_await save_turn(s, context_id, with_reply(std::move(fresh), r.content));
+        co_await ex.write(ndjson(ndjson_done(context_id, r.content)));
+    } else if (r.status != 499) {
+        co_await ex.write(ndjson(ndjson_error(r.error, r.status)));
+    }
+    co_await ex.finish();
+}
+
+std::shared_ptr<Service> make_service(const WorkerContext& context) {
+    auto s = std::make_shared<Service>();
+    try {
+        s->settings = load_agent_settings(*context.config.app, context.config.app_source);
+    } catch (const ConfigError& e) {
+        // A model the gateway does not serve: the master accepted the tables one by one; the agent
+        // answers errors for that agent rather than keeping the worker from booting.
+        spdlog::error("agent: {}", e.what());
+        s->settings = load_agent_settings(*context.config.app, context.config.app_source, false);
+    }
+    s->gw = gateway::make_gateway(context);
+    s->executor = context.executor;
+    StoreLimits limits{s->settings.max_contexts, s->settings.max_messages, s->settings.max_tasks, s->settings.busy_timeout};
+    s->store = std::make_unique<StoreThread>(state_directory(s->settings) + "/" + database_name, limits);
+    return s;
+}
+
+}  // namespace
+
+void add_agent_routes(Router& router, const WorkerContext& context) {
+    auto s = make_service(context);
+    router.add("GET", "/.well-known/agent-card.json", SyncHandler([s](const Request& r) {
+        return Response::json(200, agent_card(s->settings, base_url_of(r)).dump());
+    }));
+    router.add("GET", "/.well-known/agent.json", SyncHandler([s](const Request& r) {
+        return Response::json(200, legacy_agent_card(s->settings, base_url_of(r)).dump());
+    }));
+    milliseconds deadline = s->settings.request_deadline;
+    RouteOptions options;
+    options.deadline = deadline;
+    options.on_deadline = [deadline](const Request& r) { return deadline_response(r, deadline); };
+    router.add("POST", std::string(rpc_path), AsyncHandler([s](Exchange& ex) { return tasks_send(s, ex); }), options);
+    router.add("POST", "/agent/stream/{agent_id}", AsyncHandler([s](Exchange& ex) { return agent_stream(s, ex); }));
+}
+
+}  // namespace agente::agent

@@ -1,0 +1,234 @@
+// Reading and checking [agent] and [agents.ID]. Every error names the line of the offending value.
+#include "app/agent/settings.hpp"
+
+#include <agente/config.hpp>
+
+#include <nlohmann/json.hpp>
+#include <toml++/toml.h>
+
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+namespace agente::agent {
+
+namespace {
+
+int line_of(const toml::node& n) { return int(n.source().begin.line); }
+
+[[noreturn]] void fail(const std::string& file, const toml::node& at, const std::string& path, const std::string& what) {
+    throw ConfigError(file, line_of(at), path + ": " + what);
+}
+
+std::string show(const toml::node& n) {
+    std::ostringstream s;
+    n.visit([&](auto&& v) { s << v; });
+    return s.str();
+}
+
+void check_keys(const toml::table& t, const std::string& file, const std::string& prefix, const std::set<std::string>& known) {
+    for (auto&& [k, v] : t)
+        if (!known.count(std::string(k.str()))) fail(file, v, prefix + std::string(k.str()), "unknown setting");
+}
+
+std::string get_string(const toml::table& t, const std::string& file, const std::string& prefix, const char* key,
+                       std::string fallback = {}, bool non_empty = false) {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_string()) fail(file, *n, prefix + key, "expected a string, got " + show(*n));
+    if (non_empty && n->as_string()->get().empty()) fail(file, *n, prefix + key, "expected a non-empty string");
+    return n->as_string()->get();
+}
+
+long get_int(const toml::table& t, const std::string& file, const std::string& prefix, const char* key, long fallback,
+             long min, long max) {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_integer()) fail(file, *n, prefix + key, "expected an integer, got " + show(*n));
+    long v = long(n->as_integer()->get());
+    if (v < min || v > max)
+        fail(file, *n, prefix + key, "expected " + std::to_string(min) + ".." + std::to_string(max) + ", got " + show(*n));
+    return v;
+}
+
+milliseconds get_seconds(const toml::table& t, const std::string& file, const std::string& prefix, const char* key,
+                         milliseconds fallback, double min_s, double max_s) {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    double s;
+    if (n->is_integer()) s = double(n->as_integer()->get());
+    else if (n->is_floating_point()) s = n->as_floating_point()->get();
+    else fail(file, *n, prefix + key, "expected seconds (a number), got " + show(*n));
+    if (!(s >= min_s) || s > max_s) {
+        std::ostringstream range;
+        range << "expected seconds between " << min_s << " and " << max_s << ", got " << show(*n);
+        fail(file, *n, prefix + key, range.str());
+    }
+    return milliseconds(long(s * 1000 + 0.5));
+}
+
+std::vector<std::string> get_strings(const toml::table& t, const std::string& file, const std::string& prefix,
+                                     const char* key) {
+    std::vector<std::string> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    const toml::array* a = n->as_array();
+    if (!a) fail(file, *n, prefix + key, "expected a list of strings, got " + show(*n));
+    for (auto&& e : *a) {
+        if (!e.is_string()) fail(file, e, prefix + key, "expected strings, got " + show(e));
+        out.push_back(e.as_string()->get());
+    }
+    return out;
+}
+
+// TOML values as JSON, for an agent's params (numbers, strings, booleans, lists, tables).
+nlohmann::json to_json(const toml::node& n, const std::string& file, const std::string& path) {
+    if (auto* v = n.as_string()) return v->get();
+    if (auto* v = n.as_integer()) return v->get();
+    if (auto* v = n.as_floating_point()) return v->get();
+    if (auto* v = n.as_boolean()) return v->get();
+    if (auto* a = n.as_array()) {
+        nlohmann::json j = nlohmann::json::array();
+        for (auto&& e : *a) j.push_back(to_json(e, file, path));
+        return j;
+    }
+    if (auto* t = n.as_table()) {
+        nlohmann::json j = nlohmann::json::object();
+        for (auto&& [k, v] : *t) j[std::string(k.str())] = to_json(v, file, path + "." + std::string(k.str()));
+        return j;
+    }
+    fail(file, n, path, "dates and times are not allowed here, got " + show(n));
+}
+
+bool valid_id(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') return false;
+    return true;
+}
+
+const std::set<std::string> agent_keys{"name", "description", "version", "url", "organization", "organization_url",
+                                       "default_agent", "request_deadline", "state_dir", "max_contexts",
+                                       "max_messages", "max_tasks", "busy_timeout"};
+const std::set<std::string> agent_def_keys{"name", "description", "model", "system_prompt", "params", "skills"};
+const std::set<std::string> skill_keys{"id", "name", "description", "tags", "examples"};
+
+AgentSettings read_agent(const toml::table& t, const std::string& file) {
+    const std::string prefix = "agent.";
+    check_keys(t, file, prefix, agent_keys);
+    AgentSettings s;
+    s.name = get_string(t, file, prefix, "name", s.name, true);
+    s.description = get_string(t, file, prefix, "description", s.description);
+    s.version = get_string(t, file, prefix, "version", s.version, true);
+    s.url = get_string(t, file, prefix, "url");
+    if (!s.url.empty() && s.url.rfind("http://", 0) != 0 && s.url.rfind("https://", 0) != 0)
+        fail(file, *t.get("url"), prefix + "url", "expected an http:// or https:// URL, got \"" + s.url + "\"");
+    while (!s.url.empty() && s.url.back() == '/') s.url.pop_back();
+    s.organization = get_string(t, file, prefix, "organization");
+    s.organization_url = get_string(t, file, prefix, "organization_url");
+    s.default_agent = get_string(t, file, prefix, "default_agent");
+    s.request_deadline = get_seconds(t, file, prefix, "request_deadline", s.request_deadline, 0.05, 3600);
+    s.state_dir = get_string(t, file, prefix, "state_dir", s.state_dir, true);
+    s.max_contexts = int(get_int(t, file, prefix, "max_contexts", s.max_contexts, 1, 100'000'000));
+    s.max_messages = int(get_int(t, file, prefix, "max_messages", s.max_messages, 2, 100'000));
+    s.max_tasks = int(get_int(t, file, prefix, "max_tasks", s.max_tasks, 1, 100'000'000));
+    s.busy_timeout = get_seconds(t, file, prefix, "busy_timeout", s.busy_timeout, 0.001, 60);
+    return s;
+}
+
+Skill read_skill(const toml::node& n, const std::string& file, const std::string& path) {
+    const toml::table* t = n.as_table();
+    if (!t) fail(file, n, path, "expected a table { id, name, description, tags, examples }, got " + show(n));
+    const std::string prefix = path + ".";
+    check_keys(*t, file, prefix, skill_keys);
+    Skill s;
+    s.id = get_string(*t, file, prefix, "id");
+    if (!valid_id(s.id)) fail(file, n, prefix + "id", "expected an id of letters, digits, '-', '_' or '.'");
+    s.name = get_string(*t, file, prefix, "name", s.id);
+    s.description = get_string(*t, file, prefix, "description", s.name);
+    s.tags = get_strings(*t, file, prefix, "tags");
+    s.examples = get_strings(*t, file, prefix, "examples");
+    return s;
+}
+
+std::vector<AgentDef> read_agents(const toml::table& section, const std::string& file) {
+    std::vector<AgentDef> out;
+    for (auto&& [k, v] : section) {
+        std::string id(k.str());
+        std::string prefix = "agents." + id + ".";
+        const toml::table* t = v.as_table();
+        if (!t) fail(file, v, "agents." + id, "expected a table [agents." + id + "]");
+        if (!valid_id(id)) fail(file, v, "agents." + id, "an agent id is letters, digits, '-', '_' or '.'");
+        check_keys(*t, file, prefix, agent_def_keys);
+        AgentDef a;
+        a.id = id;
+        a.name = get_string(*t, file, prefix, "name", id, true);
+        a.description = get_string(*t, file, prefix, "description", a.name);
+        const toml::node* model = t->get("model");
+        if (!model) fail(file, *t, prefix + "model", "required: a public model name of the gateway ([models.\"NAME\"])");
+        a.model = get_string(*t, file, prefix, "model", {}, true);
+        a.system_prompt = get_string(*t, file, prefix, "system_prompt");
+        if (const toml::node* p = t->get("params")) {
+            if (!p->is_table()) fail(file, *p, prefix + "params", "expected a table of request fields, got " + show(*p));
+            nlohmann::json j = to_json(*p, file, prefix + "params");
+            for (const char* reserved : {"model", "messages", "stream"})
+                if (j.contains(reserved))
+                    fail(file, *p, prefix + "params", std::string("\"") + reserved + "\" is set by the agent itself");
+            a.params_json = j.dump();
+        }
+        if (const toml::node* sk = t->get("skills")) {
+            const toml::array* arr = sk->as_array();
+            if (!arr) fail(file, *sk, prefix + "skills", "expected a list of { id, name, description } tables");
+            for (auto&& e : *arr) a.skills.push_back(read_skill(e, file, prefix + "skills"));
+        }
+        out.push_back(std::move(a));
+    }
+    return out;
+}
+
+}  // namespace
+
+const AgentDef* AgentSettings::agent(const std::string& id) const {
+    for (auto& a : agents)
+        if (a.id == id) return &a;
+    return nullptr;
+}
+
+const AgentDef* AgentSettings::default_one() const {
+    if (!default_agent.empty()) return agent(default_agent);
+    return agents.empty() ? nullptr : &agents.front();
+}
+
+void validate_agent_section(const toml::table& section, const std::string& file) { read_agent(section, file); }
+
+void validate_agents_section(const toml::table& section, const std::string& file) { read_agents(section, file); }
+
+AgentSettings load_agent_settings(const toml::table& app, const std::string& file, bool check_models) {
+    AgentSettings s;
+    const toml::table* agent = app.get_as<toml::table>("agent");
+    if (agent) s = read_agent(*agent, file);
+    if (const toml::table* agents = app.get_as<toml::table>("agents")) s.agents = read_agents(*agents, file);
+    if (!s.default_agent.empty() && !s.agent(s.default_agent))
+        fail(file, *agent->get("default_agent"), "agent.default_agent",
+             "no [agents." + s.default_agent + "] table defines that agent");
+    // Every agent's model must be one the gateway serves.
+    const toml::table* models = app.get_as<toml::table>("models");
+    const toml::table* agents = app.get_as<toml::table>("agents");
+    for (auto& a : s.agents)
+        if (check_models && (!models || !models->get(a.model))) {
+            const toml::node* at = agents->get_as<toml::table>(a.id)->get("model");
+            fail(file, *at, "agents." + a.id + ".model",
+                 "unknown model \"" + a.model + "\" (add a [models.\"" + a.model + "\"] table)");
+        }
+    return s;
+}
+
+std::string state_directory(const AgentSettings& settings) {
+    if (const char* dir = std::getenv("STATE_DIRECTORY"); dir && *dir) {
+        std::string d(dir);
+        return d.substr(0, d.find(':'));   // systemd lists several directories separated by ':'
+    }
+    return settings.state_dir;
+}
+
+}  // namespace agente::agent

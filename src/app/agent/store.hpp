@@ -1,0 +1,150 @@
+// Conversation contexts and A2A tasks in SQLite, shared by every worker through one database file
+// (each worker its own connection, WAL mode, a busy timeout), so a conversation goes on whichever
+// worker takes its next request and survives a reload or a restart. Bounded: max_contexts (least
+// recently used evicted, with their messages and tasks), max_messages per context (oldest dropped),
+// max_tasks.
+//
+// ContextStore is synchronous and blocks on the disk: a worker's loop never calls it directly, only
+// through StoreThread, which owns the connection on a thread of its own and posts completions back.
+#pragma once
+
+#include "app/agent/protocol.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+struct sqlite3;
+
+namespace agente::agent {
+
+namespace asio = boost::asio;
+
+struct StoreLimits {
+    int max_contexts = 1000;
+    int max_messages = 50;
+    int max_tasks = 10000;
+    std::chrono::milliseconds busy_timeout{2000};
+};
+
+struct StoredTask {
+    std::string id;
+    std::string context_id;
+    std::string state;              // v0.3's names: submitted, working, completed, failed, canceled
+    std::string reply;
+    std::string updated;            // ISO 8601
+    bool cancel_requested = false;  // another worker asked for a cancel; the owner acts on it
+};
+
+class ContextStore {
+public:
+    // Opens (creating) the database; throws std::runtime_error naming the file and SQLite's message.
+    ContextStore(const std::string& path, StoreLimits limits);
+    ~ContextStore();
+    ContextStore(const ContextStore&) = delete;
+    ContextStore& operator=(const ContextStore&) = delete;
+
+    // The context's messages, oldest first; marks it used.
+    std::vector<ChatMessage> history(const std::string& context_id);
+    // Adds messages to the context, drops its oldest beyond max_messages, evicts the least recently
+    // used contexts beyond max_contexts. One transaction.
+    void append(const std::string& context_id, const std::vector<ChatMessage>& messages);
+
+    void put_task(const StoredTask& task);
+    std::optional<StoredTask> get_task(const std::string& id);
+    // Marks a task still submitted/working for cancellation; false when it is not (or is unknown).
+    bool request_cancel(const std::string& id);
+    // Of `running`, the ids whose cancellation another worker requested.
+    std::vector<std::string> cancel_requests(const std::vector<std::string>& running);
+
+    long context_count();
+    long message_count(const std::string& context_id);
+    long task_count();
+
+private:
+    void exec(const char* sql);
+    void evict();
+
+    sqlite3* db_ = nullptr;
+    std::string path_;
+    StoreLimits limits_;
+};
+
+// One thread per worker owning a ContextStore: jobs are queued to it, their results posted back to
+// the awaiting coroutine's executor. Opening happens on the thread too (a slow disk never stalls
+// the loop); if it fails, every call throws the reason.
+class StoreThread {
+public:
+    StoreThread(std::string path, StoreLimits limits);
+    ~StoreThread();   // finishes the queued jobs, then joins
+    StoreThread(const StoreThread&) = delete;
+    StoreThread& operator=(const StoreThread&) = delete;
+
+    // Runs fn(store) on the store's thread; resumes the caller on its own executor with the result
+    // (or the exception fn threw). Not a coroutine itself: the job is handed straight to the
+    // initiation (g++ 12 mishandles a by-value std::function parameter in a coroutine template).
+    template <class R>
+    asio::awaitable<R> call(std::function<R(ContextStore&)> fn) {
+        return asio::async_initiate<const asio::use_awaitable_t<>&, void(std::exception_ptr, R)>(
+            Initiate<R>{this}, asio::use_awaitable, std::move(fn));
+    }
+
+private:
+    using Job = std::function<void(ContextStore*, const std::string&)>;
+    void submit(Job job);
+    void run(std::string path, StoreLimits limits);
+
+    template <class R>
+    struct Initiate {
+        StoreThread* self;
+        template <class Handler>
+        void operator()(Handler&& handler, std::function<R(ContextStore&)> fn) const {
+            auto ex = asio::get_associated_executor(handler);
+            using H = std::decay_t<Handler>;
+            auto h = std::make_shared<H>(std::forward<Handler>(handler));
+            auto work = std::make_shared<asio::executor_work_guard<decltype(ex)>>(ex);
+            auto job = std::make_shared<std::function<R(ContextStore&)>>(std::move(fn));
+            self->submit([h, work, job](ContextStore* store, const std::string& open_error) mutable {
+                std::exception_ptr ep;
+                R r{};
+                try {
+                    if (!store) throw std::runtime_error("context store unavailable: " + open_error);
+                    r = (*job)(*store);
+                } catch (...) {
+                    ep = std::current_exception();
+                }
+                job.reset();   // the job's captures die here; the handler only ever on its own loop
+                auto ex = work->get_executor();
+                asio::post(ex, [h = std::move(h), work = std::move(work), ep, r = std::move(r)]() mutable {
+                    (*h)(ep, std::move(r));
+                    work->reset();
+                });
+            });
+        }
+    };
+
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Job> jobs_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+}  // namespace agente::agent
