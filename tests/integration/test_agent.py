@@ -1,0 +1,455 @@
+"""The agent endpoints through the real binary, several workers, against the fake OpenAI upstream
+(tests/fake_upstream/fake_openai.py): the seed's curl request, JSON-RPC errors, the hard deadline,
+NDJSON streams, A2A tasks and cancellation, and conversation contexts shared by workers and kept
+across a SIGHUP and a restart. The helpers at the top are shared with test_agent_*.py."""
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import ServerTest, http_get, wait_until
+from test_gateway import CLIENT_KEY, FakeUpstream, gateway_conf, gateway_env, post
+
+SEED_REQUEST = {
+    "jsonrpc": "2.0",
+    "id": "test-1",
+    "method": "execute",
+    "params": {"messages": [{"kind": "message", "role": "user",
+                             "parts": [{"kind": "text", "text": "Help me learn Python"}]}]},
+}
+SYSTEM_PROMPT = "You are Studly, a study planner."
+FAKE_REPLY = "Hello from the fake upstream."
+DB_NAME = "agent-contexts.sqlite3"
+
+
+def agent_conf(fake_url, state_dir, workers=3, gateway=(), agent=(), agents=None):
+    """server.conf lines: the gateway with providers "fake" (the seeds' short timeouts) and "patient",
+    models agent-ok/-slow/-hang/-fail, then [agent] and one [agents.ID] per entry of `agents`."""
+    lines = gateway_conf(fake_url, workers, gateway,
+                         providers={"fake": [], "patient": ["first_byte_timeout = 30", "total_timeout = 60"]},
+                         models={"agent-ok": [("fake", "ok")], "agent-slow": [("fake", "slow")],
+                                 "agent-hang": [("patient", "hang")], "agent-fail": [("fake", "fail500")]})
+    lines += ["", "[agent]", 'name = "Studly"', 'description = "Plans your studies"', 'version = "2.1.0"',
+              f'state_dir = "{state_dir}"', *agent]
+    agents = agents if agents is not None else {"studly": []}
+    for agent_id, extra in agents.items():
+        settings = {"model": '"agent-ok"', "system_prompt": f'"{SYSTEM_PROMPT}"',
+                    "skills": '[{ id = "study-plan", name = "Study plans", tags = ["study"], '
+                              'examples = ["Help me learn Python"] }]'}
+        settings.update(line.split(" = ", 1) for line in extra)
+        lines += ["", f"[agents.{agent_id}]"] + [f"{k} = {v}" for k, v in settings.items()]
+    return lines
+
+
+def rpc(port, method, params=None, rpc_id="1", timeout=10):
+    body = {"jsonrpc": "2.0", "id": rpc_id, "method": method}
+    if params is not None:
+        body["params"] = params
+    return post(port, "/tasks/send", body, key=None, timeout=timeout)
+
+
+def execute(port, text, context_id=None, rpc_id="1", timeout=10):
+    params = {"messages": [{"kind": "message", "role": "user", "parts": [{"kind": "text", "text": text}]}]}
+    if context_id:
+        params["context_id"] = context_id
+    return rpc(port, "execute", params, rpc_id, timeout)
+
+
+def a2a_message(text, context_id=None, v1=True):
+    m = {"messageId": f"m-{time.monotonic_ns()}", "role": "ROLE_USER" if v1 else "user",
+         "parts": [{"text": text} if v1 else {"kind": "text", "text": text}]}
+    if not v1:
+        m["kind"] = "message"
+    if context_id:
+        m["contextId"] = context_id
+    return m
+
+
+class ChunkedReader:
+    """A raw streamed POST: the response head, then the body's lines (NDJSON) or events (SSE) as they
+    arrive, each with its arrival time, de-chunked by hand so nothing is buffered on our side."""
+
+    def __init__(self, port, path, body, headers=(), timeout=10):
+        payload = json.dumps(body).encode()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
+                f"Content-Length: {len(payload)}", *headers]
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+        self.raw = b""
+        while b"\r\n\r\n" not in self.raw:
+            self._recv()
+        head, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        self.head = head.decode()
+        self.status = int(self.head.split()[1])
+        self.text = ""
+        self.ended = False
+
+    def _recv(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed")
+        self.raw += data
+
+    def _dechunk(self):
+        while b"\r\n" in self.raw:
+            size_line, rest = self.raw.split(b"\r\n", 1)
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                self.ended = True
+                self.raw = b""
+                return
+            if len(rest) < size + 2:
+                return
+            self.text += rest[:size].decode()
+            self.raw = rest[size + 2:]
+
+    def next(self, separator):
+        self._dechunk()
+        while separator not in self.text:
+            if self.ended:
+                return None
+            self._recv()
+            self._dechunk()
+        item, self.text = self.text.split(separator, 1)
+        return time.monotonic(), item
+
+    def lines(self):
+        out = []
+        while (x := self.next("\n")) is not None:
+            out.append((x[0], json.loads(x[1])))
+        return out
+
+    def sse_event(self):
+        """(arrival time, JSON-RPC object of the event's data line) or None at the end."""
+        x = self.next("\n\n")
+        if x is None:
+            return None
+        data = "".join(line[5:].strip() for line in x[1].split("\n") if line.startswith("data:"))
+        return x[0], json.loads(data)
+
+    def close(self):
+        self.sock.close()
+
+
+class AgentTest(ServerTest):
+    def setUp(self):
+        self.fake = FakeUpstream()
+        self.addCleanup(self.fake.stop)
+        self.state_dir = tempfile.mkdtemp(prefix="agente-agent-state-")
+        self.addCleanup(shutil.rmtree, self.state_dir, True)
+
+    def start(self, workers=3, **kwargs):
+        s = self.server(agent_conf(self.fake.url, self.state_dir, workers, **kwargs), env=gateway_env())
+        s.start(workers=workers)
+        return s
+
+    def db(self):
+        c = sqlite3.connect(os.path.join(self.state_dir, DB_NAME), timeout=5)
+        self.addCleanup(c.close)
+        return c
+
+    def last_upstream_messages(self, model="ok"):
+        return self.fake.requests(model)[-1]["body"]["messages"]
+
+    def wait_upstream_closed(self):
+        """When the fake upstream saw every gateway connection closed (None if not within 5 s)."""
+        def closed():
+            conns = [c for c in self.fake.log()["connections"] if c["api"]]
+            return conns and all(c["closed"] for c in conns) and max(c["closed"] for c in conns)
+        return wait_until(closed, timeout=5, interval=0.01)
+
+
+class ExecuteTest(AgentTest):
+    def test_the_seeds_curl_request_works(self):
+        s = self.start()
+        self.assertEqual(http_get(s.port, "/")[2], b"Server is live")
+        out = subprocess.run(["curl", "-sS", "-X", "POST", f"http://127.0.0.1:{s.port}/tasks/send",
+                              "-H", "Content-Type: application/json", "-d", json.dumps(SEED_REQUEST)],
+                             capture_output=True, text=True, timeout=10)
+        answer = json.loads(out.stdout)
+        self.assertEqual(answer["jsonrpc"], "2.0")
+        self.assertEqual(answer["id"], "test-1")
+        result = answer["result"]
+        self.assertEqual((result["kind"], result["role"]), ("message", "agent"))
+        self.assertEqual(result["parts"], [{"kind": "text", "text": FAKE_REPLY}])
+        self.assertTrue(result["contextId"])
+        sent = self.last_upstream_messages()
+        self.assertEqual(sent, [{"role": "system", "content": SYSTEM_PROMPT},
+                                {"role": "user", "content": "Help me learn Python"}])
+
+    def test_agent_cards_come_from_server_conf(self):
+        s = self.start()
+        status, headers, body = http_get(s.port, "/.well-known/agent-card.json")
+        self.assertEqual(status, 200)
+        card = json.loads(body)
+        self.assertEqual((card["name"], card["description"], card["version"]), ("Studly", "Plans your studies", "2.1.0"))
+        self.assertTrue(card["capabilities"]["streaming"])
+        self.assertEqual(card["skills"][0]["id"], "study-plan")
+        self.assertEqual(card["defaultInputModes"], ["text/plain"])
+        iface = card["supportedInterfaces"][0]
+        self.assertEqual((iface["protocolBinding"], iface["protocolVersion"]), ("JSONRPC", "1.0"))
+        self.assertEqual(iface["url"], f"http://127.0.0.1:{s.port}/tasks/send")
+        legacy = json.loads(http_get(s.port, "/.well-known/agent.json")[2])
+        self.assertEqual(legacy["url"], f"http://127.0.0.1:{s.port}/tasks/send")
+        self.assertEqual(legacy["protocolVersion"], "0.3.0")
+        self.assertEqual(legacy["skills"][0]["examples"], ["Help me learn Python"])
+
+    def test_malformed_json_rpc_gets_the_standard_codes_with_the_id_echoed(self):
+        s = self.start(workers=2)
+        cases = [
+            (b"{not json", 400, -32700, None),
+            (b"[1, 2]", 400, -32600, None),
+            (json.dumps({"id": 7, "method": "execute"}).encode(), 400, -32600, 7),
+            (json.dumps({"jsonrpc": "2.0", "id": 8}).encode(), 400, -32600, 8),
+            (json.dumps({"jsonrpc": "2.0", "id": "x", "method": "nope"}).encode(), 200, -32601, "x"),
+            (json.dumps({"jsonrpc": "2.0", "id": "p1", "method": "execute"}).encode(), 200, -32602, "p1"),
+            (json.dumps({"jsonrpc": "2.0", "id": "p2", "method": "execute",
+                         "params": {"messages": [{"role": "robot", "parts": []}]}}).encode(), 200, -32602, "p2"),
+            (json.dumps({"jsonrpc": "2.0", "id": "p3", "method": "SendMessage", "params": {}}).encode(), 200, -32602, "p3"),
+            (json.dumps({"jsonrpc": "2.0", "id": "p4", "method": "execute",
+                         "params": {"agent_id": "nobody", **SEED_REQUEST["params"]}}).encode(), 200, -32602, "p4"),
+            (json.dumps({"jsonrpc": "2.0", "id": 9, "method": "GetTask", "params": {"id": "no-such-task"}}).encode(),
+             200, -32001, 9),
+        ]
+        for raw, status, code, rpc_id in cases:
+            with self.subTest(body=raw):
+                got_status, _, answer = post(s.port, "/tasks/send", raw, key=None)
+                self.assertEqual(got_status, status)
+                self.assertEqual(answer["jsonrpc"], "2.0")
+                self.assertEqual(answer["error"]["code"], code)
+                self.assertIn("id", answer)
+                self.assertEqual(answer["id"], rpc_id)
+
+    def test_upstream_failure_is_a_json_rpc_error(self):
+        s = self.start(workers=2, agents={"studly": [], "broken": ['model = "agent-fail"']})
+        status, _, answer = rpc(s.port, "execute", {"agent_id": "broken", **SEED_REQUEST["params"]}, "f1")
+        self.assertEqual(status, 502)
+        self.assertEqual(answer["id"], "f1")
+        self.assertEqual(answer["error"]["code"], -32003)
+
+
+class DeadlineTest(AgentTest):
+    def request_raw(self, port, body):
+        """Sends the request; returns (seconds to the whole answer, answer bytes, closed by the server)."""
+        payload = json.dumps(body).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            t0 = time.monotonic()
+            sock.sendall(b"POST /tasks/send HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += sock.recv(65536)
+            head, rest = data.split(b"\r\n\r\n", 1)
+            length = int([h.split(b":")[1] for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")][0])
+            while len(rest) < length:
+                rest += sock.recv(65536)
+            elapsed = time.monotonic() - t0
+            sock.settimeout(2)
+            closed = sock.recv(1) == b""
+            return elapsed, head.decode(), json.loads(rest[:length]), closed
+
+    def test_slow_upstream_gets_408_on_time_and_the_upstream_call_is_cancelled(self):
+        s = self.start(workers=2, agent=["request_deadline = 1"],
+                       agents={"studly": ['model = "agent-slow"', "params = { fake_delay_ms = 4000 }"]})
+        body = dict(SEED_REQUEST, id="slow-7")
+        elapsed, head, answer, closed = self.request_raw(s.port, body)
+        answered = time.time()
+        self.assertIn(" 408 ", head.split("\r\n")[0])
+        self.assertGreaterEqual(elapsed, 0.95)
+        self.assertLess(elapsed, 1.1)
+        self.assertEqual(answer["id"], "slow-7")
+        self.assertEqual(answer["error"]["code"], -32000)
+        self.assertTrue(closed, "the connection must be closed after the 408")
+        upstream_closed = self.wait_upstream_closed()
+        self.assertIsNotNone(upstream_closed, "the upstream call was never cancelled")
+        self.assertLess(upstream_closed - answered, 0.5)
+
+    def test_default_deadline_is_the_seeds_six_seconds(self):
+        s = self.start(workers=2, agents={"studly": ['model = "agent-hang"']})
+        elapsed, head, answer, closed = self.request_raw(s.port, SEED_REQUEST)
+        self.assertIn(" 408 ", head.split("\r\n")[0])
+        self.assertGreaterEqual(elapsed, 5.95)
+        self.assertLess(elapsed, 6.1)
+        self.assertEqual((answer["id"], answer["error"]["code"]), ("test-1", -32000))
+        self.assertTrue(closed)
+
+
+class NdjsonTest(AgentTest):
+    def stream(self, port, agent_id, body, key=CLIENT_KEY):
+        headers = [f"Authorization: Bearer {key}"] if key else []
+        r = ChunkedReader(port, f"/agent/stream/{agent_id}", body, headers)
+        self.addCleanup(r.close)
+        return r
+
+    def test_events_arrive_one_by_one_in_order(self):
+        s = self.start(agents={"studly": ["params = { fake_chunks = 5, fake_interval_ms = 250 }"]})
+        r = self.stream(s.port, "studly", {"messages": [{"role": "user", "content": "Hello"}], "stream_workflows": True})
+        self.assertEqual(r.status, 200)
+        self.assertIn("application/x-ndjson", r.head.lower())
+        events = r.lines()
+        kinds = [e["type"] for _, e in events]
+        self.assertEqual(kinds, ["start"] + ["content"] * 5 + ["done"])
+        self.assertEqual([e["content"] for _, e in events[1:6]], [f"tok{i} " for i in range(5)])
+        self.assertEqual(events[-1][1]["content"], "tok0 tok1 tok2 tok3 tok4 ")
+        gaps = [b[0] - a[0] for a, b in zip(events[1:6], events[2:6])]
+        self.assertTrue(all(g > 0.2 for g in gaps), f"content events were bunched: {gaps}")
+        self.assertTrue(self.fake.requests("ok")[-1]["body"]["stream"])
+
+    def test_bearer_token_and_agent_are_checked(self):
+        s = self.start(workers=2)
+        body = {"messages": [{"role": "user", "content": "Hello"}]}
+        self.assertEqual(self.stream(s.port, "studly", body, key=None).status, 401)
+        self.assertEqual(self.stream(s.port, "studly", body, key="wrong").status, 401)
+        self.assertEqual(self.stream(s.port, "nobody", body).status, 404)
+        self.assertEqual(self.stream(s.port, "studly", {"nope": 1}).status, 400)
+
+    def test_shared_stream_limit_gives_429_and_open_breaker_503(self):
+        s = self.start(gateway=["max_concurrent_streams = 1", "circuit_breaker_threshold = 2", "retries = 0"],
+                       agents={"studly": ["params = { fake_chunks = 3, fake_interval_ms = 1000 }"],
+                               "broken": ['model = "agent-fail"']})
+        body = {"messages": [{"role": "user", "content": "Hello"}]}
+        held = self.stream(s.port, "studly", body)
+        self.assertEqual(held.status, 200)
+        held.next("\n")   # the start event: the slot is taken
+        for _ in range(3):   # whichever worker answers: the limit is shared
+            self.assertEqual(self.stream(s.port, "studly", body).status, 429)
+        held.lines()
+        for _ in range(2):
+            failed = self.stream(s.port, "broken", body)
+            self.assertEqual(failed.status, 200)
+            self.assertEqual([e["type"] for _, e in failed.lines()], ["start", "error"])
+        for _ in range(3):
+            self.assertEqual(self.stream(s.port, "broken", body).status, 503)
+
+
+class A2ATest(AgentTest):
+    def test_v03_methods_send_get_and_cancel_a_finished_task(self):
+        s = self.start(workers=2)
+        status, _, answer = rpc(s.port, "message/send", {"message": a2a_message("hi", v1=False)}, "s1")
+        self.assertEqual(status, 200)
+        task = answer["result"]
+        self.assertEqual((task["kind"], task["status"]["state"]), ("task", "completed"))
+        self.assertEqual(task["artifacts"][0]["parts"], [{"kind": "text", "text": FAKE_REPLY}])
+        _, _, got = rpc(s.port, "tasks/get", {"id": task["id"]}, "g1")
+        self.assertEqual((got["result"]["id"], got["result"]["status"]["state"]), (task["id"], "completed"))
+        _, _, v1 = rpc(s.port, "GetTask", {"id": task["id"]}, "g2")
+        self.assertEqual(v1["result"]["status"]["state"], "TASK_STATE_COMPLETED")
+        _, _, cancel = rpc(s.port, "tasks/cancel", {"id": task["id"]}, "c1")
+        self.assertEqual((cancel["id"], cancel["error"]["code"]), ("c1", -32002))
+
+    def test_v1_streaming_message_and_cancel_stops_the_upstream(self):
+        s = self.start(workers=2, agents={"studly": ['model = "agent-slow"', "params = { fake_delay_ms = 4000 }"]})
+        for attempt in range(3):   # either worker may take the cancel: locally or through the store
+            with self.subTest(attempt=attempt):
+                r = ChunkedReader(s.port, "/tasks/send", {"jsonrpc": "2.0", "id": 41, "method": "SendStreamingMessage",
+                                                           "params": {"message": a2a_message("plan my week")}})
+                self.addCleanup(r.close)
+                self.assertEqual(r.status, 200)
+                self.assertIn("text/event-stream", r.head.lower())
+                _, first = r.sse_event()
+                self.assertEqual(first["id"], 41)
+                task_id = first["result"]["task"]["id"]
+                self.assertEqual(first["result"]["task"]["status"]["state"], "TASK_STATE_SUBMITTED")
+                _, working = r.sse_event()
+                self.assertEqual(working["result"]["statusUpdate"]["status"]["state"], "TASK_STATE_WORKING")
+                wait_until(lambda: len(self.fake.requests("slow")) > attempt, timeout=5, interval=0.01)
+                t0 = time.monotonic()
+                status, _, answer = rpc(s.port, "CancelTask", {"id": task_id}, "c2")
+                self.assertEqual(status, 200)
+                self.assertEqual(answer["result"]["status"]["state"], "TASK_STATE_CANCELED")
+                self.assertLess(time.monotonic() - t0, 1.0)
+                events = []
+                while (e := r.sse_event()) is not None:
+                    events.append(e[1])
+                self.assertEqual(events[-1]["result"]["statusUpdate"]["status"]["state"], "TASK_STATE_CANCELED")
+                self.assertIsNotNone(self.wait_upstream_closed(), "the upstream call was not stopped")
+
+
+class ContextTest(AgentTest):
+    def test_conversation_continues_across_workers_a_sighup_and_a_restart(self):
+        s = self.start(workers=3)
+        texts = [f"turn {i}" for i in range(8)]
+        for i in range(4):
+            status, _, answer = execute(s.port, texts[i], context_id="ctx-A", rpc_id=i)
+            self.assertEqual(status, 200, answer)
+            self.assertEqual(answer["result"]["contextId"], "ctx-A")
+        old = set(s.workers())
+        s.signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: len(s.workers()) == 3 and not (set(s.workers()) & old), timeout=15),
+                        "a new generation of workers never took over")
+        for i in range(4, 6):
+            self.assertEqual(execute(s.port, texts[i], context_id="ctx-A")[0], 200)
+        sent = self.last_upstream_messages()
+        self.assertEqual([m["content"] for m in sent if m["role"] == "user"], texts[:6])
+        self.assertEqual(len([m for m in sent if m["role"] == "assistant"]), 5)
+        # A restart: a new master, the same state directory.
+        s.stop()
+        s2 = self.start(workers=2)
+        for i in range(6, 8):
+            self.assertEqual(execute(s2.port, texts[i], context_id="ctx-A")[0], 200)
+        sent = self.last_upstream_messages()
+        self.assertEqual([m["content"] for m in sent if m["role"] == "user"], texts)
+        self.assertEqual(sent[0], {"role": "system", "content": SYSTEM_PROMPT})
+        # The A2A side shares the contexts.
+        _, _, answer = rpc(s2.port, "SendMessage", {"message": a2a_message("and now?", context_id="ctx-A")})
+        self.assertEqual(answer["result"]["task"]["contextId"], "ctx-A")
+        self.assertEqual([m["content"] for m in self.last_upstream_messages() if m["role"] == "user"][-2:],
+                         ["turn 7", "and now?"])
+
+    def test_context_bound_holds_under_many_ids(self):
+        # New upstream connections each time: the fake upstream may drop a kept-alive connection that
+        # a pipelined-looking request races with (its read-ahead watch), which is not what this tests.
+        s = self.start(workers=3, agent=["max_contexts = 5", "max_messages = 4"],
+                       gateway=["upstream_keepalive_connections = 0"])
+        errors = []
+
+        def client(n):
+            for i in range(n, 40, 8):
+                status, _, answer = execute(s.port, f"hello {i}", context_id=f"many-{i}", rpc_id=i)
+                if status != 200:
+                    errors.append((status, answer))
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(errors, [])
+        db = self.db()
+        self.assertLessEqual(db.execute("SELECT COUNT(*) FROM contexts").fetchone()[0], 5)
+        # One long conversation: its oldest messages go, the newest stay.
+        for i in range(5):
+            self.assertEqual(execute(s.port, f"long {i}", context_id="long")[0], 200)
+        self.assertLessEqual(db.execute("SELECT COUNT(*) FROM contexts").fetchone()[0], 5)
+        rows = db.execute("SELECT role, content FROM messages WHERE context_id = 'long' ORDER BY seq").fetchall()
+        self.assertEqual(rows, [("user", "long 3"), ("assistant", FAKE_REPLY), ("user", "long 4"), ("assistant", FAKE_REPLY)])
+        # The least recently used went first: the five newest survive.
+        self.assertEqual(db.execute("SELECT COUNT(*) FROM contexts WHERE id = 'long'").fetchone()[0], 1)
+        self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+        # An evicted context starts over.
+        execute(s.port, "again", context_id="many-0")
+        self.assertEqual([m["content"] for m in self.last_upstream_messages() if m["role"] == "user"], ["again"])
+
+
+class ConfigTest(unittest.TestCase):
+    def test_errors_name_file_and_line(self):
+        d = tempfile.mkdtemp(prefix="agente-agent-conf-")
+        self.addCleanup(shutil.rmtree, d, True)
+        conf = os.path.join(d, "server.conf")
+        with open(conf, "w") as f:
+            f.write('[agent]\nname = "x"\nmax_contexts = 0\n')
+        from harness import BIN
+        out = subprocess.run([BIN, "-c", conf, "--check-config"], capture_output=True, text=True, timeout=10)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("server.conf:3: agent.max_contexts: expected 1..100000000, got 0", out.stdout + out.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
