@@ -39,6 +39,8 @@ def agent_conf(fake_url, state_dir, workers=3, gateway=(), agent=(), agents=None
     lines += ["", "[agent]", 'name = "Studly"', 'description = "Plans your studies"', 'version = "2.1.0"',
               f'state_dir = "{state_dir}"', *agent]
     agents = agents if agents is not None else {"studly": []}
+    if "studly" in agents and not any(line.startswith("default_agent") for line in agent):
+        lines.append('default_agent = "studly"')
     for agent_id, extra in agents.items():
         settings = {"model": '"agent-ok"', "system_prompt": f'"{SYSTEM_PROMPT}"',
                     "skills": '[{ id = "study-plan", name = "Study plans", tags = ["study"], '

@@ -251,8 +251,14 @@ void ensure_watcher(const std::shared_ptr<Service>& s) {
 
 const AgentDef* agent_for(Service& s, const json& params) {
     std::string id = param_string(params, "agent_id", "agentId");
-    if (id.empty() && params.is_object() && params.contains("metadata") && params["metadata"].is_object())
-        id = param_string(params["metadata"], "agent_id", "agentId");
+    // A2A clients put it in the request's or the message's metadata.
+    auto from_metadata = [](const json& holder) {
+        return holder.is_object() && holder.contains("metadata") && holder["metadata"].is_object()
+                   ? param_string(holder["metadata"], "agent_id", "agentId")
+                   : std::string();
+    };
+    if (id.empty()) id = from_metadata(params);
+    if (id.empty() && params.is_object() && params.contains("message")) id = from_metadata(params["message"]);
     return id.empty() ? s.settings.default_one() : s.settings.agent(id);
 }
 

@@ -38,7 +38,7 @@ struct AgentSettings {
     std::string url;                    // the public base URL; "": from the request's Host and scheme
     std::string organization;           // provider.organization of the card; "": no provider
     std::string organization_url;
-    std::string default_agent;          // the agent /tasks/send talks to; "": the first [agents.ID]
+    std::string default_agent;          // the agent /tasks/send talks to; "": the first [agents.ID] by name
 
     // Requests.
     milliseconds request_deadline{6000};   // the seed's 6 s hard limit on /tasks/send
