@@ -64,11 +64,7 @@ struct Connection {
 
 class Pool final : public ConnectionPool {
 public:
-    Pool(asio::any_io_executor executor, int max_idle) : executor_(std::move(executor)), max_idle_(max_idle) {
-        // The system CA store, and peers must present a certificate for the host we asked for.
-        tls_.set_default_verify_paths();
-        tls_.set_verify_mode(ssl::verify_peer);
-    }
+    Pool(asio::any_io_executor executor, int max_idle) : executor_(std::move(executor)), max_idle_(max_idle) {}
 
     std::size_t idle() const override {
         std::size_t n = 0;
@@ -96,11 +92,24 @@ public:
     }
 
     asio::any_io_executor executor() const { return executor_; }
-    ssl::context& tls() { return tls_; }
+    // Made on the first HTTPS call: the system CA store, from its hashed directory so that a
+    // certificate is read when a chain needs it (the bundle file would put every CA in every
+    // worker's heap, ~2.5 MB, before anything is served); peers must prove the host we asked for.
+    ssl::context& tls() {
+        if (!tls_) {
+            tls_.emplace(ssl::context::tls_client);
+            error_code ec;
+            tls_->add_verify_path(ca_directory, ec);
+            if (ec) tls_->set_default_verify_paths();
+            tls_->set_verify_mode(ssl::verify_peer);
+        }
+        return *tls_;
+    }
 
 private:
+    static constexpr const char* ca_directory = "/etc/ssl/certs";
     asio::any_io_executor executor_;
-    ssl::context tls_{ssl::context::tls_client};
+    std::optional<ssl::context> tls_;
     int max_idle_;
     std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
 };
