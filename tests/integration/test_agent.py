@@ -406,8 +406,8 @@ class ContextTest(AgentTest):
                          ["turn 7", "and now?"])
 
     def test_context_bound_holds_under_many_ids(self):
-        # New upstream connections each time: the fake upstream may drop a kept-alive connection that
-        # a pipelined-looking request races with (its read-ahead watch), which is not what this tests.
+        # New upstream connections each time: fake_openai.py closes each connection after its answer,
+        # and a pooled one it has just closed can fail the next call (see test_agent_load.py).
         s = self.start(workers=3, agent=["max_contexts = 5", "max_messages = 4"],
                        gateway=["upstream_keepalive_connections = 0"])
         errors = []
