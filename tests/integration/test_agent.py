@@ -273,6 +273,19 @@ class DeadlineTest(AgentTest):
         self.assertIsNotNone(upstream_closed, "the upstream call was never cancelled")
         self.assertLess(upstream_closed - answered, 0.5)
 
+    def test_a2a_task_stopped_by_the_deadline_is_recorded_as_failed(self):
+        s = self.start(workers=2, agent=["request_deadline = 0.5"],
+                       agents={"studly": ['model = "agent-slow"', "params = { fake_delay_ms = 3000 }"]})
+        status, _, answer = rpc(s.port, "SendMessage", {"message": a2a_message("slow one", context_id="dl")}, "d1")
+        self.assertEqual(status, 408)
+        self.assertEqual((answer["id"], answer["error"]["code"]), ("d1", -32000))
+        db = self.db()
+        state = wait_until(lambda: db.execute("SELECT state FROM tasks WHERE context_id = 'dl'").fetchone(), timeout=5)
+        self.assertEqual(state, ("failed",))
+        task_id = db.execute("SELECT id FROM tasks WHERE context_id = 'dl'").fetchone()[0]
+        _, _, got = rpc(s.port, "GetTask", {"id": task_id})
+        self.assertEqual(got["result"]["status"]["state"], "TASK_STATE_FAILED")
+
     def test_default_deadline_is_the_seeds_six_seconds(self):
         s = self.start(workers=2, agents={"studly": ['model = "agent-hang"']})
         elapsed, head, answer, closed = self.request_raw(s.port, SEED_REQUEST)

@@ -45,16 +45,21 @@ struct Service {
     bool watching = false;
 };
 
-// Removes a task from the running map however its handler ends.
+// Removes a task from the running map however its handler ends. A handler stopped from outside
+// (the deadline, the client gone, draining) never reaches its own bookkeeping: the task is recorded
+// as failed here, so GetTask does not report it working forever.
 struct RunningTask {
     Service& s;
     std::string id;
+    std::string context_id;
     std::shared_ptr<asio::steady_timer> cancel;
-    RunningTask(Service& svc, std::string task_id) : s(svc), id(std::move(task_id)) {
+    bool recorded = false;   // the handler stored the final state itself
+    RunningTask(Service& svc, std::string task_id, std::string context)
+        : s(svc), id(std::move(task_id)), context_id(std::move(context)) {
         cancel = std::make_shared<asio::steady_timer>(s.executor, Clock::time_point::max());
         s.running[id] = cancel;
     }
-    ~RunningTask() { s.running.erase(id); }
+    ~RunningTask();
     RunningTask(const RunningTask&) = delete;
     RunningTask& operator=(const RunningTask&) = delete;
 };
@@ -139,6 +144,13 @@ std::vector<ChatMessage> with_reply(std::vector<ChatMessage> fresh, const std::s
 
 StoredTask stored(const std::string& id, const std::string& context_id, TaskState state, const std::string& reply) {
     return {id, context_id, std::string(state_name(state, Dialect::v03)), reply, now_iso8601(), false};
+}
+
+RunningTask::~RunningTask() {
+    s.running.erase(id);
+    if (recorded) return;
+    StoredTask t = stored(id, context_id, TaskState::failed, "interrupted: the request deadline passed or the client left");
+    s.store->post([t](ContextStore& c) { c.put_task(t); });
 }
 
 json task_from_store(Dialect d, const StoredTask& t) {
@@ -346,7 +358,7 @@ asio::awaitable<void> send_message(std::shared_ptr<Service> sp, Exchange& ex, co
     Service& s = *sp;
     A2ATurn t;
     if (!co_await read_turn(s, ex, call, t)) co_return;
-    RunningTask running(s, t.task_id);
+    RunningTask running(s, t.task_id, t.context_id);
     co_await save_task(s, stored(t.task_id, t.context_id, TaskState::working, ""));
     ensure_watcher(sp);
     auto history = co_await load_history(s, t.context_id);
@@ -360,6 +372,7 @@ asio::awaitable<void> send_message(std::shared_ptr<Service> sp, Exchange& ex, co
     std::string text = task_text(st, r);
     if (st == TaskState::completed) co_await save_turn(s, t.context_id, with_reply(std::move(fresh), r.content));
     co_await save_task(s, stored(t.task_id, t.context_id, st, text));
+    running.recorded = true;
     co_await ex.respond(rpc_response(200, rpc_result(call.id, send_result(d, task_object(d, t.task_id, t.context_id, st, text, now_iso8601())))));
 }
 
@@ -372,7 +385,7 @@ asio::awaitable<void> send_streaming_message(std::shared_ptr<Service> sp, Exchan
         co_return;
     }
     gateway::StreamPermit permit(&s.gw->limiter);
-    RunningTask running(s, t.task_id);
+    RunningTask running(s, t.task_id, t.context_id);
     co_await save_task(s, stored(t.task_id, t.context_id, TaskState::working, ""));
     ensure_watcher(sp);
     json id = call.id;
@@ -403,6 +416,7 @@ asio::awaitable<void> send_streaming_message(std::shared_ptr<Service> sp, Exchan
     std::string text = task_text(st, r);
     if (st == TaskState::completed) co_await save_turn(s, t.context_id, with_reply(std::move(fresh), r.content));
     co_await save_task(s, stored(t.task_id, t.context_id, st, text));
+    running.recorded = true;
     if (st == TaskState::completed && !first)
         co_await ex.write(sse(id, artifact_update_event(d, t.task_id, t.context_id, artifact_id, "", true, true)));
     std::string note = st == TaskState::failed ? text : std::string();

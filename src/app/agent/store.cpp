@@ -2,6 +2,7 @@
 // deadlock upgrading a read lock; the busy timeout covers the wait for the other's commit.
 #include "app/agent/store.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <filesystem>
@@ -268,6 +269,17 @@ void StoreThread::submit(Job job) {
         jobs_.push_back(std::move(job));
     }
     wake_.notify_one();
+}
+
+void StoreThread::post(std::function<void(ContextStore&)> fn) {
+    submit([fn = std::move(fn)](ContextStore* store, const std::string& open_error) {
+        if (!store) return;
+        try {
+            fn(*store);
+        } catch (const std::exception& e) {
+            spdlog::error("agent: context store: {}", e.what());
+        }
+    });
 }
 
 void StoreThread::run(std::string path, StoreLimits limits) {

@@ -106,6 +106,10 @@ public:
             Initiate<R>{this}, asio::use_awaitable, std::move(fn));
     }
 
+    // Runs fn(store) on the store's thread with nobody waiting (errors are logged): for bookkeeping
+    // from destructors, where nothing can be awaited.
+    void post(std::function<void(ContextStore&)> fn);
+
 private:
     using Job = std::function<void(ContextStore*, const std::string&)>;
     void submit(Job job);
