@@ -335,6 +335,10 @@ class NdjsonTest(AgentTest):
         held.next("\n")   # the start event: the slot is taken
         for _ in range(3):   # whichever worker answers: the limit is shared
             self.assertEqual(self.stream(s.port, "studly", body).status, 429)
+        # A2A streams count against the same limit, refused as a JSON-RPC error.
+        status, headers, answer = rpc(s.port, "SendStreamingMessage", {"message": a2a_message("hi")}, "l1")
+        self.assertEqual((status, headers.get("retry-after")), (429, "1"))
+        self.assertEqual((answer["id"], answer["error"]["code"]), ("l1", -32003))
         held.lines()
         for _ in range(2):
             failed = self.stream(s.port, "broken", body)

@@ -125,6 +125,15 @@ Response too_many_streams(const gateway::Gateway& gw) {
     return r;
 }
 
+// The same, as a JSON-RPC error for /tasks/send (A2A clients read the body as one).
+Response rpc_too_many_streams(const json& id, const gateway::Gateway& gw) {
+    Response r = rpc_failure(id, rpc_code::upstream_error,
+                             "too many concurrent streams (max " + std::to_string(gw.limiter.max()) + ")", 429,
+                             json{{"http_status", 429}});
+    r.headers.push_back({"Retry-After", "1"});
+    return r;
+}
+
 // The upstream request: the system prompt, the stored conversation, the new messages, the agent's
 // extra fields.
 json completion_body(const AgentDef& agent, const std::vector<ChatMessage>& history, const std::vector<ChatMessage>& fresh) {
@@ -381,7 +390,7 @@ asio::awaitable<void> send_streaming_message(std::shared_ptr<Service> sp, Exchan
     A2ATurn t;
     if (!co_await read_turn(s, ex, call, t)) co_return;
     if (!s.gw->limiter.try_acquire()) {
-        co_await ex.respond(too_many_streams(*s.gw));
+        co_await ex.respond(rpc_too_many_streams(call.id, *s.gw));
         co_return;
     }
     gateway::StreamPermit permit(&s.gw->limiter);
