@@ -8,6 +8,8 @@
 #include <toml++/toml.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 namespace agente::agent {
 namespace {
@@ -100,6 +102,36 @@ TEST(AgentSettings, StateDirectoryPrefersSystemds) {
     ::setenv("STATE_DIRECTORY", "/var/lib/agente:/var/lib/other", 1);
     EXPECT_EQ(state_directory(s), "/var/lib/agente");
     ::unsetenv("STATE_DIRECTORY");
+}
+
+}  // namespace
+}  // namespace agente::agent
+
+namespace agente::agent {
+namespace {
+
+// config/server.conf's commented [agent] and [agents.ID] example, uncommented, must load (with the
+// gateway's example models it names).
+TEST(AgentSettings, ExampleConfigLoads) {
+    auto example = std::filesystem::path(__FILE__).parent_path() / "../../config/server.conf";
+    std::ifstream in(example);
+    if (!in) GTEST_SKIP() << "no " << example;
+    std::string text, line;
+    bool in_agent = false, in_models = false;
+    while (std::getline(in, line)) {
+        if (line.rfind("# [models.", 0) == 0) in_models = true;
+        if (line.rfind("# [agent]", 0) == 0) in_agent = true;
+        if (line.rfind("# ---- The agent", 0) == 0) in_models = false;
+        if ((in_agent || in_models) && line.rfind("# ", 0) == 0) text += line.substr(2) + "\n";
+        else if (in_models && line == "#") text += "\n";
+    }
+    toml::table t = toml::parse(text, std::string_view("server.conf"));
+    AgentSettings s = load_agent_settings(t, "server.conf");
+    ASSERT_NE(s.agent("studly"), nullptr) << text;
+    EXPECT_EQ(s.agent("studly")->model, "gemini-flash");
+    EXPECT_EQ(s.agent("studly")->skills.at(0).examples.at(0), "Help me learn Python");
+    EXPECT_EQ(s.request_deadline.count(), 6000);
+    EXPECT_EQ(s.max_contexts, 1000);
 }
 
 }  // namespace
