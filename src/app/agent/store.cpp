@@ -285,13 +285,19 @@ void StoreThread::post(std::function<void(ContextStore&)> fn) {
 void StoreThread::run(std::string path, StoreLimits limits) {
     std::unique_ptr<ContextStore> store;
     std::string open_error;
-    try {
-        std::filesystem::path dir = std::filesystem::path(path).parent_path();
-        if (!dir.empty()) std::filesystem::create_directories(dir);
-        store = std::make_unique<ContextStore>(path, limits);
-    } catch (const std::exception& e) {
-        open_error = e.what();
-    }
+    bool opened = false;
+    // Opened with the first job: a server whose agent endpoints are never called creates no files.
+    auto open = [&] {
+        opened = true;
+        try {
+            std::filesystem::path dir = std::filesystem::path(path).parent_path();
+            if (!dir.empty()) std::filesystem::create_directories(dir);
+            store = std::make_unique<ContextStore>(path, limits);
+        } catch (const std::exception& e) {
+            open_error = e.what();
+            spdlog::error("agent: context store: {}", open_error);
+        }
+    };
     for (;;) {
         Job job;
         {
@@ -301,6 +307,7 @@ void StoreThread::run(std::string path, StoreLimits limits) {
             job = std::move(jobs_.front());
             jobs_.pop_front();
         }
+        if (!opened) open();
         job(store.get(), open_error);
     }
 }

@@ -88,8 +88,9 @@ private:
 };
 
 // One thread per worker owning a ContextStore: jobs are queued to it, their results posted back to
-// the awaiting coroutine's executor. Opening happens on the thread too (a slow disk never stalls
-// the loop); if it fails, every call throws the reason.
+// the awaiting coroutine's executor. Opening happens on the thread too, with the first job (a slow
+// disk never stalls the loop, and a server whose agent is never called creates no files); if it
+// fails, every call throws the reason.
 class StoreThread {
 public:
     StoreThread(std::string path, StoreLimits limits);
