@@ -150,7 +150,11 @@ class AgentTest(ServerTest):
     def start(self, workers=3, **kwargs):
         s = self.server(agent_conf(self.fake.url, self.state_dir, workers, **kwargs), env=gateway_env())
         s.start(workers=workers)
+        self.addCleanup(self.assert_no_worker_crashed, s)
         return s
+
+    def assert_no_worker_crashed(self, server):
+        self.assertNotRegex(server.read_log(), r"crashed with signal|exited unexpectedly|killed for timeout")
 
     def db(self):
         c = sqlite3.connect(os.path.join(self.state_dir, DB_NAME), timeout=5)
@@ -317,6 +321,19 @@ class NdjsonTest(AgentTest):
         self.assertTrue(all(g > 0.2 for g in gaps), f"content events were bunched: {gaps}")
         self.assertTrue(self.fake.requests("ok")[-1]["body"]["stream"])
 
+    def test_client_leaving_mid_stream_closes_the_upstream(self):
+        s = self.start(workers=2, agents={"studly": ["params = { fake_chunks = 20, fake_interval_ms = 200 }"]})
+        r = self.stream(s.port, "studly", {"messages": [{"role": "user", "content": "Hello"}]})
+        r.next("\n")
+        r.next("\n")   # the first content event: the upstream stream is running
+        r.close()
+        left = time.time()
+        closed = self.wait_upstream_closed()
+        self.assertIsNotNone(closed, "the upstream stream went on after the client left")
+        self.assertLess(closed - left, 0.5)
+        status, _, _ = execute(s.port, "still serving")
+        self.assertEqual(status, 200)
+
     def test_bearer_token_and_agent_are_checked(self):
         s = self.start(workers=2)
         body = {"messages": [{"role": "user", "content": "Hello"}]}
@@ -389,6 +406,32 @@ class A2ATest(AgentTest):
                     events.append(e[1])
                 self.assertEqual(events[-1]["result"]["statusUpdate"]["status"]["state"], "TASK_STATE_CANCELED")
                 self.assertIsNotNone(self.wait_upstream_closed(), "the upstream call was not stopped")
+
+
+    def test_cancel_of_a_task_another_process_runs_goes_through_the_store(self):
+        # Two servers on one state directory: the task runs on A, CancelTask reaches B, which can only
+        # record the request; A's workers see it and stop the upstream call.
+        agents = {"studly": ['model = "agent-slow"', "params = { fake_delay_ms = 5000 }"]}
+        a = self.start(workers=1, agents=agents)
+        b = self.start(workers=1, agents=agents)
+        r = ChunkedReader(a.port, "/tasks/send", {"jsonrpc": "2.0", "id": "x1", "method": "message/stream",
+                                                  "params": {"message": a2a_message("long one", v1=False)}})
+        self.addCleanup(r.close)
+        _, first = r.sse_event()
+        task_id = first["result"]["id"]
+        self.assertEqual(first["result"]["status"]["state"], "submitted")
+        self.assertTrue(wait_until(lambda: self.fake.requests("slow"), timeout=5, interval=0.01))
+        t0 = time.monotonic()
+        status, _, answer = rpc(b.port, "tasks/cancel", {"id": task_id}, "x2")
+        self.assertEqual(status, 200)
+        self.assertEqual((answer["id"], answer["result"]["status"]["state"]), ("x2", "canceled"))
+        self.assertLess(time.monotonic() - t0, 1.0)
+        events = []
+        while (e := r.sse_event()) is not None:
+            events.append(e[1]["result"])
+        self.assertEqual((events[-1]["kind"], events[-1]["status"]["state"], events[-1]["final"]),
+                         ("status-update", "canceled", True))
+        self.assertIsNotNone(self.wait_upstream_closed())
 
 
 class ContextTest(AgentTest):
