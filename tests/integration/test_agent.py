@@ -285,8 +285,9 @@ class DeadlineTest(AgentTest):
         self.assertEqual(status, 408)
         self.assertEqual((answer["id"], answer["error"]["code"]), ("d1", -32000))
         db = self.db()
-        state = wait_until(lambda: db.execute("SELECT state FROM tasks WHERE context_id = 'dl'").fetchone(), timeout=5)
-        self.assertEqual(state, ("failed",))
+        state = lambda: db.execute("SELECT state FROM tasks WHERE context_id = 'dl'").fetchone()
+        wait_until(lambda: state() == ("failed",), timeout=5)
+        self.assertEqual(state(), ("failed",))
         task_id = db.execute("SELECT id FROM tasks WHERE context_id = 'dl'").fetchone()[0]
         _, _, got = rpc(s.port, "GetTask", {"id": task_id})
         self.assertEqual(got["result"]["status"]["state"], "TASK_STATE_FAILED")
