@@ -468,6 +468,15 @@ class ContextTest(AgentTest):
         self.assertEqual([m["content"] for m in self.last_upstream_messages() if m["role"] == "user"][-2:],
                          ["turn 7", "and now?"])
 
+    def test_two_processes_share_one_conversation(self):
+        # Which worker of one server takes a request is the kernel's choice; two servers on one state
+        # directory make "another process continues the conversation" certain.
+        a, b = self.start(workers=2), self.start(workers=2)
+        for i, server in enumerate([a, b, a, b]):
+            self.assertEqual(execute(server.port, f"hop {i}", context_id="shared")[0], 200)
+        self.assertEqual([m["content"] for m in self.last_upstream_messages() if m["role"] == "user"],
+                         ["hop 0", "hop 1", "hop 2", "hop 3"])
+
     def test_context_bound_holds_under_many_ids(self):
         # New upstream connections each time: fake_openai.py closes each connection after its answer,
         # and a pooled one it has just closed can fail the next call (see test_agent_load.py).
