@@ -1,6 +1,7 @@
 """The official A2A client (`@a2a-js/sdk` 1.x, pinned in tests/js/package-lock.json) talks to the agent
 unchanged: ClientFactory reads the agent card, sends a message whole and streamed, reads the task
-back and cancels a slow one. Skipped when tests/js/node_modules is missing (scripts/install-deps
+back and cancels a slow one; with its v0.3 compatibility on, it reads the seed's agent.json
+and talks v0.3 (message/send, message/stream). Skipped when tests/js/node_modules is missing (scripts/install-deps
 installs it with `npm ci` where npm exists)."""
 import json
 import os
@@ -26,9 +27,11 @@ class A2ANodeClientTest(AgentTest):
         self.assertEqual(summary["streamed"]["text"], "tok0 tok1 tok2 ")
         self.assertLess(summary["cancelled"]["ms"], 3000)
         self.assertIn("not found", summary["notFound"].lower())
+        self.assertEqual(summary["legacy"]["streamed"], "tok0 tok1 tok2 ")
         # The stream continued the first message's context: its history went upstream.
-        users = [m["content"] for m in self.fake.requests("ok")[-1]["body"]["messages"] if m["role"] == "user"]
-        self.assertEqual(users, ["Help me learn Python", "And then?"])
+        conversations = [[m["content"] for m in r["body"]["messages"] if m["role"] == "user"] for r in self.fake.requests("ok")]
+        self.assertIn(["Help me learn Python", "And then?"], conversations)
+        self.assertIn(["Stream over v0.3"], conversations)
         # The cancel closed the slow upstream call.
         self.assertIsNotNone(self.wait_upstream_closed())
 

@@ -1,11 +1,12 @@
 // The official A2A client (@a2a-js/sdk, pinned in package-lock.json), unchanged, against the agent:
 // ClientFactory fetches /.well-known/agent-card.json and picks the JSON-RPC interface it declares,
-// then a message is sent whole and streamed, the task read back, and a slow task cancelled.
+// then a message is sent whole and streamed, the task read back, and a slow task cancelled; and the
+// same client with its v0.3 compatibility on reads the seed's /.well-known/agent.json and talks v0.3.
 // Prints one JSON summary; exits 1 on any mismatch.
 // Usage: AGENTE_BASE_URL=http://127.0.0.1:PORT AGENTE_SLOW_AGENT=slow node a2a_client_test.mjs
 import assert from "node:assert/strict";
 import { Role, TaskState } from "@a2a-js/sdk";
-import { ClientFactory } from "@a2a-js/sdk/client";
+import { ClientFactory, DefaultAgentCardResolver, JsonRpcTransportFactory } from "@a2a-js/sdk/client";
 
 const base = process.env.AGENTE_BASE_URL;
 const summary = {};
@@ -84,5 +85,25 @@ try {
 }
 assert.ok(notFound, "getTask of an unknown id must fail");
 summary.notFound = notFound;
+
+// v0.3: the seed's card, message/send and message/stream through the SDK's legacy transport.
+const legacyFactory = new ClientFactory({
+  transports: [new JsonRpcTransportFactory({ legacyCompat: { enabled: true } })],
+  cardResolver: new DefaultAgentCardResolver({ legacyCompat: { enabled: true } }),
+});
+const legacy = await legacyFactory.createFromUrl(base, "/.well-known/agent.json");
+const legacySent = await legacy.sendMessage({ tenant: "", message: message("Hi over v0.3") });
+assert.equal(legacySent.status.state, TaskState.TASK_STATE_COMPLETED, JSON.stringify(legacySent));
+assert.equal(textOf(legacySent.artifacts[0].parts), "Hello from the fake upstream.");
+let legacyStreamed = "";
+let legacyLast = null;
+for await (const event of legacy.sendMessageStream({ tenant: "", message: message("Stream over v0.3") })) {
+  const { $case, value } = event.payload;
+  if ($case === "artifactUpdate") legacyStreamed += textOf(value.artifact.parts);
+  if ($case === "statusUpdate") legacyLast = value.status.state;
+}
+assert.equal(legacyStreamed, "tok0 tok1 tok2 ");
+assert.equal(legacyLast, TaskState.TASK_STATE_COMPLETED);
+summary.legacy = { protocol: legacy.protocolVersion ?? null, text: textOf(legacySent.artifacts[0].parts), streamed: legacyStreamed };
 
 console.log(JSON.stringify(summary));
