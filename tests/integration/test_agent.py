@@ -523,6 +523,13 @@ class ConfigTest(unittest.TestCase):
         out = subprocess.run([BIN, "-c", conf, "--check-config"], capture_output=True, text=True, timeout=10)
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("server.conf:3: agent.max_contexts: expected 1..100000000, got 0", out.stdout + out.stderr)
+        # An agent's model must be one the gateway serves: checked by the master, at the agent's line.
+        with open(conf, "w") as f:
+            f.write('[models."m"]\ntargets = [{ provider = "p", model = "x" }]\n[providers.p]\nbase_url = "http://127.0.0.1:9"\n'
+                    '[agents.a]\nname = "A"\nmodel = "nope"\n')
+        out = subprocess.run([BIN, "-c", conf, "--check-config"], capture_output=True, text=True, timeout=10)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn('server.conf:7: agents.a.model: unknown model "nope"', out.stdout + out.stderr)
 
 
 if __name__ == "__main__":

@@ -201,7 +201,23 @@ const AgentDef* AgentSettings::default_one() const {
 
 void validate_agent_section(const toml::table& section, const std::string& file) { read_agent(section, file); }
 
-void validate_agents_section(const toml::table& section, const std::string& file) { read_agents(section, file); }
+// The core hands a validator its own table only; an agent's model lives in the gateway's [models].
+// So the master's check re-reads the file (already parsed fine once) for the cross-check, and an
+// agent naming a model the gateway does not serve refuses the start or the reload, at its line.
+void validate_agents_section(const toml::table& section, const std::string& file) {
+    std::vector<AgentDef> agents = read_agents(section, file);
+    toml::table whole;
+    try {
+        whole = toml::parse_file(file);
+    } catch (const toml::parse_error&) {
+        return;   // not a file we can read again (a test's name): the worker checks at boot
+    }
+    const toml::table* models = whole.get_as<toml::table>("models");
+    for (auto& a : agents)
+        if (!models || !models->get(a.model))
+            fail(file, *section.get_as<toml::table>(a.id)->get("model"), "agents." + a.id + ".model",
+                 "unknown model \"" + a.model + "\" (add a [models.\"" + a.model + "\"] table)");
+}
 
 AgentSettings load_agent_settings(const toml::table& app, const std::string& file, bool check_models) {
     AgentSettings s;
