@@ -359,6 +359,9 @@ class NdjsonTest(AgentTest):
         self.assertEqual((status, headers.get("retry-after")), (429, "1"))
         self.assertEqual((answer["id"], answer["error"]["code"]), ("l1", -32003))
         held.lines()
+        # The slot is given back as the handler unwinds, just after the last byte went out.
+        active = lambda: json.loads(http_get(s.port, "/system/streaming-health")[2])["web_worker_streams"]["active"]
+        self.assertTrue(wait_until(lambda: active() == 0, timeout=5), "the stream slot was never given back")
         for _ in range(2):
             failed = self.stream(s.port, "broken", body)
             self.assertEqual(failed.status, 200)
