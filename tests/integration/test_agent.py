@@ -506,7 +506,8 @@ class ContextTest(AgentTest):
             self.assertEqual(execute(s.port, f"long {i}", context_id="long")[0], 200)
         self.assertLessEqual(db.execute("SELECT COUNT(*) FROM contexts").fetchone()[0], 5)
         rows = db.execute("SELECT role, content FROM messages WHERE context_id = 'long' ORDER BY seq").fetchall()
-        self.assertEqual(rows, [("user", "long 3"), ("assistant", FAKE_REPLY), ("user", "long 4"), ("assistant", FAKE_REPLY)])
+        self.assertEqual(rows, [("user", "long 3"), ("assistant", FAKE_REPLY), ("user", "long 4"), ("assistant", FAKE_REPLY)],
+                         "\n".join(line for line in s.read_log().splitlines() if "agent" in line))
         # The least recently used went first: the five newest survive.
         self.assertEqual(db.execute("SELECT COUNT(*) FROM contexts WHERE id = 'long'").fetchone()[0], 1)
         self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")

@@ -107,6 +107,34 @@ TEST_F(AgentStoreTest, ThreadHandsResultsBackToTheLoop) {
     EXPECT_TRUE(failed);
 }
 
+// Workers of a fresh server open one new database at once; switching it to WAL can then fail with
+// "database is locked" without the busy timeout applying. Every worker's store must still open.
+TEST_F(AgentStoreTest, WorkersOpeningOneNewDatabaseAtOnceAllGetIt) {
+    for (int round = 0; round < 10; ++round) {
+        std::string path = dir_ + "/fresh-" + std::to_string(round) + ".sqlite3";
+        asio::io_context io;
+        std::vector<std::unique_ptr<StoreThread>> workers;
+        for (int i = 0; i < 8; ++i) workers.push_back(std::make_unique<StoreThread>(path, StoreLimits{}));
+        int ok = 0;
+        std::vector<std::string> errors;
+        for (int i = 0; i < 8; ++i)
+            asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
+                std::function<bool(ContextStore&)> job = [i](ContextStore& s) {
+                    s.append("c" + std::to_string(i), turn("hi"));
+                    return true;
+                };
+                try {
+                    co_await workers[i]->call(std::move(job));
+                    ++ok;
+                } catch (const std::exception& e) {
+                    errors.push_back(e.what());
+                }
+            }, asio::detached);
+        io.run();
+        ASSERT_EQ(ok, 8) << (errors.empty() ? "" : errors.front());
+    }
+}
+
 TEST_F(AgentStoreTest, UnopenableDatabaseFailsEachCall) {
     asio::io_context io;
     StoreThread thread("/proc/no-such-dir/db.sqlite3", {});

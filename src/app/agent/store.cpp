@@ -78,6 +78,10 @@ private:
     bool done_ = false;
 };
 
+// Opening a database other workers are opening too may meet a lock the busy timeout does not cover.
+constexpr int open_attempts = 5;
+constexpr auto open_retry_pause = std::chrono::milliseconds(50);
+
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS contexts (
     id TEXT PRIMARY KEY,
@@ -285,18 +289,21 @@ void StoreThread::post(std::function<void(ContextStore&)> fn) {
 void StoreThread::run(std::string path, StoreLimits limits) {
     std::unique_ptr<ContextStore> store;
     std::string open_error;
-    bool opened = false;
-    // Opened with the first job: a server whose agent endpoints are never called creates no files.
+    // Opened with the first job (a server whose agent endpoints are never called creates no files),
+    // and again with a later job if that failed: several workers opening one new database at once
+    // contend for the switch to WAL, and a store that stayed closed would lose every turn.
     auto open = [&] {
-        opened = true;
-        try {
-            std::filesystem::path dir = std::filesystem::path(path).parent_path();
-            if (!dir.empty()) std::filesystem::create_directories(dir);
-            store = std::make_unique<ContextStore>(path, limits);
-        } catch (const std::exception& e) {
-            open_error = e.what();
-            spdlog::error("agent: context store: {}", open_error);
+        for (int attempt = 0; attempt < open_attempts && !store; ++attempt) {
+            if (attempt) std::this_thread::sleep_for(open_retry_pause);
+            try {
+                std::filesystem::path dir = std::filesystem::path(path).parent_path();
+                if (!dir.empty()) std::filesystem::create_directories(dir);
+                store = std::make_unique<ContextStore>(path, limits);
+            } catch (const std::exception& e) {
+                open_error = e.what();
+            }
         }
+        if (!store) spdlog::error("agent: context store: {}", open_error);
     };
     for (;;) {
         Job job;
@@ -307,7 +314,7 @@ void StoreThread::run(std::string path, StoreLimits limits) {
             job = std::move(jobs_.front());
             jobs_.pop_front();
         }
-        if (!opened) open();
+        if (!store) open();
         job(store.get(), open_error);
     }
 }
