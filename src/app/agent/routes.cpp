@@ -151,6 +151,17 @@ std::vector<ChatMessage> with_reply(std::vector<ChatMessage> fresh, const std::s
     return fresh;
 }
 
+// Small conversions kept out of coroutine bodies, where g++ 12 mishandles conditional expressions
+// and initializer lists of class type.
+std::vector<ChatMessage> past_of(const std::optional<std::vector<ChatMessage>>& history) {
+    return history ? *history : std::vector<ChatMessage>();
+}
+std::vector<ChatMessage> just(const ChatMessage& m) { return std::vector<ChatMessage>{m}; }
+template <class Outcome>
+CompletionResult result_of(const Outcome& outcome) {
+    return outcome.index() == 1 ? CompletionResult{} : std::get<0>(outcome);
+}
+
 StoredTask stored(const std::string& id, const std::string& context_id, TaskState state, const std::string& reply) {
     return {id, context_id, std::string(state_name(state, Dialect::v03)), reply, now_iso8601(), false};
 }
@@ -317,7 +328,7 @@ asio::awaitable<void> execute(Service& s, Exchange& ex, const RpcCall& call) {
     if (context_id.empty()) context_id = new_id();
 
     auto history = co_await load_history(s, context_id);
-    json body = completion_body(*agent, history ? *history : std::vector<ChatMessage>(), fresh);
+    json body = completion_body(*agent, past_of(history), fresh);
     CompletionResult r = co_await gateway::complete(*s.gw, *model, std::move(body));
     if (!r.ok) {
         co_await ex.respond(upstream_failure(call.id, r));
@@ -371,12 +382,12 @@ asio::awaitable<void> send_message(std::shared_ptr<Service> sp, Exchange& ex, co
     co_await save_task(s, stored(t.task_id, t.context_id, TaskState::working, ""));
     ensure_watcher(sp);
     auto history = co_await load_history(s, t.context_id);
-    std::vector<ChatMessage> fresh{t.in.chat};
-    json body = completion_body(*t.agent, history ? *history : std::vector<ChatMessage>(), fresh);
+    std::vector<ChatMessage> fresh = just(t.in.chat);
+    json body = completion_body(*t.agent, past_of(history), fresh);
     auto llm = gateway::complete(*s.gw, *t.model, std::move(body));
     auto outcome = co_await (std::move(llm) || cancelled(running.cancel));
     bool was_cancelled = outcome.index() == 1;
-    CompletionResult r = was_cancelled ? CompletionResult{} : std::get<0>(outcome);
+    CompletionResult r = result_of(outcome);
     TaskState st = final_state(was_cancelled, r);
     std::string text = task_text(st, r);
     if (st == TaskState::completed) co_await save_turn(s, t.context_id, with_reply(std::move(fresh), r.content));
@@ -408,8 +419,8 @@ asio::awaitable<void> send_streaming_message(std::shared_ptr<Service> sp, Exchan
         co_return;
 
     auto history = co_await load_history(s, t.context_id);
-    std::vector<ChatMessage> fresh{t.in.chat};
-    json body = completion_body(*t.agent, history ? *history : std::vector<ChatMessage>(), fresh);
+    std::vector<ChatMessage> fresh = just(t.in.chat);
+    json body = completion_body(*t.agent, past_of(history), fresh);
     std::string artifact_id = t.task_id + "-reply";
     bool first = true;
     gateway::DeltaCallback on_delta = [&](std::string_view delta) -> asio::awaitable<bool> {
@@ -420,7 +431,7 @@ asio::awaitable<void> send_streaming_message(std::shared_ptr<Service> sp, Exchan
     auto llm = gateway::complete_stream(*s.gw, *t.model, std::move(body), on_delta);
     auto outcome = co_await (std::move(llm) || cancelled(running.cancel));
     bool was_cancelled = outcome.index() == 1;
-    CompletionResult r = was_cancelled ? CompletionResult{} : std::get<0>(outcome);
+    CompletionResult r = result_of(outcome);
     TaskState st = final_state(was_cancelled, r);
     std::string text = task_text(st, r);
     if (st == TaskState::completed) co_await save_turn(s, t.context_id, with_reply(std::move(fresh), r.content));
@@ -592,7 +603,7 @@ asio::awaitable<void> agent_stream(std::shared_ptr<Service> sp, Exchange& ex) {
         std::string line = ndjson(ndjson_content(delta));
         co_return !co_await ex.write(line);
     };
-    json request = completion_body(*agent, history ? *history : std::vector<ChatMessage>(), fresh);
+    json request = completion_body(*agent, past_of(history), fresh);
     CompletionResult r = co_await gateway::complete_stream(*s.gw, *model, std::move(request), on_delta);
     if (r.ok) {
         co_await save_turn(s, context_id, with_reply(std::move(fresh), r.content));
