@@ -208,6 +208,21 @@ class ExecuteTest(AgentTest):
         self.assertEqual(legacy["protocolVersion"], "0.3.0")
         self.assertEqual(legacy["skills"][0]["examples"], ["Help me learn Python"])
 
+    def test_a_reload_serves_the_new_card_and_agents(self):
+        s = self.start(workers=2)
+        conf = agent_conf(self.fake.url, self.state_dir, 2, agent=['url = "https://agents.example.com"'],
+                          agents={"studly": [], "coach": ['name = "Coach"']})
+        s.write_conf([line.replace('name = "Studly"', 'name = "Studly 2"') for line in conf])
+        old = set(s.workers())
+        s.signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and not (set(s.workers()) & old), timeout=15))
+        card = json.loads(http_get(s.port, "/.well-known/agent-card.json")[2])
+        self.assertEqual(card["name"], "Studly 2")
+        self.assertEqual(card["supportedInterfaces"][0]["url"], "https://agents.example.com/tasks/send")
+        self.assertEqual(len(card["skills"]), 2)
+        status, _, answer = rpc(s.port, "execute", {"agent_id": "coach", **SEED_REQUEST["params"]}, "r1")
+        self.assertEqual((status, answer["result"]["parts"][0]["text"]), (200, FAKE_REPLY))
+
     def test_malformed_json_rpc_gets_the_standard_codes_with_the_id_echoed(self):
         s = self.start(workers=2)
         cases = [
