@@ -239,6 +239,9 @@ class ExecuteTest(AgentTest):
                          "params": {"agent_id": "nobody", **SEED_REQUEST["params"]}}).encode(), 200, -32602, "p4"),
             (json.dumps({"jsonrpc": "2.0", "id": 9, "method": "GetTask", "params": {"id": "no-such-task"}}).encode(),
              200, -32001, 9),
+            (json.dumps({"jsonrpc": "2.0", "id": 10, "method": "CreateTaskPushNotificationConfig", "params": {}}).encode(),
+             200, -32003, 10),
+            (json.dumps({"jsonrpc": "2.0", "id": 11, "method": "tasks/resubscribe", "params": {}}).encode(), 200, -32004, 11),
         ]
         for raw, status, code, rpc_id in cases:
             with self.subTest(body=raw):
@@ -254,7 +257,8 @@ class ExecuteTest(AgentTest):
         status, _, answer = rpc(s.port, "execute", {"agent_id": "broken", **SEED_REQUEST["params"]}, "f1")
         self.assertEqual(status, 502)
         self.assertEqual(answer["id"], "f1")
-        self.assertEqual(answer["error"]["code"], -32003)
+        self.assertEqual(answer["error"]["code"], -32603)
+        self.assertEqual(answer["error"]["data"]["http_status"], 502)
 
 
 class DeadlineTest(AgentTest):
@@ -372,7 +376,7 @@ class NdjsonTest(AgentTest):
         # A2A streams count against the same limit, refused as a JSON-RPC error.
         status, headers, answer = rpc(s.port, "SendStreamingMessage", {"message": a2a_message("hi")}, "l1")
         self.assertEqual((status, headers.get("retry-after")), (429, "1"))
-        self.assertEqual((answer["id"], answer["error"]["code"]), ("l1", -32003))
+        self.assertEqual((answer["id"], answer["error"]["code"]), ("l1", -32603))
         held.lines()
         # The slot is given back as the handler unwinds, just after the last byte went out.
         active = lambda: json.loads(http_get(s.port, "/system/streaming-health")[2])["web_worker_streams"]["active"]

@@ -58,7 +58,11 @@ TEST(AgentJsonRpc, MethodNamesOfBothProtocolVersions) {
     EXPECT_EQ(d, Dialect::v03);
     EXPECT_EQ(method_of("tasks/get", d), Method::get);
     EXPECT_EQ(method_of("CancelTask", d), Method::cancel);
-    EXPECT_EQ(method_of("tasks/resubscribe", d), Method::unknown);
+    EXPECT_EQ(method_of("tasks/resubscribe", d), Method::unsupported);
+    EXPECT_EQ(method_of("SubscribeToTask", d), Method::unsupported);
+    EXPECT_EQ(method_of("tasks/pushNotificationConfig/set", d), Method::push_config);
+    EXPECT_EQ(method_of("CreateTaskPushNotificationConfig", d), Method::push_config);
+    EXPECT_EQ(method_of("tasks/send", d), Method::unknown);
 }
 
 TEST(AgentMessages, ReadsTheSeedsShapeAndOpenAIs) {

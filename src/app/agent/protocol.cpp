@@ -125,6 +125,12 @@ Method method_of(std::string_view name, Dialect& dialect) {
     if (name == "message/stream") return Method::stream;
     if (name == "tasks/get") return Method::get;
     if (name == "tasks/cancel") return Method::cancel;
+    // A2A methods this agent does not offer (its card says so): their own error codes.
+    if (name.find("PushNotificationConfig") != std::string_view::npos || name.rfind("tasks/pushNotificationConfig/", 0) == 0)
+        return Method::push_config;
+    for (std::string_view m : {"SubscribeToTask", "ListTasks", "GetExtendedAgentCard", "tasks/resubscribe",
+                               "tasks/list", "agent/getAuthenticatedExtendedCard"})
+        if (name == m) return Method::unsupported;
     return Method::unknown;
 }
 

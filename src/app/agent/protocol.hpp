@@ -25,9 +25,13 @@ inline constexpr int method_not_found = -32601;
 inline constexpr int invalid_params = -32602;
 inline constexpr int internal_error = -32603;
 inline constexpr int timeout = -32000;               // the seed's: the request deadline passed
-inline constexpr int task_not_found = -32001;        // A2A
-inline constexpr int task_not_cancelable = -32002;   // A2A
-inline constexpr int upstream_error = -32003;        // the LLM call failed (status in data)
+inline constexpr int task_not_found = -32001;        // A2A TaskNotFoundError
+inline constexpr int task_not_cancelable = -32002;   // A2A TaskNotCancelableError
+inline constexpr int push_not_supported = -32003;    // A2A PushNotificationNotSupportedError
+inline constexpr int unsupported_operation = -32004; // A2A UnsupportedOperationError
+// The LLM call failed or could not start: JSON-RPC's internal error, the HTTP status the gateway
+// would have answered in data.http_status. (A2A reserves -32001 and up for its own errors.)
+inline constexpr int upstream_error = internal_error;
 }  // namespace rpc_code
 
 struct RpcCall {
@@ -48,7 +52,7 @@ std::string rpc_error(const json& id, int code, std::string_view message, const 
 // The id of a request body, null when there is none (for answers made without a full parse).
 json rpc_id(std::string_view body);
 
-enum class Method { execute, send, stream, get, cancel, unknown };
+enum class Method { execute, send, stream, get, cancel, push_config, unsupported, unknown };
 enum class Dialect { v1, v03 };
 // "SendMessage" and "message/send" alike; the dialect says which shapes to answer in.
 Method method_of(std::string_view name, Dialect& dialect);

@@ -529,6 +529,12 @@ asio::awaitable<void> tasks_send(std::shared_ptr<Service> s, Exchange& ex) {
     case Method::stream: co_await send_streaming_message(s, ex, call, d); break;
     case Method::get: co_await get_task(*s, ex, call, d); break;
     case Method::cancel: co_await cancel_task(*s, ex, call, d); break;
+    case Method::push_config:
+        co_await ex.respond(rpc_failure(call.id, rpc_code::push_not_supported, "Push notifications are not supported"));
+        break;
+    case Method::unsupported:
+        co_await ex.respond(rpc_failure(call.id, rpc_code::unsupported_operation, "Unsupported operation: " + call.method));
+        break;
     case Method::unknown:
         co_await ex.respond(rpc_failure(call.id, rpc_code::method_not_found, "Method not found: " + call.method));
         break;
