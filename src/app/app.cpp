@@ -38,8 +38,9 @@ public:
             r.body = "Server is live";
             return r;
         }));
-        gateway::add_gateway_routes(router, gateway::make_gateway(context));
-        agent::add_agent_routes(router, context);
+        auto gw = gateway::make_gateway(context);  // one per worker: its upstream pool and breaker views
+        gateway::add_gateway_routes(router, gw);
+        agent::add_agent_routes(router, context, gw);
     }
 
 private:

@@ -5,9 +5,12 @@
 
 #include <agente/app.hpp>
 
+#include <memory>
 #include <string>
 
 namespace toml { inline namespace v3 { class table; } }
+
+namespace agente::gateway { struct Gateway; }
 
 namespace agente::agent {
 
@@ -16,7 +19,8 @@ void validate_agent_section(const toml::table& section, const std::string& file)
 void validate_agents_section(const toml::table& section, const std::string& file);
 
 // A worker: reads the settings, opens its connection to the shared context store (on a thread of
-// its own), binds to the gateway's shared breakers and stream limit, and adds the routes.
-void add_agent_routes(Router& router, const WorkerContext& context);
+// its own), and adds the routes; LLM calls go through the worker's gateway `gw` (its pool, its
+// views of the shared breakers and stream limit).
+void add_agent_routes(Router& router, const WorkerContext& context, std::shared_ptr<gateway::Gateway> gw);
 
 }  // namespace agente::agent

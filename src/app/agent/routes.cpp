@@ -621,7 +621,7 @@ asio::awaitable<void> agent_stream(std::shared_ptr<Service> sp, Exchange& ex) {
 }
 #pragma GCC diagnostic pop
 
-std::shared_ptr<Service> make_service(const WorkerContext& context) {
+std::shared_ptr<Service> make_service(const WorkerContext& context, std::shared_ptr<gateway::Gateway> gw) {
     auto s = std::make_shared<Service>();
     try {
         s->settings = load_agent_settings(*context.config.app, context.config.app_source);
@@ -631,7 +631,7 @@ std::shared_ptr<Service> make_service(const WorkerContext& context) {
         spdlog::error("agent: {}", e.what());
         s->settings = load_agent_settings(*context.config.app, context.config.app_source, false);
     }
-    s->gw = gateway::make_gateway(context);
+    s->gw = std::move(gw);  // the worker's one gateway: one upstream pool, the same shared cells
     s->executor = context.executor;
     StoreLimits limits{s->settings.max_contexts, s->settings.max_messages, s->settings.max_tasks, s->settings.busy_timeout};
     s->store = std::make_unique<StoreThread>(state_directory(s->settings) + "/" + database_name, limits);
@@ -640,8 +640,8 @@ std::shared_ptr<Service> make_service(const WorkerContext& context) {
 
 }  // namespace
 
-void add_agent_routes(Router& router, const WorkerContext& context) {
-    auto s = make_service(context);
+void add_agent_routes(Router& router, const WorkerContext& context, std::shared_ptr<gateway::Gateway> gw) {
+    auto s = make_service(context, std::move(gw));
     router.add("GET", "/.well-known/agent-card.json", SyncHandler([s](const Request& r) {
         return Response::json(200, agent_card(s->settings, base_url_of(r)).dump());
     }));
