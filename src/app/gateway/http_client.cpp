@@ -285,7 +285,10 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
             co_await throw_if_cancelled();
             if (ec == http::error::bad_value) co_return fail(CallError::protocol);
             if (ec) {
-                stale = reused && fired == Watch::none && ec == asio::error::eof && !parser->got_some();
+                // A kept-alive peer that closed as we wrote shows as EOF or a reset, before any byte.
+                bool closed = ec == asio::error::eof || ec == asio::error::connection_reset ||
+                              ec == asio::error::broken_pipe;
+                stale = reused && fired == Watch::none && closed && !parser->got_some();
                 co_return fail(CallError::io);
             }
         }
