@@ -1,6 +1,8 @@
 // Reading and checking the gateway's tables. Every error names the line of the offending value.
 #include "app/gateway/settings.hpp"
 
+#include "app/settings_reader.hpp"
+
 #include <agente/config.hpp>
 
 #include <toml++/toml.h>
@@ -15,71 +17,8 @@ namespace agente::gateway {
 
 namespace {
 
-int line_of(const toml::node& n) { return int(n.source().begin.line); }
+using namespace agente::app;
 
-[[noreturn]] void fail(const std::string& file, const toml::node& at, const std::string& path, const std::string& what) {
-    throw ConfigError(file, line_of(at), path + ": " + what);
-}
-
-std::string show(const toml::node& n) {
-    std::ostringstream s;
-    n.visit([&](auto&& v) { s << v; });
-    return s.str();
-}
-
-// Keys a table may hold; anything else is a typo worth an error rather than silence.
-void check_keys(const toml::table& t, const std::string& file, const std::string& prefix, const std::set<std::string>& known) {
-    for (auto&& [k, v] : t)
-        if (!known.count(std::string(k.str()))) fail(file, v, prefix + std::string(k.str()), "unknown setting");
-}
-
-std::string get_string(const toml::table& t, const std::string& file, const std::string& prefix, const char* key,
-                       std::string fallback = {}) {
-    const toml::node* n = t.get(key);
-    if (!n) return fallback;
-    if (!n->is_string()) fail(file, *n, prefix + key, "expected a string, got " + show(*n));
-    return n->as_string()->get();
-}
-
-long get_int(const toml::table& t, const std::string& file, const std::string& prefix, const char* key, long fallback,
-             long min, long max) {
-    const toml::node* n = t.get(key);
-    if (!n) return fallback;
-    if (!n->is_integer()) fail(file, *n, prefix + key, "expected an integer, got " + show(*n));
-    long v = long(n->as_integer()->get());
-    if (v < min || v > max)
-        fail(file, *n, prefix + key, "expected " + std::to_string(min) + ".." + std::to_string(max) + ", got " + show(*n));
-    return v;
-}
-
-// Seconds as an integer or a float (0.25 is fine: tests and fast local upstreams want short ones).
-milliseconds get_seconds(const toml::table& t, const std::string& file, const std::string& prefix, const char* key,
-                         milliseconds fallback, double min_s = 0.001) {
-    const toml::node* n = t.get(key);
-    if (!n) return fallback;
-    double s;
-    if (n->is_integer()) s = double(n->as_integer()->get());
-    else if (n->is_floating_point()) s = n->as_floating_point()->get();
-    else fail(file, *n, prefix + key, "expected seconds (a number), got " + show(*n));
-    if (!(s >= min_s) || s > 86400.0 * 7)
-        fail(file, *n, prefix + key, "expected seconds between " + std::to_string(min_s) + " and a week, got " + show(*n));
-    return milliseconds(long(s * 1000 + 0.5));
-}
-
-std::vector<std::string> get_strings(const toml::table& t, const std::string& file, const std::string& prefix,
-                                     const char* key) {
-    std::vector<std::string> out;
-    const toml::node* n = t.get(key);
-    if (!n) return out;
-    const toml::array* a = n->as_array();
-    if (!a) fail(file, *n, prefix + key, "expected a list of strings, got " + show(*n));
-    for (auto&& e : *a) {
-        if (!e.is_string() || e.as_string()->get().empty())
-            fail(file, e, prefix + key, "expected non-empty strings, got " + show(e));
-        out.push_back(e.as_string()->get());
-    }
-    return out;
-}
 
 // Secrets in files: absolute paths as given, relative ones under $CREDENTIALS_DIRECTORY (systemd's
 // LoadCredential=), or else next to server.conf.
@@ -224,7 +163,7 @@ void validate_gateway_section(const toml::table& t, const std::string& file) {
                             "max_concurrent_streams", "stream_timeout_seconds", "stream_keepalive",
                             "circuit_breaker_threshold", "circuit_breaker_cooldown", "retries", "retry_backoff_ms",
                             "upstream_keepalive_connections"});
-    get_strings(t, file, p, "api_keys");
+    get_strings(t, file, p, "api_keys", true);
     get_string(t, file, p, "api_keys_file");
     get_string(t, file, p, "admin_token");
     get_string(t, file, p, "admin_token_env");
@@ -255,7 +194,7 @@ GatewaySettings load_gateway_settings(const toml::table& app, const std::string&
     const toml::table* g = app.get_as<toml::table>("gateway");
     const toml::table& gt = g ? *g : empty;
     const std::string p = "gateway.";
-    s.api_keys = get_strings(gt, file, p, "api_keys");
+    s.api_keys = get_strings(gt, file, p, "api_keys", true);
     for (auto& k : read_key_lines(gt, file, p, "api_keys_file")) s.api_keys.push_back(k);
     s.admin_token = get_string(gt, file, p, "admin_token");
     if (s.admin_token.empty()) s.admin_token = read_secret(gt, file, p, "admin_token_env", "admin_token_file");
