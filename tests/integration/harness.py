@@ -187,6 +187,73 @@ def wrk(port, seconds=5, connections=50, path="/health"):
     return total, failures, out
 
 
+class ChunkedReader:
+    """A raw streamed POST: the response head, then the body's lines (NDJSON) or events (SSE) as they
+    arrive, each with its arrival time, de-chunked by hand so nothing is buffered on our side."""
+
+    def __init__(self, port, path, body, headers=(), timeout=10, clock=time.monotonic):
+        self.clock = clock  # the gateway's tests compare arrivals with the fake upstream's wall clock
+        payload = json.dumps(body).encode()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
+                f"Content-Length: {len(payload)}", *headers]
+        self.sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + payload)
+        self.raw = b""
+        while b"\r\n\r\n" not in self.raw:
+            self._recv()
+        head, self.raw = self.raw.split(b"\r\n\r\n", 1)
+        self.head = head.decode()
+        self.status = int(self.head.split()[1])
+        self.text = ""
+        self.ended = False
+
+    def _recv(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed")
+        self.raw += data
+
+    def _dechunk(self):
+        while b"\r\n" in self.raw:
+            size_line, rest = self.raw.split(b"\r\n", 1)
+            size = int(size_line.split(b";")[0], 16)
+            if size == 0:
+                self.ended = True
+                self.raw = b""
+                return
+            if len(rest) < size + 2:
+                return
+            self.text += rest[:size].decode()
+            self.raw = rest[size + 2:]
+
+    def next(self, separator):
+        self._dechunk()
+        while separator not in self.text:
+            if self.ended:
+                return None
+            self._recv()
+            self._dechunk()
+        item, self.text = self.text.split(separator, 1)
+        return self.clock(), item
+
+    def lines(self):
+        out = []
+        while (x := self.next("\n")) is not None:
+            out.append((x[0], json.loads(x[1])))
+        return out
+
+    def sse_event(self):
+        """(arrival time, JSON-RPC object of the event's data line) or None at the end."""
+        x = self.next("\n\n")
+        if x is None:
+            return None
+        data = "".join(line[5:].strip() for line in x[1].split("\n") if line.startswith("data:"))
+        return x[0], json.loads(data)
+
+    def close(self):
+        self.sock.close()
+
+
 class ServerTest(unittest.TestCase):
     """Starts no server itself; tracks the ones a test starts and stops them afterwards."""
 

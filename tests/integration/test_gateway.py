@@ -11,7 +11,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import ServerTest, Server, free_port, http_get, wait_until
+from harness import ChunkedReader, ServerTest, Server, free_port, http_get, wait_until
 
 FAKE = os.path.join(os.path.dirname(__file__), "../fake_upstream/fake_openai.py")
 CLIENT_KEY = "sk-client-7f3a9c1e5b2d4068"
@@ -82,64 +82,21 @@ def post(port, path, body, key=CLIENT_KEY, timeout=10, headers=None):
         c.close()
 
 
-class SseClient:
-    """A raw streamed request: the response head, then events as they arrive, each with its
-    arrival time, parsed out of the chunked body by hand so nothing is buffered on our side."""
+class SseClient(ChunkedReader):
+    """A streamed chat completion read event by event as it arrives (wall-clock arrival times)."""
 
     def __init__(self, port, body, key=CLIENT_KEY, timeout=10):
-        payload = json.dumps(body).encode()
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                          + f"Authorization: Bearer {key}\r\nContent-Length: {len(payload)}\r\n\r\n".encode() + payload)
-        self.raw = b""
-        self.text = ""
-        while b"\r\n\r\n" not in self.raw:
-            self._recv()
-        head, self.raw = self.raw.split(b"\r\n\r\n", 1)
-        self.status = int(head.split()[1])
-        self.head = head.decode()
-        self.ended = False
-
-    def _recv(self):
-        data = self.sock.recv(65536)
-        if not data:
-            raise EOFError("connection closed")
-        self.raw += data
-
-    def _dechunk(self):
-        while True:
-            if b"\r\n" not in self.raw:
-                return
-            size_line, rest = self.raw.split(b"\r\n", 1)
-            size = int(size_line.split(b";")[0], 16)
-            if size == 0:
-                self.ended = True
-                self.raw = b""
-                return
-            if len(rest) < size + 2:
-                return
-            self.text += rest[:size].decode()
-            self.raw = rest[size + 2:]
+        super().__init__(port, "/v1/chat/completions", body, [f"Authorization: Bearer {key}"], timeout, time.time)
 
     def next_event(self):
         """(arrival time, event text) or None at the end of the body."""
-        self._dechunk()
-        while "\n\n" not in self.text:
-            if self.ended:
-                return None
-            self._recv()
-            self._dechunk()
-        ev, self.text = self.text.split("\n\n", 1)
-        return time.time(), ev
+        return self.next("\n\n")
 
     def events(self):
         out = []
         while (e := self.next_event()) is not None:
             out.append(e)
         return out
-
-    def close(self):
-        self.sock.close()
 
 
 CHAT = "/v1/chat/completions"
