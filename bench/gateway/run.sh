@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The gateway's overhead against calling the same fast upstream (nginx, canned answers) directly,
-# and memory per held stream. Usage: bench/gateway/run.sh [BIN] — prints the figures of docs/gateway.md.
+# The gateway's overhead against calling the same fast upstream (nginx, canned answers) directly, at
+# fixed request rates (open loop, bench/loadgen), time to first byte, and memory per held stream.
+# Usage: bench/gateway/run.sh [BIN] — prints the figures of docs/gateway.md ("Performance").
+# BIN defaults to build-bench/agente-hibrido; it is copied, so a rebuild cannot replace it mid-run.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-bin=${1:-$here/../../build-gw/agente-hibrido}
+root=$(cd "$here/../.." && pwd)
+bin=${1:-$root/build-bench/agente-hibrido}
 dir=$(mktemp -d /tmp/agente-gw-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
@@ -11,6 +14,25 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+# The open-loop load generator, built outside the tree's build directories when its source changed.
+lgdir=${BENCH_LOADGEN_DIR:-/tmp/agente-bench-loadgen}
+loadgen=$lgdir/loadgen
+mkdir -p "$lgdir"
+if [ ! -x "$loadgen" ] || [ "$root/bench/loadgen/loadgen.cpp" -nt "$loadgen" ]; then
+    echo "building $loadgen" >&2
+    g++ -std=c++20 -O2 -o "$loadgen.tmp" "$root/bench/loadgen/loadgen.cpp" && mv "$loadgen.tmp" "$loadgen"
+fi
+cp "$bin" "$dir/agente-hibrido"
+
+# Wait (at most BENCH_QUIET_WAIT s) until the 1-minute load average is under BENCH_QUIET_LOAD: the
+# two cores are shared with builds and test runs.
+quiet=${BENCH_QUIET_LOAD:-0.7}; waited=0
+while awk -v q="$quiet" '{exit !($1 >= q)}' /proc/loadavg && [ "$waited" -lt "${BENCH_QUIET_WAIT:-1200}" ]; do
+    [ $((waited % 60)) = 0 ] && echo "waiting for a quiet machine: load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+    sleep 10; waited=$((waited + 10))
+done
+echo "== load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (waited ${waited} s)"
 
 up=$(free_port); gw=$(free_port)
 sed "s#@DIR@#$dir#g; s#@PORT@#$up#g" "$here/nginx.conf.in" > "$dir/nginx.conf"
@@ -20,6 +42,7 @@ wait_port "$up"
 cat > "$dir/server.conf" <<CONF
 bind = "127.0.0.1:$gw"
 workers = ${BENCH_WORKERS:-1}
+keepalive = 75
 worker_connections = 8000
 errorlog = "$dir/error.log"
 [gateway]
@@ -35,28 +58,26 @@ targets = [{ provider = "nginx", model = "bench" }]
 [models.bench-stream]
 targets = [{ provider = "nginx_stream", model = "bench" }]
 CONF
-"$bin" -c "$dir/server.conf" & pids+=($!)
+"$dir/agente-hibrido" -c "$dir/server.conf" & pids+=($!)
 wait_port "$gw"
 
-conns=${BENCH_CONNECTIONS:-32}; secs=${BENCH_SECONDS:-10}
-load() {  # port path body
-    BENCH_BODY="$3" wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$here/post.lua" "http://127.0.0.1:$1$2" |
-        awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} END {printf "rps=%s p50=%s p99=%s\n", rps, p50, p99}'
-}
 body='{"model":"bench","messages":[{"role":"user","content":"hi"}]}'
 sbody='{"model":"bench-stream","stream":true,"messages":[{"role":"user","content":"hi"}]}'
-echo "== whole answers, wrk -c$conns -d${secs}s (one gateway worker)"
-echo "direct : $(load "$up" /v1/chat/completions "$body")"
-echo "gateway: $(load "$gw" /v1/chat/completions "$body")"
-echo "== streamed answers"
-echo "direct : $(load "$up" /v1/stream/chat/completions "$sbody")"
-echo "gateway: $(load "$gw" /v1/chat/completions "$sbody")"
+printf '%s' "$body" > "$dir/body.json"
+echo "== whole answers at fixed rates, direct and through ${BENCH_WORKERS:-1} gateway worker(s)"
+python3 "$here/fixed_rate.py" --loadgen "$loadgen" --direct "$up" --gateway "$gw" --body "$dir/body.json" \
+    --gw-pids "${pids[1]}" --up-pids "${pids[0]}" --rounds "${BENCH_ROUNDS:-3}" \
+    --duration "${BENCH_SECONDS:-8}" --connections "${BENCH_CONNECTIONS:-32}" \
+    --shares "${BENCH_SHARES:-25,50,75,90}" --max-rate "${BENCH_MAX_RATE:-0}" \
+    ${BENCH_RAW:+--raw "$BENCH_RAW"} 2> "$dir/fixed_rate.log" || { cat "$dir/fixed_rate.log" >&2; exit 1; }
+if [ -n "${BENCH_VERBOSE:-}" ]; then cat "$dir/fixed_rate.log"; fi
 echo "== time to first byte, sequential, 2000 requests"
 echo "direct : $(python3 "$here/ttfb.py" "$up" /v1/stream/chat/completions "$sbody" 2000)"
 echo "gateway: $(python3 "$here/ttfb.py" "$gw" /v1/chat/completions "$sbody" 2000)"
 
 # Memory: held streams against the Python fake, which keeps each one silent (plain HTTP upstream).
 n=${BENCH_STREAMS:-5000}
+[ "$n" -gt 0 ] || exit 0
 python3 "$here/../../tests/fake_upstream/fake_openai.py" > "$dir/fake.port" & pids+=($!)
 for _ in $(seq 100); do [ -s "$dir/fake.port" ] && break; sleep 0.05; done
 fake=$(awk '{print $2}' "$dir/fake.port")
@@ -69,5 +90,6 @@ CONF
 kill -HUP "${pids[1]}"
 for _ in $(seq 200); do grep -q "generation 2" "$dir/error.log" 2>/dev/null && break; sleep 0.05; done
 worker=$(pgrep -P "${pids[1]}" | tail -1)
+echo "== load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $n held streams on one worker (pid $worker)"
 python3 "$here/streams.py" "$gw" "$worker" "$n"
