@@ -11,20 +11,32 @@ say), optionally tuned by extra fields of the JSON body, which the gateway passe
   flaky         500 for the first `fake_fail` requests (per model name), then like ok
   drop          streamed: two events, then the connection is cut without ending the chunked body
   silent        streamed: headers at once, `fake_delay_ms` of silence, then like ok
+  closing       like ok, with "fake_close": "next"
+
+Connections are kept alive (HTTP/1.1), unless the body's `fake_close` says otherwise: true or
+"after" closes right after the answer, "next" reads the connection's next request and closes
+without answering (an upstream whose idle timeout fired as a request was on its way), "reset" the
+same with a TCP reset. Neither announces it with Connection: close.
 
 Each connection is recorded (when it opened, when it closed, requests on it, whether it was the
-gateway's rather than a /_ control connection), and so is each request
-(model, headers, body, connection). GET /_log returns them as JSON; POST /_reset clears them.
-Usage: fake_openai.py [--port N] — prints "PORT <n>" on stdout once it listens (the readiness line)."""
+gateway's rather than a /_ control connection, requests refused by fake_close, the TLS SNI name),
+and so is each request (model, headers, body, connection). GET /_log returns them as JSON;
+POST /_reset clears them.
+Usage: fake_openai.py [--port N] [--tls-cert PEM --tls-key PEM] — prints "PORT <n>" on stdout once
+it listens (the readiness line)."""
 import argparse
 import asyncio
 import itertools
 import json
+import socket
+import ssl
+import struct
 import sys
 import time
 
-connections = {}   # id -> {"opened", "closed", "requests"}
+connections = {}   # id -> {"opened", "closed", "requests", "api", "dropped", "sni"}
 requests = []
+server_names = {}  # id(TLS object) -> the SNI name the client sent, until its connection is recorded
 counters = {}
 ids = itertools.count(1)
 
@@ -140,36 +152,77 @@ async def read_request(reader):
     return method, target, headers, data
 
 
+async def read_requests(reader, inbox):
+    """The connection's only reader: every request in turn into `inbox`, then None when the peer
+    closed (or sent something that is not HTTP). One reader for the connection's life means a
+    request is never half-read by a task that was cancelled."""
+    try:
+        while (req := await read_request(reader)) is not None:
+            await inbox.put(req)
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        pass
+    await inbox.put(None)
+
+
+async def answer(method, target, headers, body, cid, writer, inbox):
+    """Answers one request while watching `inbox`: None there means the peer closed, and the answer
+    is abandoned at once (the gateway cancelled). Returns (keep the connection?, a request that
+    arrived meanwhile — pipelined — or None)."""
+    requests.append({"connection": cid, "at": now(), "method": method, "path": target,
+                     "headers": headers, "body": body})
+    work = asyncio.ensure_future(respond(target, body, writer))
+    peer = asyncio.ensure_future(inbox.get())
+    done, _ = await asyncio.wait({work, peer}, return_when=asyncio.FIRST_COMPLETED)
+    if peer in done and peer.result() is None:
+        work.cancel()
+        return False, None
+    keep = await work
+    if peer in done:
+        return keep, peer.result()
+    peer.cancel()   # Queue.get() gives up cleanly: an item put meanwhile stays queued
+    return keep, None
+
+
 async def handle(reader, writer):
     cid = next(ids)
-    conn = connections[cid] = {"id": cid, "opened": now(), "closed": None, "requests": 0, "api": False}
+    tls = writer.get_extra_info("ssl_object")
+    conn = connections[cid] = {"id": cid, "opened": now(), "closed": None, "requests": 0, "api": False,
+                               "dropped": 0, "sni": server_names.pop(id(tls), None) if tls else None}
+    inbox = asyncio.Queue()
+    reading = asyncio.ensure_future(read_requests(reader, inbox))
+    close_on_next = None   # after a fake_close "next"/"reset" answer: how to refuse the next request
     try:
-        while True:
-            req = await read_request(reader)
-            if req is None:
-                break
+        req = await inbox.get()
+        while req is not None:
             method, target, headers, data = req
             conn["requests"] += 1
             if target.startswith("/_"):
                 await control(target, writer)
+                req = await inbox.get()
                 continue
+            if close_on_next:
+                # An upstream whose idle timeout fired as the request was on its way: it reads the
+                # request and closes without a byte of answer (or resets).
+                conn["dropped"] += 1
+                if close_on_next == "reset":
+                    writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                                               struct.pack("ii", 1, 0))
+                break
             conn["api"] = True
             body = json.loads(data or b"{}")
-            requests.append({"connection": cid, "at": now(), "method": method, "path": target,
-                             "headers": headers, "body": body})
-            # The gateway never pipelines: anything readable now is the peer closing, seen at once.
-            watch = asyncio.ensure_future(reader.read(1))
-            work = asyncio.ensure_future(respond(target, body, writer))
-            done, _ = await asyncio.wait({watch, work}, return_when=asyncio.FIRST_COMPLETED)
-            if watch in done:
-                work.cancel()
+            keep, req = await answer(method, target, headers, body, cid, writer, inbox)
+            if not keep:
                 break
-            watch.cancel()
-            if not work.result():
-                break
+            close = body.get("fake_close") or ("next" if body.get("model") == "closing" else None)
+            if close in (True, "after"):
+                break   # closes right after the answer, without a Connection: close
+            close_on_next = close
+            if req is None:
+                req = await inbox.get()
     except (ConnectionError, asyncio.IncompleteReadError, ValueError):
         pass
     finally:
+        reading.cancel()
         conn["closed"] = now()
         writer.close()
 
@@ -187,11 +240,24 @@ async def control(target, writer):
         await send_json(writer, 404, {})
 
 
+def tls_context(cert, key):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    def note_sni(tls, name, _ctx):
+        server_names[id(tls)] = name
+    ctx.sni_callback = note_sni
+    return ctx
+
+
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
+    p.add_argument("--tls-key", help="and this PEM key")
     args = p.parse_args()
-    server = await asyncio.start_server(handle, "127.0.0.1", args.port)
+    ctx = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    server = await asyncio.start_server(handle, "127.0.0.1", args.port, ssl=ctx)
     print("PORT", server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()
