@@ -434,10 +434,7 @@ class ContextTest(AgentTest):
                          ["hop 0", "hop 1", "hop 2", "hop 3"])
 
     def test_context_bound_holds_under_many_ids(self):
-        # New upstream connections each time: fake_openai.py closes each connection after its answer,
-        # and a pooled one it has just closed can fail the next call (see test_agent_load.py).
-        s = self.start(workers=3, agent=["max_contexts = 5", "max_messages = 4"],
-                       gateway=["upstream_keepalive_connections = 0"])
+        s = self.start(workers=3, agent=["max_contexts = 5", "max_messages = 4"])
         errors = []
 
         def client(n):

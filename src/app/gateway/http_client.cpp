@@ -211,8 +211,8 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         return error;
     }
 
-    asio::awaitable<CallError> connect() {
-        if ((conn = pool.take(key))) {
+    asio::awaitable<CallError> connect(bool fresh) {
+        if (!fresh && (conn = pool.take(key))) {
             reused = true;
             co_return CallError::none;
         }
@@ -251,10 +251,14 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         return true;
     }
 
-    // One socket read into the parser. Returns the error as is; EOF is handed to the parser.
+    // One socket read into the parser. Returns the error as is; EOF is handed to the parser, unless
+    // not one byte of the response came: Beast's put_eof() wants some (it asserts, and would call it
+    // a partial message), and "closed before answering" is what tells a stale kept-alive connection.
     asio::awaitable<error_code> read_more() {
         auto [ec, n] = co_await conn->read_some(buffer.prepare(read_size));
         buffer.commit(n);
+        if (ec == ssl::error::stream_truncated) ec = asio::error::eof;  // TLS peer gone without close_notify
+        if (ec == asio::error::eof && !parser->got_some() && buffer.size() == 0) co_return ec;
         if (ec == asio::error::eof) {
             error_code pec;
             if (!parse()) co_return http::error::bad_value;
@@ -266,9 +270,10 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     }
 
     // Sends once; on a kept-alive connection that turns out closed, the caller retries on a new one.
-    asio::awaitable<CallError> send_once(const std::string& head, std::string_view body, bool& stale) {
+    asio::awaitable<CallError> send_once(const std::string& head, std::string_view body, bool fresh, bool& stale) {
         stale = false;
-        if (auto e = co_await connect(); e != CallError::none) co_return e;
+        error = CallError::none;   // a stale first try failed; this one starts clean
+        if (auto e = co_await connect(fresh); e != CallError::none) co_return e;
         arm(Clock::now() + timeouts.first_byte, Watch::deadline);
         auto [wec, wn] = co_await conn->write({asio::buffer(head), asio::buffer(body.data(), body.size())});
         co_await throw_if_cancelled();
@@ -318,9 +323,13 @@ asio::awaitable<CallError> UpstreamCall::send(std::string_view method, std::stri
                                               const std::vector<Header>& headers, std::string_view body) {
     impl_->total_deadline = Clock::now() + impl_->timeouts.total;
     std::string head = request_head(impl_->endpoint, method, path, headers, body.size());
+    // An upstream may close an idle connection at any moment, so a reused one can be closed by the
+    // time our request reaches it (zero response bytes, EOF or a reset). The request was not
+    // answered, so it goes again, on a new connection: the pool's other idle connections to this
+    // host are likely closed by the same idle timeout, and a second stale one would fail the call.
     bool stale = false;
-    CallError e = co_await impl_->send_once(head, body, stale);
-    if (stale) e = co_await impl_->send_once(head, body, stale);
+    CallError e = co_await impl_->send_once(head, body, false, stale);
+    if (stale) e = co_await impl_->send_once(head, body, true, stale);
     co_return e;
 }
 
