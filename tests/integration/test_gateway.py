@@ -5,6 +5,7 @@ import os
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -20,17 +21,23 @@ ADMIN_TOKEN = "admin-token-5e8d1f2a7c3b"
 
 
 class FakeUpstream:
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, FAKE], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    """`tls`: (certificate, key, CA file): serves HTTPS on 127.0.0.1, named `localhost` in its URL
+    (what the certificate names); its log is read over TLS verified against that CA."""
+
+    def __init__(self, tls=None):
+        args = ["--tls-cert", tls[0], "--tls-key", tls[1]] if tls else []
+        self.proc = subprocess.Popen([sys.executable, FAKE, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         ready, _, _ = select.select([self.proc.stdout], [], [], 10)
         if not ready:
             self.proc.kill()
             raise AssertionError("fake upstream never reported its port")
         self.port = int(self.proc.stdout.readline().split()[1])
-        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.origin = f"https://localhost:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
+        self.url = self.origin + "/v1"
+        self.context = ssl.create_default_context(cafile=tls[2]) if tls else None
 
     def log(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/_log", timeout=5) as r:
+        with urllib.request.urlopen(f"{self.origin}/_log", timeout=5, context=self.context) as r:
             return json.load(r)
 
     def requests(self, model=None):

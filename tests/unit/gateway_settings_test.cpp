@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 #include <toml++/toml.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+
+#include <unistd.h>
 
 namespace agente::gateway {
 namespace {
@@ -84,6 +88,32 @@ TEST(GatewaySettings, SecretsFromTheEnvironmentAndFiles) {
     ::unsetenv("AGENTE_TEST_PROVIDER_KEY");
     EXPECT_EQ(error_of("[providers.p]\nbase_url = \"http://h\"\napi_key_file = \"/nonexistent/key\"\n"),
               "server.conf:3: providers.p.api_key_file: cannot read /nonexistent/key");
+}
+
+TEST(GatewaySettings, PrivateCaBundlePerProvider) {
+    char dir[] = "/tmp/agente-ca-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    std::string pem = std::string(dir) + "/ca.pem", empty = std::string(dir) + "/empty.pem";
+    std::ofstream(pem) << "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    std::ofstream(empty) << "not a certificate\n";
+    auto s = load_gateway_settings(
+        parse("[providers.vllm]\nbase_url = \"https://vllm.internal/v1\"\ntls_ca_file = \"" + pem + "\"\n"
+              "[providers.kimi]\nbase_url = \"https://api.moonshot.ai/v1\"\n"),
+        "server.conf");
+    EXPECT_EQ(s.provider("vllm")->endpoint.tls_ca_file, pem);
+    EXPECT_EQ(s.provider("kimi")->endpoint.tls_ca_file, "");   // the system store
+    Endpoint system_trust = s.provider("vllm")->endpoint;
+    system_trust.tls_ca_file.clear();
+    EXPECT_NE(s.provider("vllm")->endpoint.key(), system_trust.key());   // pooled apart
+    EXPECT_EQ(error_of("[providers.p]\nbase_url = \"https://h\"\n\ntls_ca_file = \"/nonexistent/ca.pem\"\n"),
+              "server.conf:4: providers.p.tls_ca_file: cannot read /nonexistent/ca.pem");
+    EXPECT_EQ(error_of("[providers.p]\nbase_url = \"https://h\"\ntls_ca_file = \"" + empty + "\"\n"),
+              "server.conf:3: providers.p.tls_ca_file: " + empty + " holds no PEM certificate");
+    EXPECT_EQ(error_of("[providers.p]\nbase_url = \"http://h\"\ntls_ca_file = \"" + pem + "\"\n"),
+              "server.conf:3: providers.p.tls_ca_file: needs an https:// base_url");
+    std::remove(pem.c_str());
+    std::remove(empty.c_str());
+    ::rmdir(dir);
 }
 
 }  // namespace

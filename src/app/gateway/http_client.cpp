@@ -16,6 +16,8 @@
 #include <boost/beast/http/string_body.hpp>
 
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <optional>
@@ -92,24 +94,34 @@ public:
     }
 
     asio::any_io_executor executor() const { return executor_; }
-    // Made on the first HTTPS call: the system CA store, from its hashed directory so that a
-    // certificate is read when a chain needs it (the bundle file would put every CA in every
-    // worker's heap, ~2.5 MB, before anything is served); peers must prove the host we asked for.
-    ssl::context& tls() {
-        if (!tls_) {
-            tls_.emplace(ssl::context::tls_client);
-            error_code ec;
-            tls_->add_verify_path(ca_directory, ec);
-            if (ec) tls_->set_default_verify_paths();
-            tls_->set_verify_mode(ssl::verify_peer);
+    // One context per trust, made on the first HTTPS call that needs it. The system store is read
+    // from its hashed directory so that a certificate is read when a chain needs it (the bundle
+    // file would put every CA in every worker's heap, ~2.5 MB, before anything is served); a
+    // provider's tls_ca_file replaces it. Null when that file can no longer be loaded (it was
+    // checked at start, but may have changed since): the call fails, nothing falls back to trusting less.
+    ssl::context* tls(const std::string& ca_file) {
+        auto it = tls_.find(ca_file);
+        if (it != tls_.end()) return &it->second;
+        ssl::context ctx(ssl::context::tls_client);
+        error_code ec;
+        if (ca_file.empty()) {
+            ctx.add_verify_path(ca_directory, ec);
+            if (ec) ctx.set_default_verify_paths(ec);
+        } else {
+            ctx.load_verify_file(ca_file, ec);
         }
-        return *tls_;
+        if (ec) {
+            spdlog::error("gateway: cannot load the CAs of {}: {}", ca_file.empty() ? ca_directory : ca_file, ec.message());
+            return nullptr;
+        }
+        ctx.set_verify_mode(ssl::verify_peer);
+        return &tls_.emplace(ca_file, std::move(ctx)).first->second;
     }
 
 private:
     static constexpr const char* ca_directory = "/etc/ssl/certs";
     asio::any_io_executor executor_;
-    std::optional<ssl::context> tls_;
+    std::unordered_map<std::string, ssl::context> tls_;   // by tls_ca_file, "" the system store
     int max_idle_;
     std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
 };
@@ -150,6 +162,7 @@ std::string_view call_error_name(CallError e) {
     case CallError::timeout: return "timeout";
     case CallError::io: return "connection error";
     case CallError::protocol: return "bad HTTP response";
+    case CallError::tls: return "TLS certificate verification failed";
     }
     return "?";
 }
@@ -223,19 +236,39 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         resolver.reset();
         if (rec) co_return fail(CallError::connect);
         conn = std::make_unique<Connection>();
-        if (endpoint.tls) conn->tls.emplace(pool.executor(), pool.tls());
-        else conn->plain.emplace(pool.executor());
+        if (!endpoint.tls) {
+            conn->plain.emplace(pool.executor());
+        } else if (ssl::context* trust = pool.tls(endpoint.tls_ca_file)) {
+            conn->tls.emplace(pool.executor(), *trust);
+        } else {
+            co_return fail(CallError::tls);
+        }
         auto [cec, ep] = co_await asio::async_connect(conn->socket(), results, use_tuple);
         if (cec) co_return fail(CallError::connect);
         error_code ignored;
         conn->socket().set_option(tcp::no_delay(true), ignored);
         if (endpoint.tls) {
-            SSL_set_tlsext_host_name(conn->tls->native_handle(), endpoint.host.c_str());  // SNI
+            // SNI, so that a server with several names presents this one's certificate (never an
+            // address: RFC 6066 forbids it); then the chain must lead to a trusted CA and the
+            // certificate must name the host we asked for (or hold the address we dialled).
+            error_code not_address;
+            asio::ip::make_address(endpoint.host, not_address);
+            if (not_address) SSL_set_tlsext_host_name(conn->tls->native_handle(), endpoint.host.c_str());
             conn->tls->set_verify_callback(ssl::host_name_verification(endpoint.host));
             auto [hec] = co_await conn->tls->async_handshake(ssl::stream_base::client, use_tuple);
-            if (hec) co_return fail(CallError::connect);
+            if (hec) co_return fail(handshake_error(hec));
         }
         co_return CallError::none;
+    }
+
+    // A refused certificate is told apart from a network failure: retrying will not change it, and
+    // the operator needs to know which check failed.
+    CallError handshake_error(const error_code& ec) {
+        long verdict = SSL_get_verify_result(conn->tls->native_handle());
+        if (verdict == X509_V_OK) return CallError::connect;
+        spdlog::warn("gateway: TLS certificate of {}:{} refused: {} ({})", endpoint.host, endpoint.port,
+                     X509_verify_cert_error_string(verdict), ec.message());
+        return CallError::tls;
     }
 
     // Feeds what was read to the parser. False on a malformed response.

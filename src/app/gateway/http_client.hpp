@@ -1,5 +1,6 @@
 // An HTTP/1.1 client for upstream providers on the worker's own loop: plain TCP or TLS (verified
-// against the system CA store, with SNI), connections kept alive and reused per worker. Beast stays
+// against the system CA store or the provider's tls_ca_file, with SNI and the host name),
+// connections kept alive and reused per worker. Beast stays
 // in http_client.cpp; this header is what the rest of the gateway sees.
 #pragma once
 
@@ -27,8 +28,9 @@ struct CallTimeouts {
     milliseconds total;         // the whole call, body included
 };
 
-// Why a call failed; the gateway maps these to 502/504 and to retries.
-enum class CallError { none, connect, timeout, io, protocol };
+// Why a call failed; the gateway maps these to 502/504 and to retries. `tls`: the upstream's
+// certificate was refused (untrusted chain, or not for this host name).
+enum class CallError { none, connect, timeout, io, protocol, tls };
 std::string_view call_error_name(CallError e);
 
 // One request/response over a pooled connection. Destroying the call before the body was read to

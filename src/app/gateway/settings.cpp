@@ -67,6 +67,21 @@ std::vector<std::string> read_key_lines(const toml::table& t, const std::string&
     return keys;
 }
 
+// A provider's private CA bundle: found where secrets are (it may be a systemd credential), and
+// checked now, so that a wrong path stops a start or a reload rather than failing every call later.
+std::string read_ca_file(const std::string& name, const std::string& conf_file, const toml::node& at,
+                         const std::string& key) {
+    if (name.empty()) fail(conf_file, at, key, "expected the path of a PEM file of CA certificates");
+    std::string path = secret_path(name, conf_file);
+    std::ifstream in(path);
+    if (!in) fail(conf_file, at, key, "cannot read " + path);
+    std::ostringstream s;
+    s << in.rdbuf();
+    if (s.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+        fail(conf_file, at, key, path + " holds no PEM certificate");
+    return path;
+}
+
 const toml::table& sub_table(const toml::node& n, const std::string& file, const std::string& path) {
     if (!n.is_table()) fail(file, n, path, "expected a table, got " + show(n));
     return *n.as_table();
@@ -77,7 +92,7 @@ ProviderSettings read_provider(const std::string& name, const toml::table& t, co
     if (name.empty() || name.size() > max_provider_name)
         fail(file, t, "providers." + name, "expected a name of 1.." + std::to_string(max_provider_name) + " characters");
     check_keys(t, file, p, {"base_url", "api_key_env", "api_key_file", "connect_timeout", "first_byte_timeout",
-                            "total_timeout"});
+                            "total_timeout", "tls_ca_file"});
     ProviderSettings s;
     s.name = name;
     const toml::node* url = t.get("base_url");
@@ -86,6 +101,10 @@ ProviderSettings read_provider(const std::string& name, const toml::table& t, co
         s.endpoint = parse_base_url(get_string(t, file, p, "base_url"));
     } catch (const std::invalid_argument& e) {
         fail(file, *url, p + "base_url", e.what());
+    }
+    if (const toml::node* ca = t.get("tls_ca_file")) {
+        if (!s.endpoint.tls) fail(file, *ca, p + "tls_ca_file", "needs an https:// base_url");
+        s.endpoint.tls_ca_file = read_ca_file(get_string(t, file, p, "tls_ca_file"), file, *ca, p + "tls_ca_file");
     }
     if (t.get("api_key_env") && t.get("api_key_file"))
         fail(file, *t.get("api_key_file"), p + "api_key_file", "give api_key_env or api_key_file, not both");

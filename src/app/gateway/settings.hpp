@@ -18,7 +18,9 @@ struct Endpoint {
     std::string host;
     std::string port;
     std::string base_path;   // without a trailing slash
-    std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
+    std::string tls_ca_file; // the CAs trusted for this provider (PEM); empty: the system store
+    // Connections are pooled by key: one made under another provider's trust is not reused here.
+    std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port + " " + tls_ca_file; }
 };
 
 // Parses an http(s) URL; throws std::invalid_argument saying what is wrong.
