@@ -7,9 +7,10 @@
 #include "app/agent/protocol.hpp"
 #include "app/agent/settings.hpp"
 #include "app/agent/store.hpp"
-#include "app/gateway/auth.hpp"
 #include "app/gateway/completion.hpp"
+#include "app/gateway/errors.hpp"
 #include "app/gateway/gateway.hpp"
+#include "app/gateway/sse.hpp"
 
 #include <agente/config.hpp>
 
@@ -105,33 +106,19 @@ json ndjson_error(std::string_view message, int status) {
     return {{"type", "error"}, {"error", message}, {"status", status}, {"timestamp", now_iso8601()}};
 }
 
-std::string sse(const json& id, const json& result) { return "data: " + rpc_result(id, result) + "\n\n"; }
+std::string sse(const json& id, const json& result) { return gateway::data_event(rpc_result(id, result)); }
 std::string sse_error(const json& id, int code, std::string_view message) {
-    return "data: " + rpc_error(id, code, message) + "\n\n";
-}
-
-std::vector<Header> stream_headers() {
-    std::vector<Header> h;
-    h.push_back({"Cache-Control", "no-cache"});
-    h.push_back({"X-Accel-Buffering", "no"});
-    return h;
+    return gateway::data_event(rpc_error(id, code, message));
 }
 
 Response plain_error(int status, std::string_view message) { return Response::error(status, message); }
 
-Response too_many_streams(const gateway::Gateway& gw) {
-    Response r = plain_error(429, "too many concurrent streams (max " + std::to_string(gw.limiter.max()) + ")");
-    r.headers.push_back({"Retry-After", "1"});
-    return r;
-}
-
-// The same, as a JSON-RPC error for /tasks/send (A2A clients read the body as one).
+// The stream limit is full, as a JSON-RPC error for /tasks/send (A2A clients read the body as one).
 Response rpc_too_many_streams(const json& id, const gateway::Gateway& gw) {
-    Response r = rpc_failure(id, rpc_code::upstream_error,
-                             "too many concurrent streams (max " + std::to_string(gw.limiter.max()) + ")", 429,
-                             json{{"http_status", 429}});
-    r.headers.push_back({"Retry-After", "1"});
-    return r;
+    auto shape = [&id](int status, std::string_view message) {
+        return rpc_failure(id, rpc_code::upstream_error, message, status, json{{"http_status", status}});
+    };
+    return gateway::streams_full(shape, gw.limiter.max());
 }
 
 // The upstream request: the system prompt, the stored conversation, the new messages, the agent's
@@ -374,26 +361,54 @@ std::string task_text(TaskState st, const CompletionResult& r) {
     return st == TaskState::failed ? "LLM call failed: " + r.error : r.content;
 }
 
+// How an A2A task ended, as stored.
+struct TaskEnd {
+    TaskState state = TaskState::failed;
+    std::string text;
+};
+
+TaskEnd task_end(bool was_cancelled, const CompletionResult& r) {
+    TaskEnd end;
+    end.state = final_state(was_cancelled, r);
+    end.text = task_text(end.state, r);
+    return end;
+}
+
+// The LLM call of a task: deltas to `on_delta` when it streams.
+asio::awaitable<CompletionResult> llm_call(Service& s, const A2ATurn& t, json body, const gateway::DeltaCallback* on_delta) {
+    if (on_delta) return gateway::complete_stream(*s.gw, *t.model, std::move(body), *on_delta);
+    return gateway::complete(*s.gw, *t.model, std::move(body));
+}
+
+// The task is working: stored so, and watched for cancel requests from other workers.
+asio::awaitable<void> start_task(std::shared_ptr<Service> sp, const A2ATurn& t) {
+    co_await save_task(*sp, stored(t.task_id, t.context_id, TaskState::working, ""));
+    ensure_watcher(sp);
+}
+
+// One A2A turn, streamed or not: the LLM call raced against CancelTask, then the outcome stored
+// (and the turn added to the conversation when it completed) before anyone is told.
+asio::awaitable<TaskEnd> run_task(Service& s, RunningTask& running, const A2ATurn& t, const gateway::DeltaCallback* on_delta) {
+    auto history = co_await load_history(s, t.context_id);
+    std::vector<ChatMessage> fresh = just(t.in.chat);
+    json body = completion_body(*t.agent, past_of(history), fresh);
+    auto outcome = co_await (llm_call(s, t, std::move(body), on_delta) || cancelled(running.cancel));
+    CompletionResult r = result_of(outcome);
+    TaskEnd end = task_end(outcome.index() == 1, r);
+    if (end.state == TaskState::completed) co_await save_turn(s, t.context_id, with_reply(std::move(fresh), r.content));
+    co_await save_task(s, stored(t.task_id, t.context_id, end.state, end.text));
+    running.recorded = true;
+    co_return end;
+}
+
 asio::awaitable<void> send_message(std::shared_ptr<Service> sp, Exchange& ex, const RpcCall& call, Dialect d) {
     Service& s = *sp;
     A2ATurn t;
     if (!co_await read_turn(s, ex, call, t)) co_return;
     RunningTask running(s, t.task_id, t.context_id);
-    co_await save_task(s, stored(t.task_id, t.context_id, TaskState::working, ""));
-    ensure_watcher(sp);
-    auto history = co_await load_history(s, t.context_id);
-    std::vector<ChatMessage> fresh = just(t.in.chat);
-    json body = completion_body(*t.agent, past_of(history), fresh);
-    auto llm = gateway::complete(*s.gw, *t.model, std::move(body));
-    auto outcome = co_await (std::move(llm) || cancelled(running.cancel));
-    bool was_cancelled = outcome.index() == 1;
-    CompletionResult r = result_of(outcome);
-    TaskState st = final_state(was_cancelled, r);
-    std::string text = task_text(st, r);
-    if (st == TaskState::completed) co_await save_turn(s, t.context_id, with_reply(std::move(fresh), r.content));
-    co_await save_task(s, stored(t.task_id, t.context_id, st, text));
-    running.recorded = true;
-    co_await ex.respond(rpc_response(200, rpc_result(call.id, send_result(d, task_object(d, t.task_id, t.context_id, st, text, now_iso8601())))));
+    co_await start_task(sp, t);
+    TaskEnd end = co_await run_task(s, running, t, nullptr);
+    co_await ex.respond(rpc_response(200, rpc_result(call.id, send_result(d, task_object(d, t.task_id, t.context_id, end.state, end.text, now_iso8601())))));
 }
 
 asio::awaitable<void> send_streaming_message(std::shared_ptr<Service> sp, Exchange& ex, const RpcCall& call, Dialect d) {
@@ -406,21 +421,17 @@ asio::awaitable<void> send_streaming_message(std::shared_ptr<Service> sp, Exchan
     }
     gateway::StreamPermit permit(&s.gw->limiter);
     RunningTask running(s, t.task_id, t.context_id);
-    co_await save_task(s, stored(t.task_id, t.context_id, TaskState::working, ""));
-    ensure_watcher(sp);
+    co_await start_task(sp, t);
     json id = call.id;
     ex.on_stop([id](StopReason why) {
         return sse_error(id, rpc_code::timeout, why == StopReason::deadline ? "Request timed out" : "Server shutting down");
     });
-    if (co_await ex.start_stream(200, "text/event-stream", stream_headers())) co_return;
+    if (co_await ex.start_stream(200, "text/event-stream", gateway::stream_headers())) co_return;
     if (co_await ex.write(sse(id, stream_task_event(d, task_object(d, t.task_id, t.context_id, TaskState::submitted, "", now_iso8601())))))
         co_return;
     if (co_await ex.write(sse(id, status_update_event(d, t.task_id, t.context_id, TaskState::working, false, ""))))
         co_return;
 
-    auto history = co_await load_history(s, t.context_id);
-    std::vector<ChatMessage> fresh = just(t.in.chat);
-    json body = completion_body(*t.agent, past_of(history), fresh);
     std::string artifact_id = t.task_id + "-reply";
     bool first = true;
     gateway::DeltaCallback on_delta = [&](std::string_view delta) -> asio::awaitable<bool> {
@@ -428,36 +439,35 @@ asio::awaitable<void> send_streaming_message(std::shared_ptr<Service> sp, Exchan
         first = false;
         co_return !co_await ex.write(event);
     };
-    auto llm = gateway::complete_stream(*s.gw, *t.model, std::move(body), on_delta);
-    auto outcome = co_await (std::move(llm) || cancelled(running.cancel));
-    bool was_cancelled = outcome.index() == 1;
-    CompletionResult r = result_of(outcome);
-    TaskState st = final_state(was_cancelled, r);
-    std::string text = task_text(st, r);
-    if (st == TaskState::completed) co_await save_turn(s, t.context_id, with_reply(std::move(fresh), r.content));
-    co_await save_task(s, stored(t.task_id, t.context_id, st, text));
-    running.recorded = true;
-    if (st == TaskState::completed && !first)
+    TaskEnd end = co_await run_task(s, running, t, &on_delta);
+    if (end.state == TaskState::completed && !first)
         co_await ex.write(sse(id, artifact_update_event(d, t.task_id, t.context_id, artifact_id, "", true, true)));
-    std::string note = st == TaskState::failed ? text : std::string();
-    std::string last = sse(id, status_update_event(d, t.task_id, t.context_id, st, true, note));
+    std::string note = end.state == TaskState::failed ? end.text : std::string();
+    std::string last = sse(id, status_update_event(d, t.task_id, t.context_id, end.state, true, note));
     co_await ex.write(last);
     co_await ex.finish();
 }
 
 std::string task_id_param(const json& params) { return param_string(params, "id", "taskId"); }
 
-asio::awaitable<void> get_task(Service& s, Exchange& ex, const RpcCall& call, Dialect d) {
+// The task params.id names, from the store. Answers the error itself (no id, the store unavailable,
+// no such task) and returns nothing then.
+asio::awaitable<std::optional<StoredTask>> lookup_task(Service& s, Exchange& ex, const RpcCall& call) {
     std::string id = task_id_param(call.params);
     if (id.empty()) {
         co_await ex.respond(rpc_failure(call.id, rpc_code::invalid_params, "Invalid params: \"id\" (the task id) is required"));
-        co_return;
+        co_return std::nullopt;
     }
     bool failed = false;
     auto task = co_await find_task(s, id, failed);
     if (failed) co_await ex.respond(rpc_failure(call.id, rpc_code::internal_error, "Internal error: task store unavailable"));
     else if (!task) co_await ex.respond(rpc_failure(call.id, rpc_code::task_not_found, "Task not found"));
-    else co_await ex.respond(rpc_response(200, rpc_result(call.id, task_from_store(d, *task))));
+    co_return task;
+}
+
+asio::awaitable<void> get_task(Service& s, Exchange& ex, const RpcCall& call, Dialect d) {
+    auto task = co_await lookup_task(s, ex, call);
+    if (task) co_await ex.respond(rpc_response(200, rpc_result(call.id, task_from_store(d, *task))));
 }
 
 asio::awaitable<void> pause(milliseconds d) {
@@ -469,21 +479,10 @@ asio::awaitable<void> pause(milliseconds d) {
 // gets a cancel request in the store, which that worker sees within cancel_poll_interval; the answer
 // waits (briefly) for it to say canceled.
 asio::awaitable<void> cancel_task(Service& s, Exchange& ex, const RpcCall& call, Dialect d) {
-    std::string id = task_id_param(call.params);
-    if (id.empty()) {
-        co_await ex.respond(rpc_failure(call.id, rpc_code::invalid_params, "Invalid params: \"id\" (the task id) is required"));
-        co_return;
-    }
+    auto task = co_await lookup_task(s, ex, call);
+    if (!task) co_return;
+    std::string id = task->id;
     bool failed = false;
-    auto task = co_await find_task(s, id, failed);
-    if (failed) {
-        co_await ex.respond(rpc_failure(call.id, rpc_code::internal_error, "Internal error: task store unavailable"));
-        co_return;
-    }
-    if (!task) {
-        co_await ex.respond(rpc_failure(call.id, rpc_code::task_not_found, "Task not found"));
-        co_return;
-    }
     TaskState st = parse_state(task->state).value_or(TaskState::failed);
     if (st != TaskState::submitted && st != TaskState::working) {
         co_await ex.respond(rpc_failure(call.id, rpc_code::task_not_cancelable, "Task cannot be canceled: it is " + task->state));
@@ -550,15 +549,8 @@ Response deadline_response(const Request& r, milliseconds deadline) {
 
 // ---- The seed's NDJSON stream -----------------------------------------------------------------------
 
-bool authorized(const Service& s, const Request& r) {
-    return s.gw->client_keys.empty() || s.gw->client_keys.contains(gateway::bearer_token(r.header("Authorization")));
-}
-
-Response unauthorized() {
-    Response r = plain_error(401, "missing or invalid bearer token");
-    r.headers.push_back({"WWW-Authenticate", "Bearer"});
-    return r;
-}
+Response unauthorized() { return gateway::unauthorized(plain_error, "missing or invalid bearer token"); }
+Response too_many_streams(const gateway::Gateway& gw) { return gateway::streams_full(plain_error, gw.limiter.max()); }
 
 // g++ 12 warns -Wmismatched-new-delete on this coroutine's frame (asio's recycling allocator seen
 // through inlining); a false positive.
@@ -567,7 +559,7 @@ Response unauthorized() {
 asio::awaitable<void> agent_stream(std::shared_ptr<Service> sp, Exchange& ex) {
     Service& s = *sp;
     const Request& req = ex.request();
-    if (!authorized(s, req)) {
+    if (!s.gw->admits(req)) {
         co_await ex.respond(unauthorized());
         co_return;
     }
@@ -603,7 +595,7 @@ asio::awaitable<void> agent_stream(std::shared_ptr<Service> sp, Exchange& ex) {
         return ndjson(ndjson_error(why == StopReason::deadline ? "stream stopped: deadline" : "stream stopped: server shutting down", 503));
     });
     auto history = co_await load_history(s, context_id);
-    if (co_await ex.start_stream(200, "application/x-ndjson", stream_headers())) co_return;
+    if (co_await ex.start_stream(200, "application/x-ndjson", gateway::stream_headers())) co_return;
     if (co_await ex.write(ndjson(ndjson_start(agent->id, context_id, model->name)))) co_return;
     gateway::DeltaCallback on_delta = [&ex](std::string_view delta) -> asio::awaitable<bool> {
         std::string line = ndjson(ndjson_content(delta));

@@ -1,35 +1,15 @@
-// The attempt loop of proxy.cpp, ending in text instead of a relay. A failed attempt counts against
-// its provider's breaker; once a delta was delivered there is no retry and no fallback.
+// The agent's side of an upstream answer: text, whole or delta by delta. Which targets are tried,
+// how often and what the breakers count is attempts.cpp's, as for the HTTP proxy.
 #include "app/gateway/completion.hpp"
 
+#include "app/gateway/attempts.hpp"
 #include "app/gateway/sse.hpp"
-
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 namespace agente::gateway {
 
 namespace {
 
 using nlohmann::json;
-
-// The attempt's outcome: done (ok or a final failure), or try again / fall back.
-enum class Next { done, retry, fallback };
-
-asio::awaitable<void> backoff(milliseconds d) {
-    asio::steady_timer t(co_await asio::this_coro::executor, d);
-    co_await t.async_wait(asio::use_awaitable);
-}
-
-std::vector<Header> request_headers(const ProviderSettings& p, bool stream) {
-    std::vector<Header> h{{"Content-Type", "application/json"},
-                          {"Accept", stream ? "text/event-stream" : "application/json"}};
-    if (!p.api_key.empty()) h.push_back({"Authorization", "Bearer " + p.api_key});
-    return h;
-}
-
-int status_of(CallError e) { return e == CallError::timeout ? 504 : 502; }
 
 std::string upstream_message(const std::string& body, int status) {
     json j = json::parse(body, nullptr, false);
@@ -50,116 +30,90 @@ std::string message_content(const std::string& body, bool& ok) {
     return m.contains("content") && m["content"].is_string() ? m["content"].get<std::string>() : std::string();
 }
 
-struct Attempt {
-    Gateway& gw;
-    const ModelSettings& model;
-    const ProviderSettings& p;
-    const std::string& body;
-    bool stream;
-    const DeltaCallback* on_delta;
-    CompletionResult& result;
+// Conditional expressions stay out of coroutine bodies: g++ 12 mishandles them there.
+std::string with_provider(const Failure& f, std::string why) {
+    return f.provider.empty() ? why : f.provider + ": " + why;
+}
 
-    void fail(Breaker& b, int status, std::string why) {
-        b.record_failure();
-        result.ok = false;
-        result.status = status;
-        result.error = p.name + ": " + why;
-        spdlog::warn("agent completion: model {} via {}: {}", model.name, p.name, why);
+std::string broken_stream_message(const Failure& f) {
+    return f.error == CallError::timeout ? "upstream stream timed out" : "upstream connection lost mid-stream";
+}
+
+class TextReceiver final : public Receiver {
+public:
+    explicit TextReceiver(const DeltaCallback* on_delta) : on_delta_(on_delta) {}
+
+    asio::awaitable<void> whole(int status, std::string& body, const std::string&) override {
+        if (status >= 300) fail(status, upstream_message(body, status));   // the request itself was refused
+        else take_message(body);
+        co_return;
     }
 
-    asio::awaitable<Next> run() {
-        Breaker& breaker = gw.breaker_of(p);
-        CallTimeouts t{p.connect_timeout, p.first_byte_timeout, stream ? gw.settings.stream_timeout : p.total_timeout};
-        UpstreamCall call(*gw.pool, p.endpoint, t);
-        CallError e = co_await call.send("POST", "/chat/completions", request_headers(p, stream), body);
-        if (e != CallError::none) {
-            fail(breaker, status_of(e), std::string(call_error_name(e)));
-            co_return e == CallError::connect ? Next::retry : Next::fallback;
-        }
-        int status = call.status();
-        if (status == 429 || status >= 500) {
-            fail(breaker, status == 429 ? 429 : 502, "upstream status " + std::to_string(status));
-            co_return Next::retry;
-        }
-        if (status >= 300 || !stream) {
-            std::string text;
-            e = co_await call.read_all(text);
-            if (e != CallError::none) {
-                fail(breaker, status_of(e), std::string(call_error_name(e)));
-                co_return Next::fallback;
-            }
-            breaker.record_success();   // the provider works, even when the request was refused
-            if (status >= 300) {
-                result = {false, status, {}, upstream_message(text, status), false};
-                co_return Next::done;
-            }
-            bool ok = false;
-            result.content = message_content(text, ok);
-            result.ok = ok;
-            if (!ok) {
-                result.status = 502;
-                result.error = "upstream answer without choices[0].message";
-            }
-            co_return Next::done;
-        }
-        co_return co_await relay(call, breaker);
+    asio::awaitable<bool> event(std::string_view text) override {
+        if (is_done_event(text)) co_return true;
+        std::string delta = delta_content(event_data(text));
+        if (delta.empty()) co_return true;
+        result.content += delta;
+        result.started = true;
+        bool reader_there = co_await (*on_delta_)(delta);
+        if (reader_there) co_return true;
+        // The reader left: nobody wants the rest; closing the call cancels the upstream.
+        fail(499, "reader gone");
+        co_return false;
     }
 
-    asio::awaitable<Next> relay(UpstreamCall& call, Breaker& breaker) {
-        SseSplitter sse;
-        std::string piece;
-        bool silence = false;
-        while (co_await call.read_some(piece, gw.settings.stream_keepalive, silence)) {
-            if (silence) continue;
-            for (auto& event : sse.feed(piece)) {
-                if (is_done_event(event)) continue;
-                std::string delta = delta_content(event_data(event));
-                if (delta.empty()) continue;
-                result.content += delta;
-                result.started = true;
-                if (!co_await (*on_delta)(delta)) {
-                    // The reader left: nobody wants the rest; closing the call cancels the upstream.
-                    result.ok = false;
-                    result.status = 499;
-                    result.error = "reader gone";
-                    co_return Next::done;
-                }
-            }
-        }
-        if (call.error() != CallError::none) {
-            fail(breaker, status_of(call.error()),
-                 call.error() == CallError::timeout ? "upstream stream timed out" : "upstream connection lost mid-stream");
-            co_return result.started ? Next::done : Next::fallback;
-        }
-        breaker.record_success();
+    asio::awaitable<bool> silence() override { co_return true; }
+
+    asio::awaitable<void> end_stream() override {
         result.ok = true;
         result.status = 200;
-        co_return Next::done;
+        co_return;
     }
+
+    asio::awaitable<void> stream_broken(const Failure& f) override {
+        fail(failure_status(f), with_provider(f, broken_stream_message(f)));
+        co_return;
+    }
+
+    asio::awaitable<void> failed(const Failure& f) override {
+        fail(failure_status(f), with_provider(f, failure_message(f)));
+        co_return;
+    }
+
+    bool started() const override { return result.started; }
+
+    CompletionResult result;
+
+private:
+    void fail(int status, std::string why) {
+        result.ok = false;
+        result.status = status;
+        result.error = std::move(why);
+    }
+
+    void take_message(const std::string& body) {
+        bool ok = false;
+        result.content = message_content(body, ok);
+        if (!ok) return fail(502, "upstream answer without choices[0].message");
+        result.ok = true;
+        result.status = 200;
+    }
+
+    const DeltaCallback* on_delta_;
 };
 
-asio::awaitable<CompletionResult> run_targets(Gateway& gw, const ModelSettings& model, json& body, bool stream,
-                                              const DeltaCallback* on_delta) {
-    CompletionResult result;
-    result.status = 503;
-    result.error = "circuit breaker open for every provider of model " + model.name;
+asio::awaitable<CompletionResult> run(Gateway& gw, const ModelSettings& model, json& body, bool stream,
+                                      const DeltaCallback* on_delta) {
     if (stream) body["stream"] = true;
     else body.erase("stream");
-    for (const Target& target : model.targets) {
-        const ProviderSettings* p = gw.settings.provider(target.provider);
-        if (!p) continue;
-        body["model"] = target.model;
-        std::string text = body.dump();
-        for (int n = 0; n <= gw.settings.retries; ++n) {
-            if (!gw.breaker_of(*p).allow()) break;   // open: straight to the fallback
-            if (n > 0) co_await backoff(gw.settings.retry_backoff * (1 << (n - 1)));
-            Attempt a{gw, model, *p, text, stream, on_delta, result};
-            Next next = co_await a.run();
-            if (next == Next::done) co_return result;
-            if (next == Next::fallback) break;
-        }
-    }
-    co_return result;
+    TextReceiver rx(on_delta);
+    UpstreamRequest req;
+    req.model = &model;
+    req.path = "/chat/completions";
+    req.body = &body;
+    req.stream = stream;
+    co_await try_targets(gw, std::move(req), rx);
+    co_return std::move(rx.result);
 }
 
 }  // namespace
@@ -181,12 +135,12 @@ bool all_breakers_open(Gateway& gw, const ModelSettings& model) {
 }
 
 asio::awaitable<CompletionResult> complete(Gateway& gw, const ModelSettings& model, json body) {
-    co_return co_await run_targets(gw, model, body, false, nullptr);
+    co_return co_await run(gw, model, body, false, nullptr);
 }
 
 asio::awaitable<CompletionResult> complete_stream(Gateway& gw, const ModelSettings& model, json body,
                                                   DeltaCallback on_delta) {
-    co_return co_await run_targets(gw, model, body, true, &on_delta);
+    co_return co_await run(gw, model, body, true, &on_delta);
 }
 
 }  // namespace agente::gateway

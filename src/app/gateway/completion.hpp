@@ -1,7 +1,6 @@
 // Chat completions for code inside the server (the agent endpoints), not relayed to an HTTP client:
-// the same targets, fallback, retries and shared breakers as proxy(), but the answer comes back as
-// text, whole or as each delta arrives. Owned by the agent module; the gateway's relay stays in
-// proxy.cpp.
+// the attempts are proxy()'s own (attempts.hpp: targets, fallback, retries, shared breakers), but
+// the answer comes back as text, whole or as each delta arrives.
 #pragma once
 
 #include "app/gateway/gateway.hpp"

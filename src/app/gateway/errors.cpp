@@ -1,5 +1,7 @@
 #include "app/gateway/errors.hpp"
 
+#include "app/gateway/sse.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace agente::gateway {
@@ -42,7 +44,19 @@ Response error_response(int status, std::string_view message, std::string_view c
 }
 
 std::string error_event(std::string_view message, std::string_view code) {
-    return "data: " + error_json(message, "api_error", code) + "\n\n";
+    return data_event(error_json(message, "api_error", code));
+}
+
+Response unauthorized(const ErrorShape& shape, std::string_view message) {
+    Response r = shape(401, message);
+    r.headers.push_back({"WWW-Authenticate", "Bearer"});
+    return r;
+}
+
+Response streams_full(const ErrorShape& shape, int max_streams) {
+    Response r = shape(429, "too many concurrent streams (max " + std::to_string(max_streams) + ")");
+    r.headers.push_back({"Retry-After", "1"});   // a stream slot frees as soon as any stream ends
+    return r;
 }
 
 }  // namespace agente::gateway

@@ -4,6 +4,7 @@
 
 #include <agente/handler.hpp>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -16,5 +17,15 @@ Response error_response(int status, std::string_view message, std::string_view c
 
 // The SSE event that ends a stream which failed after its first byte.
 std::string error_event(std::string_view message, std::string_view code);
+
+// Answers every surface (gateway, agent) gives alike, in the body shape each one speaks: `shape`
+// makes the body (OpenAI error, JSON-RPC error, the seed's plain error) from a status and a message.
+using ErrorShape = std::function<Response(int status, std::string_view message)>;
+
+// 401 with the Bearer challenge, for a missing or wrong key.
+Response unauthorized(const ErrorShape& shape, std::string_view message);
+
+// 429 with Retry-After, when max_concurrent_streams are already running.
+Response streams_full(const ErrorShape& shape, int max_streams);
 
 }  // namespace agente::gateway

@@ -39,6 +39,10 @@ Breaker* Gateway::breaker_named(std::string_view name) {
     return nullptr;
 }
 
+bool Gateway::admits(const Request& r) const {
+    return client_keys.empty() || client_keys.contains(bearer_token(r.header("Authorization")));
+}
+
 std::size_t shared_state_size() { return sizeof(SharedState); }
 
 void assign_breaker_cells(SharedArea area, const GatewaySettings& settings) {

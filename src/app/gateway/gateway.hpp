@@ -25,6 +25,8 @@ struct Gateway {
 
     Breaker& breaker_of(const ProviderSettings& p) { return breakers[&p - settings.providers.data()]; }
     Breaker* breaker_named(std::string_view name);
+    // The request's Bearer key is a client key, or no client key is configured (/v1 is open).
+    bool admits(const Request& r) const;
 };
 
 std::size_t shared_state_size();

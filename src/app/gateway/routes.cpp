@@ -14,21 +14,22 @@ namespace {
 using nlohmann::json;
 using Handler = std::function<asio::awaitable<void>(Gateway&, Exchange&)>;
 
-bool authorized(const Gateway& gw, const Request& r) {
-    return gw.client_keys.empty() || gw.client_keys.contains(bearer_token(r.header("Authorization")));
-}
+Response openai_error(int status, std::string_view message) { return error_response(status, message); }
 
 // Wraps a /v1 handler with the client-key check.
 AsyncHandler with_client_key(std::shared_ptr<Gateway> gw, Handler h) {
     return [gw, h](Exchange& ex) -> asio::awaitable<void> {
-        if (!authorized(*gw, ex.request())) {
-            Response r = error_response(401, "missing or invalid API key");
-            r.headers.push_back({"WWW-Authenticate", "Bearer"});
-            co_await ex.respond(std::move(r));
+        if (!gw->admits(ex.request())) {
+            co_await ex.respond(unauthorized(openai_error, "missing or invalid API key"));
             co_return;
         }
         co_await h(*gw, ex);
     };
+}
+
+Response too_many_streams(const Gateway& gw) {
+    auto shape = [](int status, std::string_view message) { return error_response(status, message, "too_many_streams"); };
+    return streams_full(shape, gw.limiter.max());
 }
 
 // The client's JSON body and its model; answers 400/404 itself and returns null when it did.
@@ -56,8 +57,8 @@ Response models_response(const Gateway& gw) {
     return Response::json(200, json{{"object", "list"}, {"data", data}}.dump());
 }
 
-ProxyRequest proxy_request(const ModelSettings* model, const char* path, json& body, bool stream) {
-    ProxyRequest r;
+UpstreamRequest proxy_request(const ModelSettings* model, const char* path, json& body, bool stream) {
+    UpstreamRequest r;
     r.model = model;
     r.path = path;
     r.body = &body;
@@ -77,10 +78,7 @@ asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex) {
         co_return;
     }
     if (!gw.limiter.try_acquire()) {
-        Response r = error_response(429, "too many concurrent streams (max " + std::to_string(gw.limiter.max()) + ")",
-                                    "too_many_streams");
-        r.headers.push_back({"Retry-After", "1"});
-        co_await ex.respond(std::move(r));
+        co_await ex.respond(too_many_streams(gw));
         co_return;
     }
     StreamPermit permit(&gw.limiter);   // released however this coroutine ends
@@ -120,11 +118,7 @@ Response streaming_health(Gateway& gw) {
 
 Response reset_breaker(Gateway& gw, const Request& r) {
     std::string_view auth = r.header("Authorization");
-    if (bearer_token(auth).empty()) {
-        Response res = error_response(401, "admin token required");
-        res.headers.push_back({"WWW-Authenticate", "Bearer"});
-        return res;
-    }
+    if (bearer_token(auth).empty()) return unauthorized(openai_error, "admin token required");
     if (gw.admin_tokens.empty() || !gw.admin_tokens.contains(bearer_token(auth)))
         return error_response(403, "invalid admin token", "forbidden");
     Breaker* b = gw.breaker_named(r.path_param());

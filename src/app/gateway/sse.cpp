@@ -2,6 +2,19 @@
 
 namespace agente::gateway {
 
+std::string data_event(std::string_view payload) {
+    std::string e;
+    e.reserve(payload.size() + 8);
+    return e.append("data: ").append(payload).append("\n\n");
+}
+
+std::vector<Header> stream_headers() {
+    std::vector<Header> h;
+    h.push_back({"Cache-Control", "no-cache"});
+    h.push_back({"X-Accel-Buffering", "no"});
+    return h;
+}
+
 std::vector<std::string> SseSplitter::feed(std::string_view bytes) {
     std::vector<std::string> events;
     // CR LF and lone CR are both legal line ends; normalise so one search finds the blank line.

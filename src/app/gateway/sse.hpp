@@ -2,6 +2,8 @@
 // events, so each is relayed the moment its blank line arrives, and none is cut in half.
 #pragma once
 
+#include <agente/handler.hpp>
+
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,5 +31,12 @@ std::string event_data(std::string_view event);
 
 // An SSE comment: ignored by every client, but it keeps proxies from timing the connection out.
 inline constexpr std::string_view keepalive_comment = ": keep-alive\n\n";
+
+// One event carrying `payload` as its data line.
+std::string data_event(std::string_view payload);
+
+// The headers of every streamed answer (SSE or NDJSON): no caching, and no buffering by an nginx in
+// front, which would hold events back.
+std::vector<Header> stream_headers();
 
 }  // namespace agente::gateway

@@ -1,0 +1,151 @@
+// The one attempt loop. A failed attempt always counts against its provider's breaker; once the
+// receiver has something there is no retry and no fallback.
+#include "app/gateway/attempts.hpp"
+
+#include "app/gateway/sse.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace agente::gateway {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// What an attempt leaves the loop to do.
+enum class Next { done, retry, fallback };
+
+struct Attempts {
+    Gateway& gw;
+    const UpstreamRequest& req;
+    Receiver& rx;
+    Failure last;
+
+    // Counts the failure against the provider and keeps it for the final answer.
+    void failed(Breaker& breaker, const ProviderSettings& p, int n, int status, CallError e, std::string retry_after = {}) {
+        breaker.record_failure();
+        last = Failure{status, e, std::move(retry_after), p.name, true};
+        if (status)
+            spdlog::warn("gateway: {} attempt {} for model {}: upstream status {}", p.name, n + 1, req.model->name, status);
+        else
+            spdlog::warn("gateway: {} attempt {} for model {}: {}", p.name, n + 1, req.model->name, call_error_name(e));
+    }
+
+    asio::awaitable<Next> whole(UpstreamCall& call, Breaker& breaker, const ProviderSettings& p, int n) {
+        auto t0 = Clock::now();
+        std::string body;
+        CallError e = co_await call.read_all(body);
+        rx.upstream_time += Clock::now() - t0;
+        if (e != CallError::none) {
+            failed(breaker, p, n, 0, e);
+            co_return Next::fallback;
+        }
+        breaker.record_success();   // the provider works, even when it refused the client's request
+        std::string content_type = call.header("Content-Type");
+        co_await rx.whole(call.status(), body, content_type);
+        co_return Next::done;
+    }
+
+    asio::awaitable<Next> stream(UpstreamCall& call, Breaker& breaker, const ProviderSettings& p, int n) {
+        SseSplitter sse;
+        std::string piece;
+        bool silence = false;
+        auto t0 = Clock::now();
+        while (co_await call.read_some(piece, gw.settings.stream_keepalive, silence)) {
+            if (!rx.started()) rx.upstream_time += Clock::now() - t0;
+            if (silence) {
+                if (!co_await rx.silence()) co_return Next::done;
+                continue;
+            }
+            for (auto& event : sse.feed(piece))
+                if (!co_await rx.event(event)) co_return Next::done;   // the receiver left
+            t0 = Clock::now();
+        }
+        if (call.error() != CallError::none) {
+            failed(breaker, p, n, 0, call.error());
+            if (!rx.started()) co_return Next::fallback;
+            co_await rx.stream_broken(last);
+            co_return Next::done;
+        }
+        breaker.record_success();
+        co_await rx.end_stream();
+        co_return Next::done;
+    }
+
+    asio::awaitable<Next> attempt(const ProviderSettings& p, const std::string& body, int n) {
+        Breaker& breaker = gw.breaker_of(p);
+        CallTimeouts t{p.connect_timeout, p.first_byte_timeout, req.stream ? gw.settings.stream_timeout : p.total_timeout};
+        UpstreamCall call(*gw.pool, p.endpoint, t);
+        auto t0 = Clock::now();
+        CallError e = co_await call.send("POST", req.path, upstream_headers(p), body);
+        rx.upstream_time += Clock::now() - t0;
+        if (e != CallError::none) {
+            failed(breaker, p, n, 0, e);
+            co_return e == CallError::connect ? Next::retry : Next::fallback;
+        }
+        int status = call.status();
+        if (status == 429 || status >= 500) {
+            failed(breaker, p, n, status, CallError::none, call.header("Retry-After"));
+            co_return Next::retry;
+        }
+        // 2xx, or a 4xx that is the client's own doing: the answer goes back as is.
+        if (status >= 300 || !req.stream) co_return co_await whole(call, breaker, p, n);
+        co_return co_await stream(call, breaker, p, n);
+    }
+
+    std::vector<Header> upstream_headers(const ProviderSettings& p) const {
+        std::vector<Header> h{{"Content-Type", "application/json"},
+                              {"Accept", req.stream ? "text/event-stream" : "application/json"}};
+        if (!p.api_key.empty()) h.push_back({"Authorization", "Bearer " + p.api_key});
+        return h;
+    }
+};
+
+asio::awaitable<void> sleep_for(milliseconds d) {
+    asio::steady_timer t(co_await asio::this_coro::executor, d);
+    co_await t.async_wait(asio::use_awaitable);
+}
+
+}  // namespace
+
+int failure_status(const Failure& f) {
+    if (!f.attempted) return 503;
+    if (f.status == 429) return 429;
+    if (f.error == CallError::timeout) return 504;
+    return 502;
+}
+
+std::string failure_message(const Failure& f) {
+    if (!f.attempted) return "circuit breaker open for every provider of this model";
+    if (f.status == 429) return "upstream rate limit reached";
+    if (f.error == CallError::timeout) return "upstream timed out";
+    if (f.status) return "upstream answered " + std::to_string(f.status);
+    return "upstream " + std::string(call_error_name(f.error));
+}
+
+asio::awaitable<void> try_targets(Gateway& gw, UpstreamRequest req, Receiver& rx) {
+    Attempts a{gw, req, rx, {}};
+    for (const Target& target : req.model->targets) {
+        const ProviderSettings* p = gw.settings.provider(target.provider);
+        if (!p) continue;
+        (*req.body)["model"] = target.model;
+        std::string body = req.body->dump();
+        for (int n = 0; n <= gw.settings.retries; ++n) {
+            if (!gw.breaker_of(*p).allow()) break;   // open: straight to the fallback
+            if (n > 0) {
+                auto t0 = Clock::now();
+                co_await sleep_for(gw.settings.retry_backoff * (1 << (n - 1)));
+                rx.upstream_time += Clock::now() - t0;
+            }
+            Next next = co_await a.attempt(*p, body, n);
+            if (next == Next::done) co_return;
+            if (next == Next::fallback) break;
+        }
+    }
+    co_await rx.failed(a.last);
+}
+
+}  // namespace agente::gateway

@@ -1,0 +1,66 @@
+// How one request is tried upstream, for every caller: the model's targets in order, each provider's
+// breaker consulted, retries with backoff before anything reached the receiver, every failed attempt
+// counted against its provider, a streamed answer read event by event. Where an answer goes is the
+// Receiver's business: relayed to an HTTP client (proxy.cpp) or turned into text for code inside the
+// server (completion.cpp).
+#pragma once
+
+#include "app/gateway/gateway.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace agente::gateway {
+
+// How the last attempt failed, for the answer when every target failed.
+struct Failure {
+    int status = 0;                 // an upstream 429/5xx status, 0 for transport errors
+    CallError error = CallError::none;
+    std::string retry_after;
+    std::string provider;
+    bool attempted = false;         // false: every target was skipped by an open breaker
+};
+
+// The status the client gets for it: 503 every breaker open, 429 rate limited, 504 timed out, 502
+// otherwise; and what to tell it.
+int failure_status(const Failure& f);
+std::string failure_message(const Failure& f);
+
+// Where an upstream answer goes. Once started() is true, nothing is retried and nothing falls back:
+// a failure can only end what the receiver already has.
+class Receiver {
+public:
+    virtual ~Receiver() = default;
+    // A whole answer read to its end: not streamed, or a status that is the client's own doing. The
+    // body is the receiver's to move from.
+    virtual asio::awaitable<void> whole(int status, std::string& body, const std::string& content_type) = 0;
+    // One event of a streamed answer, the moment its blank line arrived; false: the receiver left.
+    virtual asio::awaitable<bool> event(std::string_view text) = 0;
+    // The upstream said nothing for stream_keepalive; false: the receiver left.
+    virtual asio::awaitable<bool> silence() = 0;
+    // The upstream ended its stream.
+    virtual asio::awaitable<void> end_stream() = 0;
+    // The stream broke after started(): `f` says how.
+    virtual asio::awaitable<void> stream_broken(const Failure& f) = 0;
+    // Every target failed, or was skipped by its open breaker.
+    virtual asio::awaitable<void> failed(const Failure& f) = 0;
+    virtual bool started() const = 0;
+
+    // Time spent waiting on upstreams (and in retry backoff) so far: the gateway's overhead is the
+    // rest.
+    std::chrono::steady_clock::duration upstream_time{};
+};
+
+struct UpstreamRequest {
+    const ModelSettings* model;
+    std::string path;               // under the provider's base_url: "/chat/completions", "/embeddings"
+    nlohmann::json* body;           // "model" is replaced per target
+    bool stream = false;
+};
+
+asio::awaitable<void> try_targets(Gateway& gateway, UpstreamRequest request, Receiver& receiver);
+
+}  // namespace agente::gateway
