@@ -32,6 +32,8 @@ def load_test(url, concurrency=20, rounds=5, timeout=10):
                 status = r.status if "result" in answer and answer.get("id") == f"load-{n}" else "bad-body"
         except urllib.error.HTTPError as e:
             status = e.code
+        except urllib.error.URLError as e:   # no HTTP answer: say why (refused, reset, timed out...)
+            status = f"URLError({getattr(e.reason, 'strerror', None) or e.reason})"
         except OSError as e:
             status = type(e).__name__
         elapsed = time.monotonic() - t0
@@ -71,15 +73,17 @@ class LoadTest(AgentTest):
         self.assertLess(report["avg_s"], LLM_DELAY_MS / 1000 + 0.5, report)
 
     def test_seed_load_with_an_upstream_closing_idle_connections(self):
-        # The upstream closes each connection right after its answer, without Connection: close (as
-        # fake_openai.py used to do, and as a provider's short idle timeout does): pooled connections
-        # race that close. None of the 100 calls may fail for it.
+        # The worst case of a provider's idle timeout: every kept-alive connection is closed by the
+        # upstream just as the next request on it arrives (fake_close "next": read, then closed with
+        # no answer). Each reused connection fails that way; none of the 100 calls may.
         s = self.start(workers=4,
                        agents={"studly": ['model = "agent-slow"',
-                                          f'params = {{ fake_delay_ms = {LLM_DELAY_MS}, fake_close = "after" }}']})
+                                          f'params = {{ fake_delay_ms = {LLM_DELAY_MS}, fake_close = "next" }}']})
         report = load_test(f"http://127.0.0.1:{s.port}/tasks/send", 20, 5)
         print(f"\nagent load test, upstream closing its connections: {json.dumps(report)}", file=sys.stderr)
         self.assertEqual(report["statuses"], {"200": 100}, report)
+        dropped = sum(c["dropped"] for c in self.fake.log()["connections"])
+        self.assertGreater(dropped, 0, "no reused connection met a close: the test tests nothing")
 
 
 if __name__ == "__main__":
