@@ -87,8 +87,12 @@ class TlsUpstreamTest(GatewayTest):
         events = [e for _, e in c.events()]
         self.assertEqual(len(events), 4, events)
         self.assertEqual(events[-1], "data: [DONE]")
+        for _ in range(4):
+            self.assertEqual(post(self.s.port, CHAT, {"model": "private", "messages": []})[0], 200)
         conns = [x for x in self.good_fake.log()["connections"] if x["api"]]
-        self.assertTrue(conns)
+        # Verified connections are kept alive too: at most one per worker for six calls.
+        self.assertEqual(sum(x["requests"] for x in conns), 6)
+        self.assertLessEqual(len(conns), 2, conns)
         # SNI carries the base_url's host name.
         self.assertEqual({x["sni"] for x in conns}, {"localhost"})
 
