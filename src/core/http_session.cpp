@@ -1,13 +1,15 @@
 #include "core/http_session.hpp"
 
+#include "core/io_deadline.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -24,7 +26,9 @@ namespace http = beast::http;
 using asio::use_awaitable;
 using std::chrono::seconds;
 using Clock = std::chrono::steady_clock;
-constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable);
+// Awaiting a deferred operation needs no coroutine frame of its own (use_awaitable allocates one
+// per operation).
+constexpr auto tuple_deferred = asio::as_tuple(asio::deferred);
 
 namespace {
 
@@ -74,7 +78,7 @@ public:
         : s_(s), req_(req), control_(std::move(control)) {}
 
     const Request& request() const override { return req_; }
-    asio::any_io_executor executor() const override { return s_.stream_.get_executor(); }
+    asio::any_io_executor executor() const override { return s_.socket_.get_executor(); }
     Clock::time_point received_at() const override { return s_.received_at_; }
     StopReason stop_reason() const override { return control_->reason; }
     bool started() const override { return started_; }
@@ -145,54 +149,93 @@ private:
 };
 
 template <class Protocol>
-class Session {
+class Session : public std::enable_shared_from_this<Session<Protocol>> {
 public:
-    using Stream = beast::basic_stream<Protocol>;
+    using Socket = typename Protocol::socket;
 
-    Session(typename Protocol::socket socket, ServerContext& ctx)
-        : remote_(peer_address(socket)), stream_(std::move(socket)), ctx_(ctx) {}
+    Session(Socket socket, ServerContext& ctx)
+        : remote_(peer_address(socket)),
+          socket_(std::move(socket)),
+          deadline_(socket_.get_executor()),
+          ctx_(ctx),
+          trusted_(ctx.trusts_forwarded(remote_)) {}
 
+    // The few fields the core itself looks at, picked up in the one pass over the header.
+    struct Fields {
+        std::string_view expect, forwarded_for, forwarded_proto;
+    };
+
+    // The whole connection in one coroutine frame, allocated once: a keep-alive GET answered by a
+    // sync route allocates no frame (a coroutine per request cost a malloc and free each time).
     asio::awaitable<void> run() {
-        bool first = true;
-        while (keep_alive_) {
-            if (!co_await serve_one(first)) break;
-            first = false;
+        // A passed deadline cancels whatever read or write is pending; it then ends with an error.
+        deadline_.watch(this->weak_from_this(), [this] {
+            error_code ignored;
+            socket_.cancel(ignored);
+        });
+        for (bool first = true; keep_alive_; first = false) {
+            start_parser(first);
+            auto [ec, n] = co_await http::async_read_header(socket_, buffer_, *parser_, tuple_deferred);
+            received_at_ = Clock::now();
+            Fields fields;
+            if (ec || !parser_->is_done() || scan_header(parser_->get(), fields)) {
+                bool go_on = co_await finish_reading(ec, fields);  // not in the if: g++ 12 miscompiles that
+                if (!go_on) break;
+            }
+            deadline_.expires_never();
+            BeastRequest req = begin_exchange(parser_->get(), fields);
+            RouteMatch match = ctx_.routes.find(req.method(), req.path());
+            req.set_param(match.param);
+            if (match.route && !match.route->sync) {
+                co_await call_async(*match.route, req);
+            } else {
+                Response r = !match.route ? Response::error(match.path_known ? 405 : 404,
+                                                            match.path_known ? "method not allowed" : "not found")
+                                          : call_sync(*match.route, req);
+                auto [wec, wn] = co_await asio::async_write(socket_, prepare_response(r), tuple_deferred);
+                if (wec) written_short(wn);
+            }
+            count_request(req);
         }
         co_await close_gracefully();
+        deadline_.stop();
     }
 
 private:
     friend class SessionExchange<Protocol>;
 
-    // Reads one request and answers it; false when the connection is over.
-    asio::awaitable<bool> serve_one(bool first) {
-        parser_.emplace();
+    // A fresh parser with gunicorn's limits; the idle keep-alive wait, then the whole header
+    // within header_timeout (slow clients).
+    void start_parser(bool first) {
         const Config& c = ctx_.config;
+        parser_.emplace();
         parser_->header_limit(header_limit());
         if (c.limit_request_body) parser_->body_limit(c.limit_request_body);
         else parser_->body_limit(boost::none);
-        // Idle keep-alive wait, then the whole header within header_timeout (slow clients).
-        stream_.expires_after(seconds(first ? c.header_timeout : std::max(1, c.keepalive)));
-        auto [ec, n] = co_await http::async_read_header(stream_, buffer_, *parser_, tuple_awaitable);
+        deadline_.expires_after(seconds(first ? c.header_timeout : std::max(1, c.keepalive)));
+    }
+
+    // The less common ends of a header read: a read error, a header over the limits, a body to
+    // read (after 100 Continue when asked). False when the connection is over.
+    asio::awaitable<bool> finish_reading(error_code ec, Fields& fields) {
         if (ec) co_return co_await reject_read(ec);
-        received_at_ = Clock::now();
         auto& m = parser_->get();
-        if (auto bad = check_header(m)) co_return co_await reject(bad->first, bad->second);
+        if (auto bad = scan_header(m, fields)) co_return co_await reject(bad->first, bad->second);
+        const Config& c = ctx_.config;
         if (parser_->content_length() && c.limit_request_body && *parser_->content_length() > c.limit_request_body)
             co_return co_await reject(413, "request body too large");
-        if (beast::iequals(m[http::field::expect], "100-continue") && !parser_->is_done()) {
+        if (!parser_->is_done() && beast::iequals(fields.expect, "100-continue")) {
             http::response<http::empty_body> cont{http::status::continue_, m.version()};
-            auto [wec, wn] = co_await http::async_write(stream_, cont, tuple_awaitable);
+            deadline_.expires_after(io_timeout());
+            auto [wec, wn] = co_await http::async_write(socket_, cont, tuple_deferred);
             if (wec) co_return false;
         }
         if (!parser_->is_done()) {
-            stream_.expires_after(io_timeout());
-            auto [bec, bn] = co_await http::async_read(stream_, buffer_, *parser_, tuple_awaitable);
+            deadline_.expires_after(io_timeout());
+            auto [bec, bn] = co_await http::async_read(socket_, buffer_, *parser_, tuple_deferred);
             if (bec) co_return co_await reject_read(bec);
         }
-        stream_.expires_never();
-        co_await dispatch(m);
-        co_return keep_alive_;
+        co_return true;
     }
 
     // Body reads and response writes: `timeout` bounds them too (a peer that stops reading is as
@@ -210,7 +253,7 @@ private:
     }
 
     // gunicorn's limits, checked on the parsed header: line length, field count, field size.
-    std::optional<std::pair<int, std::string>> check_header(const http::request<http::string_body>& m) const {
+    std::optional<std::pair<int, std::string>> scan_header(const http::request<http::string_body>& m, Fields& out) const {
         const Config& c = ctx_.config;
         if (m.version() != 10 && m.version() != 11) return std::pair{505, "HTTP version not supported"};
         std::size_t line = m.method_string().size() + m.target().size() + 10;
@@ -223,6 +266,11 @@ private:
             if (c.limit_request_field_size &&
                 f.name_string().size() + f.value().size() + 2 > std::size_t(c.limit_request_field_size))
                 return std::pair{431, "header field too large"};
+            if (f.name() == http::field::expect) out.expect = f.value();
+            else if (f.name() == http::field::unknown && trusted_) {
+                if (beast::iequals(f.name_string(), "X-Forwarded-For")) out.forwarded_for = f.value();
+                else if (beast::iequals(f.name_string(), "X-Forwarded-Proto")) out.forwarded_proto = f.value();
+            }
         }
         return std::nullopt;
     }
@@ -259,41 +307,25 @@ private:
         co_return false;
     }
 
-    std::string_view client_address(const http::request<http::string_body>& m) {
-        if (!ctx_.trusts_forwarded(remote_)) return remote_;
-        std::string_view xff = m["X-Forwarded-For"];
-        if (xff.empty()) return remote_;
-        auto comma = xff.find(',');
-        auto first = xff.substr(0, comma);
+    // The forwarded fields were only picked up when the peer is trusted (forwarded_allow_ips).
+    std::string_view client_address(const Fields& fields) const {
+        auto first = fields.forwarded_for.substr(0, fields.forwarded_for.find(','));
         while (!first.empty() && first.front() == ' ') first.remove_prefix(1);
         while (!first.empty() && first.back() == ' ') first.remove_suffix(1);
         return first.empty() ? std::string_view(remote_) : first;
     }
 
-    std::string_view scheme(const http::request<http::string_body>& m) {
-        std::string_view proto = m["X-Forwarded-Proto"];
-        return !proto.empty() && ctx_.trusts_forwarded(remote_) ? proto : std::string_view("http");
+    static std::string_view scheme(const Fields& fields) {
+        return fields.forwarded_proto.empty() ? std::string_view("http") : fields.forwarded_proto;
     }
 
-    asio::awaitable<void> dispatch(http::request<http::string_body>& m) {
+    BeastRequest begin_exchange(const http::request<http::string_body>& m, const Fields& fields) {
         version_ = m.version();
         head_ = m.method() == http::verb::head;
-        keep_alive_ = m.keep_alive() && !ctx_.draining && ctx_.config.keepalive > 0;  // 0: off, as gunicorn
-        BeastRequest req(m, client_address(m), scheme(m));
-        RouteMatch match = ctx_.routes.find(m.method_string(), req.path());
+        keep_alive_ = parser_->keep_alive() && !ctx_.draining && ctx_.config.keepalive > 0;  // 0: off, as gunicorn
         status_ = 0;
         bytes_ = 0;
-        if (!match.route) {
-            co_await write_response(match.path_known ? Response::error(405, "method not allowed")
-                                                     : Response::error(404, "not found"));
-        } else if (match.route->sync) {
-            req.set_param(match.param);
-            co_await write_response(call_sync(*match.route, req));
-        } else {
-            req.set_param(match.param);
-            co_await call_async(*match.route, req);
-        }
-        count_request(req);
+        return BeastRequest(m, client_address(fields), scheme(fields));
     }
 
     Response call_sync(const Route& route, const Request& req) {
@@ -329,7 +361,7 @@ private:
         control->done = true;
         deadline.cancel();
         error_code ignored;
-        stream_.socket().cancel(ignored);  // ends the peer watch; nothing else is pending now
+        socket_.cancel(ignored);  // ends the peer watch; nothing else is pending now
         ctx_.running.erase(running);
         co_await ex.complete(route, failed);
         if (control->reason != StopReason::none) keep_alive_ = false;
@@ -339,11 +371,11 @@ private:
 
     // While a handler runs nobody reads the socket; readable-with-nothing-to-read means the peer left.
     void watch_peer(std::shared_ptr<HandlerControl> control) {
-        stream_.socket().async_wait(Protocol::socket::wait_read, [this, control](error_code ec) {
+        socket_.async_wait(Protocol::socket::wait_read, [this, control](error_code ec) {
             if (control->done) return;
             if (!ec) {
                 char byte;
-                ssize_t n = ::recv(stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+                ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
                 if (n > 0) return;                       // a pipelined request: the peer is still there
                 if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return watch_peer(control);
             }
@@ -380,27 +412,39 @@ private:
     // Whole responses are the hot path: the head goes into one reused buffer and leaves with the
     // body in a single gather write (Beast's generic serializer cost half our CPU per request).
     asio::awaitable<error_code> write_response(Response r) {
+        auto [ec, n] = co_await asio::async_write(socket_, prepare_response(r), tuple_deferred);
+        if (ec) written_short(n);
+        co_return ec;
+    }
+
+    // A whole response cut short (peer gone, write deadline): log what really left.
+    void written_short(std::size_t written) {
+        keep_alive_ = false;
+        bytes_ = std::min<std::uint64_t>(bytes_, written > head_buffer_.size() ? written - head_buffer_.size() : 0);
+    }
+
+    // The head into head_buffer_, and the write deadline armed; the buffers point into `r`.
+    std::array<asio::const_buffer, 2> prepare_response(const Response& r) {
         if (r.close) keep_alive_ = false;
         head_buffer_.clear();
         append_status_line(r.status);
-        append_field("Server", "agente-hibrido");
-        append_field("Date", ctx_.http_date());
+        head_buffer_ += "Server: agente-hibrido\r\nDate: ";
+        head_buffer_ += ctx_.http_date();
+        head_buffer_ += "\r\n";
         if (!r.content_type.empty()) append_field("Content-Type", r.content_type);
         char length[24];
         auto [end, _] = std::to_chars(length, length + sizeof length, r.body.size());
-        append_field("Content-Length", std::string_view(length, std::size_t(end - length)));
+        head_buffer_ += "Content-Length: ";
+        head_buffer_.append(length, end);
+        head_buffer_ += "\r\n";
         for (const auto& h : r.headers) append_field(h.name, h.value);
-        if (!keep_alive_) append_field("Connection", "close");
-        else if (version_ == 10) append_field("Connection", "keep-alive");
+        if (!keep_alive_) head_buffer_ += "Connection: close\r\n";
+        else if (version_ == 10) head_buffer_ += "Connection: keep-alive\r\n";
         head_buffer_ += "\r\n";
         status_ = r.status;
         bytes_ = head_ ? 0 : r.body.size();  // HEAD keeps GET's Content-Length, without the body
-        std::array<asio::const_buffer, 2> parts{asio::buffer(head_buffer_),
-                                                asio::buffer(r.body.data(), head_ ? 0 : r.body.size())};
-        stream_.expires_after(io_timeout());
-        auto [ec, n] = co_await asio::async_write(stream_, parts, tuple_awaitable);
-        if (ec) keep_alive_ = false;
-        co_return ec;
+        deadline_.expires_after(io_timeout());
+        return {asio::buffer(head_buffer_), asio::buffer(r.body.data(), head_ ? 0 : r.body.size())};
     }
 
     void append_status_line(int status) {
@@ -415,7 +459,12 @@ private:
 
     // A CR or LF in a handler's header would let it forge headers or split the response: drop it.
     void append_field(std::string_view name, std::string_view value) {
-        if (name.find_first_of("\r\n:") != std::string_view::npos || value.find_first_of("\r\n") != std::string_view::npos) {
+        auto unsafe = [](std::string_view s, bool colon) {
+            for (char ch : s)  // one pass: find_first_of makes a memchr call per character sought
+                if (ch == '\r' || ch == '\n' || (colon && ch == ':')) return true;
+            return false;
+        };
+        if (unsafe(name, true) || unsafe(value, false)) {
             spdlog::error("Dropped response header {:?} with a CR, LF or colon in it", name);
             return;
         }
@@ -432,22 +481,22 @@ private:
         res.chunked(true);
         http::response_serializer<http::empty_body> sr{res};
         status_ = status;
-        stream_.expires_after(io_timeout());
-        auto [ec, n] = co_await http::async_write_header(stream_, sr, tuple_awaitable);
+        deadline_.expires_after(io_timeout());
+        auto [ec, n] = co_await http::async_write_header(socket_, sr, tuple_deferred);
         if (ec) keep_alive_ = false;
         co_return ec;
     }
 
     asio::awaitable<error_code> write_chunk(std::string_view chunk) {
-        stream_.expires_after(io_timeout());
-        auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk(asio::buffer(chunk)), tuple_awaitable);
+        deadline_.expires_after(io_timeout());
+        auto [ec, n] = co_await asio::async_write(socket_, http::make_chunk(asio::buffer(chunk)), tuple_deferred);
         if (ec) keep_alive_ = false;
         co_return ec;
     }
 
     asio::awaitable<error_code> write_last_chunk() {
-        stream_.expires_after(io_timeout());
-        auto [ec, n] = co_await asio::async_write(stream_, http::make_chunk_last(), tuple_awaitable);
+        deadline_.expires_after(io_timeout());
+        auto [ec, n] = co_await asio::async_write(socket_, http::make_chunk_last(), tuple_deferred);
         if (ec) keep_alive_ = false;
         co_return ec;
     }
@@ -456,21 +505,23 @@ private:
     // would make the kernel answer with a reset that can destroy the response we just sent.
     asio::awaitable<void> close_gracefully() {
         error_code ec;
-        stream_.socket().shutdown(Protocol::socket::shutdown_send, ec);
+        socket_.shutdown(Protocol::socket::shutdown_send, ec);
         if (!ec) {
-            stream_.expires_after(seconds(1));
+            deadline_.expires_after(seconds(1));
             char scratch[1024];
             for (;;) {
-                auto [rec, n] = co_await stream_.async_read_some(asio::buffer(scratch), tuple_awaitable);
+                auto [rec, n] = co_await socket_.async_read_some(asio::buffer(scratch), tuple_deferred);
                 if (rec) break;
             }
         }
-        stream_.socket().close(ec);
+        socket_.close(ec);
     }
 
     std::string remote_;
-    Stream stream_;
+    Socket socket_;
+    IoDeadline deadline_;
     ServerContext& ctx_;
+    bool trusted_;                          // the peer is in forwarded_allow_ips
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::string head_buffer_;

@@ -201,7 +201,9 @@ private:
         ioc_.stop();
     }
 
-    asio::io_context ioc_{1};
+    // One thread runs every socket, so the reactor's per-socket locks are pure cost; the scheduler
+    // keeps its lock, as the agent's store thread and the resolver post completions to it.
+    asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     Config config_;
     WorkerSetup setup_;
     Scoreboard scoreboard_;

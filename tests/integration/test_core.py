@@ -176,6 +176,38 @@ class BadInput(ServerTest):
             self.assertEqual(c.recv(100), b"")
             self.assertLess(time.monotonic() - t0, 3)
 
+    def test_idle_keepalive_connection_closed_after_keepalive_seconds(self):
+        s = self.server(["keepalive = 2"]).start()
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+            c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertIn(b"200 OK", c.recv(4096))
+            t0 = time.monotonic()
+            self.assertEqual(c.recv(100), b"")  # closed by the server, not by our timeout
+            waited = time.monotonic() - t0
+        self.assertGreater(waited, 1.5)
+        self.assertLess(waited, 4)
+
+    def test_peer_that_stops_reading_is_cut_after_timeout(self):
+        # A 16 MB echo the client never reads: the write stalls once the socket buffers are full,
+        # and `timeout` seconds later the server gives up on it (the access log line says when).
+        s = self.server(["timeout = 2", "limit_request_body = 0", 'accesslog = "-"'], binary=TEST_BIN).start()
+        body = b"x" * (16 << 20)
+        with socket.create_connection(("127.0.0.1", s.port), timeout=15) as c:
+            c.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            t0 = time.monotonic()
+            line = s.wait_log(r'"POST /echo HTTP/1\.1" 200 (\d+)', timeout=10)
+            self.assertTrue(line, s.read_log())
+            self.assertGreater(time.monotonic() - t0, 1.5)
+            self.assertLess(int(line.group(1)), len(body))  # the log says what was really sent
+            got = 0
+            try:
+                while chunk := c.recv(1 << 20):
+                    got += len(chunk)
+            except ConnectionResetError:
+                pass
+            self.assertLess(got, len(body))  # cut short, not delivered late
+        self.assertTrue(s.healthy())
+
 
 class Processes(ServerTest):
     def test_term_finishes_requests_in_flight_and_exits_zero(self):
