@@ -25,6 +25,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::use_awaitable;
 using std::chrono::seconds;
+using namespace std::string_view_literals;
 using Clock = std::chrono::steady_clock;
 // Awaiting a deferred operation needs no coroutine frame of its own (use_awaitable allocates one
 // per operation).
@@ -56,7 +57,7 @@ private:
 
 std::string_view version_text(unsigned v) { return v == 10 ? "HTTP/1.0" : "HTTP/1.1"; }
 
-std::string peer_address(const asio::ip::tcp::socket& s) {
+std::string peer_address(const TcpSocket& s) {
     error_code ec;
     auto ep = s.remote_endpoint(ec);
     if (ec) return "-";
@@ -65,7 +66,7 @@ std::string peer_address(const asio::ip::tcp::socket& s) {
                ? asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string()
                : a.to_string();
 }
-std::string peer_address(const asio::local::stream_protocol::socket&) { return "unix"; }
+std::string peer_address(const UnixSocket&) { return "unix"; }
 
 template <class Protocol>
 class Session;
@@ -151,7 +152,7 @@ private:
 template <class Protocol>
 class Session : public std::enable_shared_from_this<Session<Protocol>> {
 public:
-    using Socket = typename Protocol::socket;
+    using Socket = asio::basic_stream_socket<Protocol, IoExecutor>;
 
     Session(Socket socket, ServerContext& ctx)
         : remote_(peer_address(socket)),
@@ -420,45 +421,45 @@ private:
     // A whole response cut short (peer gone, write deadline): log what really left.
     void written_short(std::size_t written) {
         keep_alive_ = false;
-        bytes_ = std::min<std::uint64_t>(bytes_, written > head_buffer_.size() ? written - head_buffer_.size() : 0);
+        bytes_ = std::min<std::uint64_t>(bytes_, written > head_size_ ? written - head_size_ : 0);
     }
 
     // The head into head_buffer_, and the write deadline armed; the buffers point into `r`.
+    // Written through a cursor into a buffer sized once: a string append per piece cost more than
+    // the rest of the response path.
     std::array<asio::const_buffer, 2> prepare_response(const Response& r) {
         if (r.close) keep_alive_ = false;
-        head_buffer_.clear();
-        append_status_line(r.status);
-        head_buffer_ += "Server: agente-hibrido\r\nDate: ";
-        head_buffer_ += ctx_.http_date();
-        head_buffer_ += "\r\n";
-        if (!r.content_type.empty()) append_field("Content-Type", r.content_type);
-        char length[24];
-        auto [end, _] = std::to_chars(length, length + sizeof length, r.body.size());
-        head_buffer_ += "Content-Length: ";
-        head_buffer_.append(length, end);
-        head_buffer_ += "\r\n";
-        for (const auto& h : r.headers) append_field(h.name, h.value);
-        if (!keep_alive_) head_buffer_ += "Connection: close\r\n";
-        else if (version_ == 10) head_buffer_ += "Connection: keep-alive\r\n";
-        head_buffer_ += "\r\n";
+        std::string_view fixed = ctx_.fixed_fields();
+        // Status line (<= 80), Content-Type's name (16), Content-Length (<= 40), Connection (<= 24), CRLF.
+        std::size_t need = 192 + fixed.size() + r.content_type.size();
+        for (const auto& h : r.headers) need += h.name.size() + h.value.size() + 4;
+        if (head_buffer_.size() < need) head_buffer_.resize(need);
+        char* p = head_buffer_.data();
+        p = put(p, version_ == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv);
+        p = std::to_chars(p, p + 8, r.status).ptr;
+        *p++ = ' ';
+        p = put(p, http::obsolete_reason(http::int_to_status(unsigned(r.status))));
+        p = put(p, "\r\n"sv);
+        p = put(p, fixed);
+        if (!r.content_type.empty()) p = put_field(p, "Content-Type"sv, r.content_type);
+        p = put(p, "Content-Length: "sv);
+        p = std::to_chars(p, p + 24, r.body.size()).ptr;
+        p = put(p, "\r\n"sv);
+        for (const auto& h : r.headers) p = put_field(p, h.name, h.value);
+        if (!keep_alive_) p = put(p, "Connection: close\r\n"sv);
+        else if (version_ == 10) p = put(p, "Connection: keep-alive\r\n"sv);
+        p = put(p, "\r\n"sv);
+        head_size_ = std::size_t(p - head_buffer_.data());
         status_ = r.status;
         bytes_ = head_ ? 0 : r.body.size();  // HEAD keeps GET's Content-Length, without the body
         deadline_.expires_after(io_timeout());
-        return {asio::buffer(head_buffer_), asio::buffer(r.body.data(), head_ ? 0 : r.body.size())};
+        return {asio::buffer(head_buffer_.data(), head_size_), asio::buffer(r.body.data(), head_ ? 0 : r.body.size())};
     }
 
-    void append_status_line(int status) {
-        head_buffer_ += version_ == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-        char code[8];
-        auto [end, _] = std::to_chars(code, code + sizeof code, status);
-        head_buffer_.append(code, end);
-        head_buffer_ += ' ';
-        head_buffer_ += std::string_view(http::obsolete_reason(http::int_to_status(unsigned(status))));
-        head_buffer_ += "\r\n";
-    }
+    static char* put(char* p, std::string_view s) { return std::copy(s.begin(), s.end(), p); }
 
     // A CR or LF in a handler's header would let it forge headers or split the response: drop it.
-    void append_field(std::string_view name, std::string_view value) {
+    static char* put_field(char* p, std::string_view name, std::string_view value) {
         auto unsafe = [](std::string_view s, bool colon) {
             for (char ch : s)  // one pass: find_first_of makes a memchr call per character sought
                 if (ch == '\r' || ch == '\n' || (colon && ch == ':')) return true;
@@ -466,9 +467,9 @@ private:
         };
         if (unsafe(name, true) || unsafe(value, false)) {
             spdlog::error("Dropped response header {:?} with a CR, LF or colon in it", name);
-            return;
+            return p;
         }
-        head_buffer_.append(name).append(": ").append(value).append("\r\n");
+        return put(put(put(put(p, name), ": "sv), value), "\r\n"sv);
     }
 
     asio::awaitable<error_code> write_stream_header(int status, const std::string& content_type,
@@ -524,7 +525,8 @@ private:
     bool trusted_;                          // the peer is in forwarded_allow_ips
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
-    std::string head_buffer_;
+    std::string head_buffer_;               // grown, never shrunk: the head is written in place
+    std::size_t head_size_ = 0;
     Clock::time_point received_at_;
     unsigned version_ = 11;
     bool head_ = false;
@@ -534,7 +536,7 @@ private:
 };
 
 template <class Protocol>
-void spawn(typename Protocol::socket socket, ServerContext& ctx) {
+void spawn(asio::basic_stream_socket<Protocol, IoExecutor> socket, ServerContext& ctx) {
     ++ctx.connections;
     ctx.slot.connections.store(ctx.connections, std::memory_order_relaxed);
     auto executor = socket.get_executor();
@@ -553,12 +555,12 @@ void spawn(typename Protocol::socket socket, ServerContext& ctx) {
 
 }  // namespace
 
-void start_session(asio::ip::tcp::socket socket, ServerContext& context) {
+void start_session(TcpSocket socket, ServerContext& context) {
     socket.set_option(asio::ip::tcp::no_delay(true));
     spawn<asio::ip::tcp>(std::move(socket), context);
 }
 
-void start_session(asio::local::stream_protocol::socket socket, ServerContext& context) {
+void start_session(UnixSocket socket, ServerContext& context) {
     spawn<asio::local::stream_protocol>(std::move(socket), context);
 }
 
@@ -568,7 +570,7 @@ bool ServerContext::trusts_forwarded(std::string_view peer) const {
     return false;
 }
 
-std::string_view ServerContext::http_date() {
+std::string_view ServerContext::fixed_fields() {
     std::time_t now = std::time(nullptr);
     if (now != date_second_) {
         date_second_ = now;
@@ -576,9 +578,14 @@ std::string_view ServerContext::http_date() {
         ::gmtime_r(&now, &tm);
         char buf[40];
         std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        date_ = buf;
+        fixed_fields_ = std::string(server_and_date) + buf + "\r\n";
     }
-    return date_;
+    return fixed_fields_;
+}
+
+std::string_view ServerContext::http_date() {
+    std::string_view fields = fixed_fields();
+    return fields.substr(server_and_date.size(), fields.size() - server_and_date.size() - 2);
 }
 
 }  // namespace agente::core

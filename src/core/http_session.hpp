@@ -5,12 +5,21 @@
 
 #include "core/server_context.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
 namespace agente::core {
 
-void start_session(asio::ip::tcp::socket socket, ServerContext& context);
-void start_session(asio::local::stream_protocol::socket socket, ServerContext& context);
+// Sockets and acceptors bound to the io_context's own executor type: every I/O operation copies
+// its socket's executor, and the type-erased any_io_executor made each copy a call.
+using IoExecutor = asio::io_context::executor_type;
+using TcpSocket = asio::basic_stream_socket<asio::ip::tcp, IoExecutor>;
+using UnixSocket = asio::basic_stream_socket<asio::local::stream_protocol, IoExecutor>;
+using TcpAcceptor = asio::basic_socket_acceptor<asio::ip::tcp, IoExecutor>;
+using UnixAcceptor = asio::basic_socket_acceptor<asio::local::stream_protocol, IoExecutor>;
+
+void start_session(TcpSocket socket, ServerContext& context);
+void start_session(UnixSocket socket, ServerContext& context);
 
 }  // namespace agente::core

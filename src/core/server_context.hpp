@@ -51,10 +51,12 @@ struct ServerContext {
 
     bool trusts_forwarded(std::string_view peer) const;
     std::string_view http_date();                         // cached per second
+    std::string_view fixed_fields();                      // "Server: ...\r\nDate: ...\r\n", the same
 
 private:
+    static constexpr std::string_view server_and_date = "Server: agente-hibrido\r\nDate: ";
     std::time_t date_second_ = 0;
-    std::string date_;
+    std::string fixed_fields_;
 };
 
 }  // namespace agente::core

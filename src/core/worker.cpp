@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 
@@ -86,10 +87,18 @@ public:
 
 private:
     void add_core_routes() {
-        // Cheap on purpose (load balancers poll it): no JSON DOM, the pid cached (getpid is a syscall).
-        routes_.add("GET", "/health", SyncHandler([this, pid = std::to_string(::getpid())](const Request&) {
-            return Response::json(200, R"({"status":"ok","pid":)" + pid + R"(,"requests":)" +
-                                           std::to_string(ctx_.requests) + "}");
+        // Cheap on purpose (load balancers poll it): no JSON DOM, the pid cached (getpid is a
+        // syscall), one allocation for the body.
+        std::string head = R"({"status":"ok","pid":)" + std::to_string(::getpid()) + R"(,"requests":)";
+        routes_.add("GET", "/health", SyncHandler([this, head](const Request&) {
+            std::string body;
+            body.reserve(head.size() + 24);
+            body += head;
+            char count[24];
+            auto [end, _] = std::to_chars(count, count + sizeof count, ctx_.requests);
+            body.append(count, end);
+            body += '}';
+            return Response::json(200, std::move(body));
         }));
     }
 
@@ -214,8 +223,8 @@ private:
     asio::signal_set signals_;
     asio::steady_timer heartbeat_;
     asio::steady_timer drain_deadline_;
-    std::list<tcp::acceptor> tcp_acceptors_;
-    std::list<local::acceptor> unix_acceptors_;
+    std::list<TcpAcceptor> tcp_acceptors_;
+    std::list<UnixAcceptor> unix_acceptors_;
 };
 
 }  // namespace
