@@ -17,9 +17,13 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 
 SUSTAIN_P99_MS = 10.0
 TICK = os.sysconf("SC_CLK_TCK")
+QUIET_CORES = float(os.environ.get("BENCH_QUIET_CORES", "0.15"))  # other load that makes a run disturbed
+QUIET_WAIT = float(os.environ.get("BENCH_QUIET_WAIT", "1200"))  # at most this long per wait
+RETRIES = int(os.environ.get("BENCH_RETRY_DISTURBED", "3"))
 
 
 def proc_cpu(pids):
@@ -51,12 +55,23 @@ def children(pids):
     return out
 
 
+def wait_quiet():
+    """Until less than QUIET_CORES of the machine is busy over 1 s, twice in a row (at most QUIET_WAIT
+    seconds). Our own servers are idle between runs, so what is busy is someone else's work."""
+    deadline, calm = time.monotonic() + QUIET_WAIT, 0
+    while calm < 2 and time.monotonic() < deadline:
+        b0 = machine_busy()
+        time.sleep(1)
+        calm = calm + 1 if machine_busy() - b0 < QUIET_CORES else 0
+
+
 class Bench:
     def __init__(self, a):
         self.a = a
         self.raw = open(a.raw, "a") if a.raw else None
         self.gw_pids = [int(p) for p in a.gw_pids.split(",")]
         self.up_pids = [int(p) for p in a.up_pids.split(",")]
+        self.disturbed = 0
 
     def gateway_procs(self):
         return self.gw_pids + children(self.gw_pids)
@@ -64,7 +79,21 @@ class Bench:
     def upstream_procs(self):
         return self.up_pids + children(self.up_pids)
 
-    def load(self, label, port, rate, duration, warmup, path="/v1/chat/completions", body=None):
+    def load(self, label, port, rate, duration, warmup):
+        """One run at a quiet moment; repeated (RETRIES times at most) while others used more than
+        QUIET_CORES during it; the least disturbed attempt is kept."""
+        best = None
+        for _ in range(RETRIES + 1):
+            wait_quiet()
+            r = self.load_once(label, port, rate, duration, warmup)
+            if best is None or r["other_cores"] < best["other_cores"]:
+                best = r
+            if r["other_cores"] < QUIET_CORES:
+                break
+        self.disturbed += best["other_cores"] >= QUIET_CORES
+        return best
+
+    def load_once(self, label, port, rate, duration, warmup, path="/v1/chat/completions", body=None):
         gw, up = self.gateway_procs(), self.upstream_procs()
         gw0, up0, busy0 = proc_cpu(gw), proc_cpu(up), machine_busy()
         cmd = [self.a.loadgen, "--port", str(port), "--path", path, "--body-file", body or self.a.body,
@@ -168,6 +197,7 @@ def main():
     p99_over = med(hi, "gateway", "p99") - med(hi, "direct", "p99")
     print(f"\np99 overhead at {rates[hi]:,}/s ({hi}% of the highest sustained rate): {p99_over:+.2f} ms "
           f"-> target <= 1 ms {'met' if p99_over <= 1.0 else 'NOT met'}")
+    print(f"runs still disturbed after {RETRIES} repeats (others above {QUIET_CORES:g} cores): {b.disturbed}")
     print("gateway CPU: the gateway's processes during its runs, in cores; other load: the most CPU any "
           "one run of that rate saw used by processes other than nginx, the gateway and the load generator.")
 
