@@ -6,11 +6,12 @@
 // or chunked). Any non-2xx answer or connection error stops the run with exit status 1.
 //
 //   loadgen --port P --rate R [--host 127.0.0.1] [--path /] [--body-file F] [--header 'K: V']...
-//           [--duration 10] [--warmup 2] [--connections 32] [--label name]
+//           [--duration 10] [--warmup 2] [--connections 32] [--label name] [--record-header NAME]
 //
 // Prints one line: label, offered and achieved rate, then latency (due -> last byte) p50 p90 p99
 // p99.9 max and time to the response's header (due -> header parsed) p50 p99, all in ms, and the
-// CPU seconds the generator itself used. Only
+// CPU seconds the generator itself used; with --record-header, also the p50 p99 p99.9 of that
+// response header's numeric value (hdr_p50=...: e.g. a proxy's own overhead in ms). Only
 // requests due after the warm-up are counted. "late" counts requests sent more than 1 ms after they
 // were due (no free connection, or the loop itself behind); "unfinished" those still open when the
 // run ends (duration + 2 s of grace): a run with unfinished requests did not sustain the rate.
@@ -50,7 +51,7 @@ namespace {
 }
 
 struct Options {
-    std::string host = "127.0.0.1", port, path = "/", body, label = "run";
+    std::string host = "127.0.0.1", port, path = "/", body, label = "run", record_header;
     std::vector<std::string> headers;
     double rate = 0, duration = 10, warmup = 2;
     int connections = 32;
@@ -58,6 +59,7 @@ struct Options {
 
 struct Sample {
     std::int64_t total_ns, header_ns;
+    double recorded;  // the --record-header value, 0 without one
 };
 
 class Run;
@@ -96,6 +98,7 @@ public:
     }
 
     const std::string& request() const { return request_; }
+    const std::string& record_header() const { return opt_.record_header; }
 
     void start() {
         tcp::resolver res(io_);
@@ -118,12 +121,13 @@ public:
     }
 
     // A connection finished request `index` (due at `due`).
-    void done(Conn* c, std::uint64_t index, Clock::time_point due_at, Clock::time_point header_at) {
+    void done(Conn* c, std::uint64_t index, Clock::time_point due_at, Clock::time_point header_at,
+              double recorded) {
         auto now = Clock::now();
         ++finished_;
         last_done_ = now;
         if (index >= first_counted_)
-            samples_.push_back({(now - due_at).count(), (header_at - due_at).count()});
+            samples_.push_back({(now - due_at).count(), (header_at - due_at).count(), recorded});
         if (finished_ == total_) {
             timer_.cancel();
             return;
@@ -165,11 +169,21 @@ public:
         double last_ms = tot.empty() ? 0 : static_cast<double>(tot.back()) / 1e6;
         std::printf(
             "label=%s rate=%.0f achieved=%.0f requests=%llu late=%llu unfinished=%llu "
-            "p50=%.3f p90=%.3f p99=%.3f p999=%.3f max=%.3f ttfb_p50=%.3f ttfb_p99=%.3f cpu_s=%.2f\n",
+            "p50=%.3f p90=%.3f p99=%.3f p999=%.3f max=%.3f ttfb_p50=%.3f ttfb_p99=%.3f cpu_s=%.2f",
             opt_.label.c_str(), opt_.rate, static_cast<double>(counted) / secs,
             static_cast<unsigned long long>(counted), static_cast<unsigned long long>(late_),
             static_cast<unsigned long long>(unfinished), pct(tot, 50), pct(tot, 90), pct(tot, 99),
             pct(tot, 99.9), last_ms, pct(hdr, 50), pct(hdr, 99), cpu);
+        if (!opt_.record_header.empty()) {
+            std::vector<double> rec;
+            for (auto& s : samples_) rec.push_back(s.recorded);
+            std::sort(rec.begin(), rec.end());
+            auto at = [&](double p) {
+                return rec.empty() ? 0.0 : rec[std::min(rec.size() - 1, std::size_t(p / 100.0 * double(rec.size())))];
+            };
+            std::printf(" hdr_p50=%.3f hdr_p99=%.3f hdr_p999=%.3f", at(50), at(99), at(99.9));
+        }
+        std::printf("\n");
         std::fflush(stdout);
         if (unfinished > 0) std::exit(2);
     }
@@ -249,7 +263,12 @@ void Conn::on_header(beast::error_code ec) {
 void Conn::on_body(beast::error_code ec) {
     if (ec) die("read body: " + ec.message());
     if (!parser_->keep_alive()) die("the server closed a keep-alive connection (Connection: close)");
-    run_.done(this, index_, due_, header_at_);
+    double recorded = 0;
+    if (!run_.record_header().empty()) {
+        auto v = parser_->get()[run_.record_header()];
+        recorded = std::strtod(std::string(v).c_str(), nullptr);
+    }
+    run_.done(this, index_, due_, header_at_, recorded);
 }
 
 Options parse(int argc, char** argv) {
@@ -264,6 +283,7 @@ Options parse(int argc, char** argv) {
         else if (a == "--port") o.port = val();
         else if (a == "--path") o.path = val();
         else if (a == "--label") o.label = val();
+        else if (a == "--record-header") o.record_header = val();
         else if (a == "--header") o.headers.push_back(val());
         else if (a == "--rate") o.rate = std::stod(val());
         else if (a == "--duration") o.duration = std::stod(val());
