@@ -97,6 +97,16 @@ int Scoreboard::claim(std::int32_t pid) {
     return -1;
 }
 
+bool Scoreboard::fewer_elsewhere(int my_slot, std::uint32_t mine, std::int64_t alive_since_ns) const {
+    for (int i = 0; i < max_slots; ++i) {
+        const Slot& s = slots()[i];
+        if (i == my_slot || s.state.load(std::memory_order_relaxed) != std::uint32_t(WorkerState::ready)) continue;
+        if (s.heartbeat_ns.load(std::memory_order_relaxed) < alive_since_ns) continue;  // stuck: no help
+        if (s.connections.load(std::memory_order_relaxed) + 1 < mine) return true;
+    }
+    return false;
+}
+
 void Scoreboard::release(int i) {
     slot(i).pid = 0;
     slot(i).state = std::uint32_t(WorkerState::free);

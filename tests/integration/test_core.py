@@ -31,6 +31,26 @@ class Serving(ServerTest):
         [t.join() for t in threads]
         self.assertEqual(seen, set(s.workers()))
 
+    def test_a_burst_of_keepalive_connections_is_shared_by_the_workers(self):
+        # Every worker is woken for the shared socket; the first awake used to take nearly all.
+        s = self.server(["workers = 2"]).start(workers=2)
+        conns = [socket.create_connection(("127.0.0.1", s.port), timeout=5) for _ in range(40)]
+        try:
+            pids = []
+            for c in conns:
+                c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            for c in conns:
+                data = b""
+                while not data.endswith(b"}"):
+                    data += c.recv(4096)
+                pids.append(json.loads(data.split(b"\r\n\r\n", 1)[1])["pid"])
+        finally:
+            for c in conns:
+                c.close()
+        counts = sorted(pids.count(p) for p in set(pids))
+        self.assertEqual(len(counts), 2, counts)
+        self.assertGreaterEqual(counts[0], 15, counts)
+
     def test_keepalive_pipelining_head_and_404(self):
         s = self.server(binary=TEST_BIN).start()
         two = raw_request(s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"

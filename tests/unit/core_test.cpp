@@ -120,6 +120,20 @@ TEST(Scoreboard, SlotsAreClaimedReleasedAndSharedThroughTheFd) {
     EXPECT_EQ(master.slot(0).requests.load(), 0u);
 }
 
+TEST(Scoreboard, AConnectionIsLeftToALiveReadySiblingWithTwoFewer) {
+    Scoreboard s = Scoreboard::create(0);
+    int me = s.claim(100), sibling = s.claim(101), draining = s.claim(102);
+    for (int i : {me, sibling, draining}) s.slot(i).state = std::uint32_t(WorkerState::ready);
+    s.slot(draining).state = std::uint32_t(WorkerState::draining);
+    s.slot(sibling).heartbeat_ns = 1000;
+    s.slot(sibling).connections = 3;
+    EXPECT_FALSE(s.fewer_elsewhere(me, 4, 500));  // one fewer: not worth the wait
+    EXPECT_TRUE(s.fewer_elsewhere(me, 5, 500));
+    EXPECT_FALSE(s.fewer_elsewhere(me, 5, 2000));  // not heard from lately: maybe stuck
+    s.slot(sibling).state = std::uint32_t(WorkerState::booting);
+    EXPECT_FALSE(s.fewer_elsewhere(me, 50, 0));  // not serving yet; a draining one and my own never count
+}
+
 TEST(Scoreboard, RunsOutOfSlotsCleanly) {
     Scoreboard s = Scoreboard::create(0);
     for (int i = 0; i < Scoreboard::max_slots; ++i) ASSERT_GE(s.claim(i + 1), 0);
