@@ -102,7 +102,7 @@ bool Scoreboard::fewer_elsewhere(int my_slot, std::uint32_t mine, std::int64_t a
         const Slot& s = slots()[i];
         if (i == my_slot || s.state.load(std::memory_order_relaxed) != std::uint32_t(WorkerState::ready)) continue;
         if (s.heartbeat_ns.load(std::memory_order_relaxed) < alive_since_ns) continue;  // stuck: no help
-        if (s.connections.load(std::memory_order_relaxed) + 1 < mine) return true;
+        if (2 * s.connections.load(std::memory_order_relaxed) + 2 < mine) return true;
     }
     return false;
 }

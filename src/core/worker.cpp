@@ -167,7 +167,7 @@ private:
 
     // Every worker is woken for a connection on the shared socket, and the first one awake used to
     // drain the backlog alone (49 of wrk's 50 connections on one worker, the other idle). So after
-    // each accept, while a live sibling holds fewer connections, wait a little (at most 3 ms: a
+    // each accept, while a live sibling holds far fewer connections, wait a little (at most 3 ms: a
     // sibling that is only slow must not stall accepting) and let the kernel's wake-up reach it.
     asio::awaitable<void> leave_some_to_siblings(asio::steady_timer& pause) {
         for (int waits = 0; waits < 3; ++waits) {

@@ -127,9 +127,9 @@ TEST(Scoreboard, AConnectionIsLeftToALiveReadySiblingWithTwoFewer) {
     s.slot(draining).state = std::uint32_t(WorkerState::draining);
     s.slot(sibling).heartbeat_ns = 1000;
     s.slot(sibling).connections = 3;
-    EXPECT_FALSE(s.fewer_elsewhere(me, 4, 500));  // one fewer: not worth the wait
-    EXPECT_TRUE(s.fewer_elsewhere(me, 5, 500));
-    EXPECT_FALSE(s.fewer_elsewhere(me, 5, 2000));  // not heard from lately: maybe stuck
+    EXPECT_FALSE(s.fewer_elsewhere(me, 8, 500));  // within a factor of two: not worth the wait
+    EXPECT_TRUE(s.fewer_elsewhere(me, 9, 500));
+    EXPECT_FALSE(s.fewer_elsewhere(me, 9, 2000));  // not heard from lately: maybe stuck
     s.slot(sibling).state = std::uint32_t(WorkerState::booting);
     EXPECT_FALSE(s.fewer_elsewhere(me, 50, 0));  // not serving yet; a draining one and my own never count
 }
