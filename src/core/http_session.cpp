@@ -199,8 +199,10 @@ public:
             count_request(req);
         }
         co_await close_gracefully();
-        deadline_.stop();
     }
+
+    // The connection is over, however run() ended (an exception too): the deadline's timer lets go.
+    void finished() { deadline_.stop(); }
 
 private:
     friend class SessionExchange<Protocol>;
@@ -543,6 +545,7 @@ void spawn(asio::basic_stream_socket<Protocol, IoExecutor> socket, ServerContext
     auto session = std::make_shared<Session<Protocol>>(std::move(socket), ctx);
     asio::co_spawn(executor, session->run(),
                    [session, &ctx](std::exception_ptr e) {
+                       session->finished();
                        if (e) {
                            try { std::rethrow_exception(e); }
                            catch (const std::exception& ex) { spdlog::error("Connection failed: {}", ex.what()); }
