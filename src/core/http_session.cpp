@@ -372,18 +372,15 @@ private:
         bytes_ = bytes_ ? bytes_ : ex.bytes();
     }
 
-    // While a handler runs nobody reads the socket; readable-with-nothing-to-read means the peer left.
+    // While a handler runs nobody reads the socket; end of stream means the peer left. A peeking
+    // receive leaves a pipelined request where it is, and unlike a readable-wait it needs no
+    // epoll_ctl to arm (Asio re-arms the descriptor for every non-speculative operation).
     void watch_peer(std::shared_ptr<HandlerControl> control) {
-        socket_.async_wait(Protocol::socket::wait_read, [this, control](error_code ec) {
-            if (control->done) return;
-            if (!ec) {
-                char byte;
-                ssize_t n = ::recv(socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-                if (n > 0) return;                       // a pipelined request: the peer is still there
-                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return watch_peer(control);
-            }
-            control->stop(StopReason::client_gone);
-        });
+        socket_.async_receive(asio::buffer(&peeked_, 1), Socket::message_peek,
+                              [control](error_code ec, std::size_t n) {
+                                  if (control->done || (!ec && n > 0)) return;  // n > 0: a pipelined request
+                                  control->stop(StopReason::client_gone);
+                              });
     }
 
     void count_request(const Request& req) {
@@ -527,6 +524,7 @@ private:
     bool trusted_;                          // the peer is in forwarded_allow_ips
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    char peeked_ = 0;                       // the peer watch's one-byte peek lands here
     std::string head_buffer_;               // grown, never shrunk: the head is written in place
     std::size_t head_size_ = 0;
     Clock::time_point received_at_;

@@ -66,6 +66,18 @@ class Serving(ServerTest):
         http10 = raw_request(s.port, b"GET /health HTTP/1.0\r\n\r\n")
         self.assertTrue(http10.startswith(b"HTTP/1.0 200"), http10)
 
+    def test_request_pipelined_behind_an_async_handler_is_not_taken_for_a_disconnect(self):
+        s = self.server(binary=TEST_BIN).start()
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+            c.sendall(b"GET /slow?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.2)  # so that the next request arrives while the handler runs, not with it
+            c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            both = b""
+            while chunk := c.recv(65536):
+                both += chunk
+        self.assertEqual(both.count(b"HTTP/1.1 200"), 2, both)
+        self.assertIn(b'"slept_ms":500', both)
+
     def test_chunked_body_and_expect_continue(self):
         s = self.server(binary=TEST_BIN).start()
         chunked = raw_request(s.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
