@@ -400,14 +400,6 @@ private:
         }
     }
 
-    template <class Message>
-    void common_headers(Message& res, const std::vector<Header>& headers) {
-        res.set(http::field::server, "agente-hibrido");
-        res.set(http::field::date, ctx_.http_date());
-        for (const auto& h : headers) res.insert(h.name, h.value);
-        res.keep_alive(keep_alive_);
-    }
-
     // Whole responses are the hot path: the head goes into one reused buffer and leaves with the
     // body in a single gather write (Beast's generic serializer cost half our CPU per request).
     asio::awaitable<error_code> write_response(Response r) {
@@ -423,35 +415,47 @@ private:
     }
 
     // The head into head_buffer_, and the write deadline armed; the buffers point into `r`.
-    // Written through a cursor into a buffer sized once: a string append per piece cost more than
-    // the rest of the response path.
     std::array<asio::const_buffer, 2> prepare_response(const Response& r) {
         if (r.close) keep_alive_ = false;
+        auto head = prepare_head(r.status, r.content_type, r.headers, r.body.size());
+        bytes_ = head_ ? 0 : r.body.size();  // HEAD keeps GET's Content-Length, without the body
+        return {head, asio::buffer(r.body.data(), head_ ? 0 : r.body.size())};
+    }
+
+    // Every response head, whole or streamed (`length` none: chunked), written through a cursor
+    // into a buffer sized once: a string append per piece cost more than the rest of the response
+    // path. Arms the write deadline.
+    asio::const_buffer prepare_head(int status, std::string_view content_type, const std::vector<Header>& headers,
+                                    std::optional<std::size_t> length) {
         std::string_view fixed = ctx_.fixed_fields();
-        // Status line (<= 80), Content-Type's name (16), Content-Length (<= 40), Connection (<= 24), CRLF.
-        std::size_t need = 192 + fixed.size() + r.content_type.size();
-        for (const auto& h : r.headers) need += h.name.size() + h.value.size() + 4;
+        // Status line (<= 80), Content-Type's name (16), Content-Length or Transfer-Encoding and
+        // Cache-Control (<= 64), Connection (<= 24), CRLF.
+        std::size_t need = 192 + fixed.size() + content_type.size();
+        for (const auto& h : headers) need += h.name.size() + h.value.size() + 4;
         if (head_buffer_.size() < need) head_buffer_.resize(need);
         char* p = head_buffer_.data();
         p = put(p, version_ == 10 ? "HTTP/1.0 "sv : "HTTP/1.1 "sv);
-        p = std::to_chars(p, p + 8, r.status).ptr;
+        p = std::to_chars(p, p + 8, status).ptr;
         *p++ = ' ';
-        p = put(p, http::obsolete_reason(http::int_to_status(unsigned(r.status))));
+        p = put(p, http::obsolete_reason(http::int_to_status(unsigned(status))));
         p = put(p, "\r\n"sv);
         p = put(p, fixed);
-        if (!r.content_type.empty()) p = put_field(p, "Content-Type"sv, r.content_type);
-        p = put(p, "Content-Length: "sv);
-        p = std::to_chars(p, p + 24, r.body.size()).ptr;
-        p = put(p, "\r\n"sv);
-        for (const auto& h : r.headers) p = put_field(p, h.name, h.value);
+        if (!content_type.empty()) p = put_field(p, "Content-Type"sv, content_type);
+        if (length) {
+            p = put(p, "Content-Length: "sv);
+            p = std::to_chars(p, p + 24, *length).ptr;
+            p = put(p, "\r\n"sv);
+        } else {
+            p = put(p, "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"sv);
+        }
+        for (const auto& h : headers) p = put_field(p, h.name, h.value);
         if (!keep_alive_) p = put(p, "Connection: close\r\n"sv);
         else if (version_ == 10) p = put(p, "Connection: keep-alive\r\n"sv);
         p = put(p, "\r\n"sv);
         head_size_ = std::size_t(p - head_buffer_.data());
-        status_ = r.status;
-        bytes_ = head_ ? 0 : r.body.size();  // HEAD keeps GET's Content-Length, without the body
+        status_ = status;
         deadline_.expires_after(io_timeout());
-        return {asio::buffer(head_buffer_.data(), head_size_), asio::buffer(r.body.data(), head_ ? 0 : r.body.size())};
+        return asio::buffer(head_buffer_.data(), head_size_);
     }
 
     static char* put(char* p, std::string_view s) { return std::copy(s.begin(), s.end(), p); }
@@ -472,16 +476,8 @@ private:
 
     asio::awaitable<error_code> write_stream_header(int status, const std::string& content_type,
                                                     const std::vector<Header>& headers) {
-        http::response<http::empty_body> res{http::int_to_status(status), version_};
-        res.result(status);
-        common_headers(res, headers);
-        res.set(http::field::content_type, content_type);
-        res.set(http::field::cache_control, "no-cache");
-        res.chunked(true);
-        http::response_serializer<http::empty_body> sr{res};
-        status_ = status;
-        deadline_.expires_after(io_timeout());
-        auto [ec, n] = co_await http::async_write_header(socket_, sr, tuple_deferred);
+        auto [ec, n] = co_await asio::async_write(socket_, prepare_head(status, content_type, headers, std::nullopt),
+                                                  tuple_deferred);
         if (ec) keep_alive_ = false;
         co_return ec;
     }
@@ -581,11 +577,6 @@ std::string_view ServerContext::fixed_fields() {
         fixed_fields_ = std::string(server_and_date) + buf + "\r\n";
     }
     return fixed_fields_;
-}
-
-std::string_view ServerContext::http_date() {
-    std::string_view fields = fixed_fields();
-    return fields.substr(server_and_date.size(), fields.size() - server_and_date.size() - 2);
 }
 
 }  // namespace agente::core

@@ -50,8 +50,7 @@ struct ServerContext {
     std::function<void()> on_connection_closed;           // the worker checks whether it may exit
 
     bool trusts_forwarded(std::string_view peer) const;
-    std::string_view http_date();                         // cached per second
-    std::string_view fixed_fields();                      // "Server: ...\r\nDate: ...\r\n", the same
+    std::string_view fixed_fields();                      // "Server: ...\r\nDate: ...\r\n", cached per second
 
 private:
     static constexpr std::string_view server_and_date = "Server: agente-hibrido\r\nDate: ";
