@@ -73,7 +73,10 @@ std::shared_ptr<Gateway> make_gateway(const WorkerContext& context) {
     if (!context.shared.data || context.shared.size < sizeof(SharedState))
         throw std::runtime_error("gateway: shared memory area too small");
     SharedState& shared = shared_of(context.shared);
-    auto pool = make_connection_pool(context.executor, settings.upstream_keepalive_connections);
+    std::vector<std::string> private_cas;
+    for (const auto& p : settings.providers)
+        if (!p.endpoint.tls_ca_file.empty()) private_cas.push_back(p.endpoint.tls_ca_file);
+    auto pool = make_connection_pool(context.executor, settings.upstream_keepalive_connections, private_cas);
     StreamLimiter limiter(shared.streams, context.slot, settings.max_concurrent_streams);
     KeySet clients(settings.api_keys);
     KeySet admins(settings.admin_token.empty() ? std::vector<std::string>{} : std::vector{settings.admin_token});

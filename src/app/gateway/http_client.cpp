@@ -66,7 +66,10 @@ struct Connection {
 
 class Pool final : public ConnectionPool {
 public:
-    Pool(asio::any_io_executor executor, int max_idle) : executor_(std::move(executor)), max_idle_(max_idle) {}
+    Pool(asio::any_io_executor executor, int max_idle, const std::vector<std::string>& private_ca_files)
+        : executor_(std::move(executor)), max_idle_(max_idle) {
+        for (const auto& f : private_ca_files) tls(f);
+    }
 
     std::size_t idle() const override {
         std::size_t n = 0;
@@ -94,11 +97,11 @@ public:
     }
 
     asio::any_io_executor executor() const { return executor_; }
-    // One context per trust, made on the first HTTPS call that needs it. The system store is read
-    // from its hashed directory so that a certificate is read when a chain needs it (the bundle
-    // file would put every CA in every worker's heap, ~2.5 MB, before anything is served); a
-    // provider's tls_ca_file replaces it. Null when that file can no longer be loaded (it was
-    // checked at start, but may have changed since): the call fails, nothing falls back to trusting less.
+    // One context per trust: a provider's tls_ca_file read at start, the system store on the first
+    // HTTPS call that needs it, from its hashed directory so that a certificate is read when a chain
+    // needs it (the bundle file would put every CA in every worker's heap, ~2.5 MB, before anything
+    // is served). Null when a tls_ca_file can no longer be loaded (it was checked at start, but may
+    // have changed since): the call fails, nothing falls back to trusting less.
     ssl::context* tls(const std::string& ca_file) {
         auto it = tls_.find(ca_file);
         if (it != tls_.end()) return &it->second;
@@ -151,8 +154,9 @@ asio::awaitable<void> throw_if_cancelled() {
 
 }  // namespace
 
-std::shared_ptr<ConnectionPool> make_connection_pool(asio::any_io_executor executor, int max_idle_per_host) {
-    return std::make_shared<Pool>(std::move(executor), max_idle_per_host);
+std::shared_ptr<ConnectionPool> make_connection_pool(asio::any_io_executor executor, int max_idle_per_host,
+                                                     const std::vector<std::string>& private_ca_files) {
+    return std::make_shared<Pool>(std::move(executor), max_idle_per_host, private_ca_files);
 }
 
 std::string_view call_error_name(CallError e) {

@@ -20,7 +20,10 @@ public:
     virtual ~ConnectionPool() = default;
     virtual std::size_t idle() const = 0;
 };
-std::shared_ptr<ConnectionPool> make_connection_pool(asio::any_io_executor executor, int max_idle_per_host);
+// `private_ca_files` (the providers' tls_ca_file) are read here, at the worker's start, so that no
+// call reads a file on the loop.
+std::shared_ptr<ConnectionPool> make_connection_pool(asio::any_io_executor executor, int max_idle_per_host,
+                                                     const std::vector<std::string>& private_ca_files);
 
 struct CallTimeouts {
     milliseconds connect;       // DNS, TCP and TLS handshake
