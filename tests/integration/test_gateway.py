@@ -166,6 +166,21 @@ class ProxyTest(GatewayTest):
         self.assertEqual(status, 200, body)
         self.assertEqual(len(body["data"]), 2)
         self.assertEqual(self.fake.requests("ok")[-1]["path"], "/v1/embeddings")
+        status, _, body = post(self.s.port, "/v1/embeddings", {"model": "fast", "input": ["a"], "stream": True})
+        self.assertEqual(status, 400, body)
+        self.assertIn("stream", body["error"]["message"])
+
+    def test_body_is_forwarded_as_it_came_but_for_the_model(self):
+        # Key order and a number no double holds survive only if the text is passed through (a JSON
+        # tree sorted the keys and turned the integer into 1.2345678901234568e+22).
+        raw = ('{"zeta": 1, "model" : "fast", "messages": [{"role": "user", "content": "caf\\u00e9", '
+               '"model": "inner"}], "big": 12345678901234567890123, "alpha": 0.70}')
+        status, _, body = post(self.s.port, CHAT, raw)
+        self.assertEqual(status, 200, body)
+        seen = self.fake.requests("ok")[-1]["body"]
+        self.assertEqual(list(seen), ["zeta", "model", "messages", "big", "alpha"])
+        self.assertEqual(seen["big"], 12345678901234567890123)
+        self.assertEqual(seen["messages"][0], {"role": "user", "content": "café", "model": "inner"})
 
     def test_errors_have_openai_shape_and_status(self):
         cases = [(post(self.s.port, CHAT, {"model": "fast"}, key=None), 401),

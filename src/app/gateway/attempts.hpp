@@ -6,8 +6,7 @@
 #pragma once
 
 #include "app/gateway/gateway.hpp"
-
-#include <nlohmann/json_fwd.hpp>
+#include "app/gateway/request_body.hpp"
 
 #include <chrono>
 #include <string>
@@ -57,7 +56,7 @@ public:
 struct UpstreamRequest {
     const ModelSettings* model;
     std::string path;               // under the provider's base_url: "/chat/completions", "/embeddings"
-    nlohmann::json* body;           // "model" is replaced per target
+    const RequestBody* body;        // "model" is replaced per target
     bool stream = false;
 };
 

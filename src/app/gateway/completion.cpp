@@ -104,13 +104,16 @@ private:
 
 asio::awaitable<CompletionResult> run(Gateway& gw, const ModelSettings& model, json& body, bool stream,
                                       const DeltaCallback* on_delta) {
+    body["model"] = model.name;
     if (stream) body["stream"] = true;
     else body.erase("stream");
+    std::string problem;
+    std::optional<RequestBody> text = RequestBody::parse(body.dump(), problem);   // a body built here: valid
     TextReceiver rx(on_delta);
     UpstreamRequest req;
     req.model = &model;
     req.path = "/chat/completions";
-    req.body = &body;
+    req.body = &*text;
     req.stream = stream;
     co_await try_targets(gw, std::move(req), rx);
     co_return std::move(rx.result);

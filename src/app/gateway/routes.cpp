@@ -3,6 +3,7 @@
 #include "app/gateway/errors.hpp"
 #include "app/gateway/gateway.hpp"
 #include "app/gateway/proxy.hpp"
+#include "app/gateway/request_body.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -33,19 +34,15 @@ Response too_many_streams(const Gateway& gw) {
 }
 
 // The client's JSON body and its model; answers 400/404 itself and returns null when it did.
-asio::awaitable<const ModelSettings*> parse_body(Gateway& gw, Exchange& ex, json& body) {
-    body = json::parse(ex.request().body(), nullptr, false);
-    const char* problem = body.is_discarded()              ? "request body is not valid JSON"
-                          : !body.is_object()              ? "request body must be a JSON object"
-                          : !body.contains("model") || !body["model"].is_string() ? "\"model\" (a string) is required"
-                          : body.contains("stream") && !body["stream"].is_boolean() ? "\"stream\" must be a boolean"
-                                                                                    : nullptr;
-    if (problem) {
+asio::awaitable<const ModelSettings*> parse_body(Gateway& gw, Exchange& ex, std::optional<RequestBody>& body) {
+    std::string problem;
+    body = RequestBody::parse(std::string(ex.request().body()), problem);
+    if (!body) {
         co_await ex.respond(error_response(400, problem));
         co_return nullptr;
     }
-    const ModelSettings* m = gw.settings.model(body["model"].get<std::string>());
-    if (!m) co_await ex.respond(error_response(404, "The model `" + body["model"].get<std::string>() + "` does not exist"));
+    const ModelSettings* m = gw.settings.model(body->model());
+    if (!m) co_await ex.respond(error_response(404, "The model `" + body->model() + "` does not exist"));
     co_return m;
 }
 
@@ -57,7 +54,7 @@ Response models_response(const Gateway& gw) {
     return Response::json(200, json{{"object", "list"}, {"data", data}}.dump());
 }
 
-UpstreamRequest proxy_request(const ModelSettings* model, const char* path, json& body, bool stream) {
+UpstreamRequest proxy_request(const ModelSettings* model, const char* path, const RequestBody& body, bool stream) {
     UpstreamRequest r;
     r.model = model;
     r.path = path;
@@ -69,12 +66,12 @@ UpstreamRequest proxy_request(const ModelSettings* model, const char* path, json
 asio::awaitable<void> list_models(Gateway& gw, Exchange& ex) { co_await ex.respond(models_response(gw)); }
 
 asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex) {
-    json body;
+    std::optional<RequestBody> body;
     const ModelSettings* model = co_await parse_body(gw, ex, body);
     if (!model) co_return;
-    bool stream = body.value("stream", false);
+    bool stream = body->stream();
     if (!stream) {
-        co_await proxy(gw, ex, proxy_request(model, "/chat/completions", body, false));
+        co_await proxy(gw, ex, proxy_request(model, "/chat/completions", *body, false));
         co_return;
     }
     if (!gw.limiter.try_acquire()) {
@@ -86,15 +83,18 @@ asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex) {
         return error_event(why == StopReason::deadline ? "stream stopped: deadline" : "stream stopped: server shutting down",
                            "stream_stopped");
     });
-    co_await proxy(gw, ex, proxy_request(model, "/chat/completions", body, true));
+    co_await proxy(gw, ex, proxy_request(model, "/chat/completions", *body, true));
 }
 
 asio::awaitable<void> embeddings(Gateway& gw, Exchange& ex) {
-    json body;
+    std::optional<RequestBody> body;
     const ModelSettings* model = co_await parse_body(gw, ex, body);
     if (!model) co_return;
-    body.erase("stream");
-    co_await proxy(gw, ex, proxy_request(model, "/embeddings", body, false));
+    if (body->stream()) {   // OpenAI's embeddings have no stream; an upstream must not be asked for one
+        co_await ex.respond(error_response(400, "\"stream\" is not supported for embeddings"));
+        co_return;
+    }
+    co_await proxy(gw, ex, proxy_request(model, "/embeddings", *body, false));
 }
 
 

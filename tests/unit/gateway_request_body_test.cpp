@@ -1,0 +1,75 @@
+// The request body the gateway forwards: checked once, passed through byte for byte except for the
+// value of its top-level "model".
+#include "app/gateway/request_body.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+using agente::gateway::RequestBody;
+
+namespace {
+
+std::string problem_of(const std::string& text) {
+    std::string problem;
+    EXPECT_FALSE(RequestBody::parse(text, problem).has_value()) << text;
+    return problem;
+}
+
+RequestBody parsed(const std::string& text) {
+    std::string problem;
+    auto b = RequestBody::parse(text, problem);
+    EXPECT_TRUE(b.has_value()) << text << ": " << problem;
+    return b.value_or(*RequestBody::parse(R"({"model":"x"})", problem));
+}
+
+}  // namespace
+
+TEST(RequestBody, ReplacesOnlyTheTopLevelModelAndKeepsEverythingElseAsItCame) {
+    std::string text = R"({ "temperature" : 0.70, "model" : "public", "messages":[{"role":"user","content":"caf\u00e9","model":"inner"}],
+  "seed": 12345678901234567890, "z_first_key": 1e2 })";
+    RequestBody b = parsed(text);
+    EXPECT_EQ(b.model(), "public");
+    EXPECT_FALSE(b.stream());
+    std::string out = b.with_model("kimi-k2");
+    EXPECT_EQ(out, R"({ "temperature" : 0.70, "model":"kimi-k2", "messages":[{"role":"user","content":"caf\u00e9","model":"inner"}],
+  "seed": 12345678901234567890, "z_first_key": 1e2 })");
+    auto j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["model"], "kimi-k2");
+    EXPECT_EQ(j["messages"][0]["model"], "inner");
+}
+
+TEST(RequestBody, EscapesTheUpstreamModelAndReadsAnEscapedPublicOne) {
+    RequestBody b = parsed(R"({"model":"a\"b\\c","stream":true})");
+    EXPECT_EQ(b.model(), "a\"b\\c");
+    EXPECT_TRUE(b.stream());
+    EXPECT_EQ(b.with_model("x\"y"), R"({"model":"x\"y","stream":true})");
+}
+
+TEST(RequestBody, ModelAfterNumbersAndNestedValues) {
+    // A number is read one character past its end; the key that follows must still be found exactly.
+    RequestBody b = parsed(R"({"n":1,"o":{"model":2},"a":[1,2.5,{"model":"no"}],"model":"yes"})");
+    EXPECT_EQ(b.model(), "yes");
+    EXPECT_EQ(b.with_model("up"), R"({"n":1,"o":{"model":2},"a":[1,2.5,{"model":"no"}],"model":"up"})");
+}
+
+TEST(RequestBody, ADuplicateModelCountsAsTheLastOne) {
+    RequestBody b = parsed(R"({"model":"first","model":"second"})");
+    EXPECT_EQ(b.model(), "second");
+    EXPECT_EQ(b.with_model("up"), R"({"model":"first","model":"up"})");
+    EXPECT_EQ(nlohmann::json::parse(b.with_model("up"))["model"], "up");
+}
+
+TEST(RequestBody, RefusesWhatTheGatewayCannotForward) {
+    EXPECT_EQ(problem_of(""), "request body is not valid JSON");
+    EXPECT_EQ(problem_of(R"({"model":"a",})"), "request body is not valid JSON");
+    EXPECT_EQ(problem_of(R"({"model":"a"} trailing)"), "request body is not valid JSON");
+    EXPECT_EQ(problem_of(R"(["model","a"])"), "request body must be a JSON object");
+    EXPECT_EQ(problem_of(R"("model")"), "request body must be a JSON object");
+    EXPECT_EQ(problem_of(R"({"messages":[]})"), "\"model\" (a string) is required");
+    EXPECT_EQ(problem_of(R"({"model":7})"), "\"model\" (a string) is required");
+    EXPECT_EQ(problem_of(R"({"model":{"name":"a"}})"), "\"model\" (a string) is required");
+    EXPECT_EQ(problem_of(R"({"model":"a","model":null})"), "\"model\" (a string) is required");
+    EXPECT_EQ(problem_of(R"({"o":{"model":"nested only"}})"), "\"model\" (a string) is required");
+    EXPECT_EQ(problem_of(R"({"model":"a","stream":"yes"})"), "\"stream\" must be a boolean");
+    EXPECT_EQ(problem_of(R"({"model":"a","stream":[true]})"), "\"stream\" must be a boolean");
+}
