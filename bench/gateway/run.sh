@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The gateway's overhead against calling the same fast upstream (nginx, canned answers) directly, at
-# fixed request rates (open loop, bench/loadgen), time to first byte, and memory per held stream.
+# The gateway's overhead against calling the same fast upstream (nginx, canned answers) directly, side
+# by side with nginx's own reverse proxy in front of it, at fixed request rates (open loop,
+# bench/loadgen), whole and streamed; time to first byte; and memory per held stream.
 # Usage: bench/gateway/run.sh [BIN] — prints the figures of docs/gateway.md ("Performance").
 # BIN defaults to build-bench/agente-hibrido; it is copied, so a rebuild cannot replace it mid-run.
 set -euo pipefail
@@ -8,21 +9,25 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=${1:-$root/build-bench/agente-hibrido}
 dir=$(mktemp -d /tmp/agente-gw-bench.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
+pids=(); proxy_pid=
+cleanup() { for p in "${pids[@]}" $proxy_pid; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
-# The open-loop load generator, built outside the tree's build directories when its source changed.
+# The open-loop load generator and the stall probe, built outside the tree's build directories when
+# their sources changed.
 lgdir=${BENCH_LOADGEN_DIR:-/tmp/agente-bench-loadgen}
-loadgen=$lgdir/loadgen
 mkdir -p "$lgdir"
-if [ ! -x "$loadgen" ] || [ "$root/bench/loadgen/loadgen.cpp" -nt "$loadgen" ]; then
-    echo "building $loadgen" >&2
-    g++ -std=c++20 -O2 -o "$loadgen.tmp" "$root/bench/loadgen/loadgen.cpp" && mv "$loadgen.tmp" "$loadgen"
-fi
+for tool in loadgen stall_probe; do
+    if [ ! -x "$lgdir/$tool" ] || [ "$root/bench/loadgen/$tool.cpp" -nt "$lgdir/$tool" ]; then
+        echo "building $lgdir/$tool" >&2
+        g++ -std=c++20 -O2 -pthread -o "$lgdir/$tool.tmp" "$root/bench/loadgen/$tool.cpp"
+        mv "$lgdir/$tool.tmp" "$lgdir/$tool"
+    fi
+done
+loadgen=$lgdir/loadgen
 cp "$bin" "$dir/agente-hibrido"
 
 # Wait (at most BENCH_QUIET_WAIT s) until the 1-minute load average is under BENCH_QUIET_LOAD: the
@@ -34,10 +39,13 @@ while awk -v q="$quiet" '{exit !($1 >= q)}' /proc/loadavg && [ "$waited" -lt "${
 done
 echo "== load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (waited ${waited} s)"
 
-up=$(free_port); gw=$(free_port)
+up=$(free_port); gw=$(free_port); proxy=$(free_port)
 sed "s#@DIR@#$dir#g; s#@PORT@#$up#g" "$here/nginx.conf.in" > "$dir/nginx.conf"
 nginx -c "$dir/nginx.conf" -p "$dir" & pids+=($!)
 wait_port "$up"
+sed "s#@DIR@#$dir#g; s#@PORT@#$proxy#g; s#@UPSTREAM@#$up#g" "$here/nginx-proxy.conf.in" > "$dir/nginx-proxy.conf"
+nginx -c "$dir/nginx-proxy.conf" -p "$dir" & proxy_pid=$!
+wait_port "$proxy"
 
 cat > "$dir/server.conf" <<CONF
 bind = "127.0.0.1:$gw"
@@ -64,12 +72,15 @@ wait_port "$gw"
 body='{"model":"bench","messages":[{"role":"user","content":"hi"}]}'
 sbody='{"model":"bench-stream","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 printf '%s' "$body" > "$dir/body.json"
-echo "== whole answers at fixed rates, direct and through ${BENCH_WORKERS:-1} gateway worker(s)"
-python3 "$here/fixed_rate.py" --loadgen "$loadgen" --direct "$up" --gateway "$gw" --body "$dir/body.json" \
-    --gw-pids "${pids[1]}" --up-pids "${pids[0]}" --rounds "${BENCH_ROUNDS:-3}" \
-    --duration "${BENCH_SECONDS:-8}" --connections "${BENCH_CONNECTIONS:-32}" \
+printf '%s' "$sbody" > "$dir/stream.json"
+echo "== fixed rates: direct, through nginx's reverse proxy, through ${BENCH_WORKERS:-1} gateway worker(s)"
+python3 "$here/fixed_rate.py" --loadgen "$loadgen" --stall-probe "$lgdir/stall_probe" \
+    --direct "$up" --proxy "$proxy" --gateway "$gw" --body "$dir/body.json" --stream-body "$dir/stream.json" \
+    --gw-pids "${pids[1]}" --proxy-pids "$proxy_pid" --up-pids "${pids[0]}" --rounds "${BENCH_ROUNDS:-5}" \
+    --duration "${BENCH_SECONDS:-6}" --connections "${BENCH_CONNECTIONS:-32}" \
     --shares "${BENCH_SHARES:-25,50,75,90}" --max-rate "${BENCH_MAX_RATE:-0}" \
     ${BENCH_RAW:+--raw "$BENCH_RAW"} 2> "$dir/fixed_rate.log" || { cat "$dir/fixed_rate.log" >&2; exit 1; }
+kill "$proxy_pid" 2>/dev/null || true; proxy_pid=
 if [ -n "${BENCH_VERBOSE:-}" ]; then cat "$dir/fixed_rate.log"; fi
 echo "== time to first byte, sequential, 2000 requests"
 echo "direct : $(python3 "$here/ttfb.py" "$up" /v1/stream/chat/completions "$sbody" 2000)"
