@@ -192,9 +192,13 @@ def stall_floor(probe, seconds):
           flush=True)
 
 
-def table(b, rates, results, header_label):
-    a = b.a
-    print(f"| {header_label} | direct p50 / p99 / p99.9 | nginx proxy p50 / p99 / p99.9 | "
+def at_share(top, share):
+    return round(top * share / 100 / 100) * 100
+
+
+def table(a, rates, results):
+    """One markdown row per label of `rates` ({label: rate}), from `results` ({label: runs per path})."""
+    print(f"| rate (share of max) | direct p50 / p99 / p99.9 | nginx proxy p50 / p99 / p99.9 | "
           "gateway p50 / p99 / p99.9 | nginx proxy overhead p50 / p99 / p99.9 | "
           "gateway overhead p50 / p99 / p99.9 | gateway's own overhead header p50 / p99 / p99.9 | "
           "CPU per request: nginx proxy / gateway |")
@@ -239,24 +243,23 @@ def main():
           f"{a.probe_seconds:g} s): gateway {top:,}/s, nginx proxy {peer_top}", flush=True)
 
     shares = [int(s) for s in a.shares.split(",")]
-    rate_of = {s: round(top * s / 100 / 100) * 100 for s in shares}
-    whole = {f"{rate_of[s]:,}/s ({s}%)": b.rounds(rate_of[s]) for s in shares}
-    rates = {f"{rate_of[s]:,}/s ({s}%)": rate_of[s] for s in shares}
+    rates = {f"{at_share(top, s):,}/s ({s}%)": at_share(top, s) for s in shares}
+    whole = {label: b.rounds(rate) for label, rate in rates.items()}
     print(f"\n{a.rounds} rounds of {a.duration:g} s (+{a.warmup:g} s uncounted) per rate and path, the order "
           f"of the paths rotating per round, {a.connections} keep-alive connections; medians over rounds, "
           f"ms; latency from each request's scheduled send time to its last byte.\n")
-    table(b, rates, whole, "rate (share of max)")
+    table(a, rates, whole)
 
-    srate = round(top * a.stream_share / 100 / 100) * 100
+    srate = at_share(top, a.stream_share)
     slabel = f"{srate:,}/s ({a.stream_share}%), streamed"
     streamed = {slabel: b.rounds(srate, stream=True)}
     print("\nStreamed answers (SSE: one chunk, then [DONE]), same method:\n")
-    table(b, {slabel: srate}, streamed, "rate (share of max)")
+    table(a, {slabel: srate}, streamed)
     ttfb = {t: med(streamed[slabel][t], "ttfb_p50") for t in PATHS}
     print(f"\ntime to the response head at {srate:,}/s, p50: direct {ttfb['direct']:.3f} ms, nginx proxy "
           f"{ttfb['nginx proxy']:.3f} ms, gateway {ttfb['gateway']:.3f} ms")
 
-    hi = f"{rate_of[shares[-1]]:,}/s ({shares[-1]}%)"
+    hi = list(rates)[-1]
     over = {t: med(whole[hi][t], "p99") - med(whole[hi]["direct"], "p99") for t in PROXIES}
     print(f"\np99 overhead at {hi} of the gateway's highest sustained rate: gateway {over['gateway']:+.2f} ms, "
           f"nginx proxy {over['nginx proxy']:+.2f} ms -> target <= 1 ms "

@@ -117,7 +117,7 @@ std::optional<RequestBody> RequestBody::parse(std::string text, std::string& pro
                               CountingIterator(text.data() + text.size(), &read), &scan);
     problem = !ok                                            ? "request body is not valid JSON"
               : !scan.top_is_object                          ? "request body must be a JSON object"
-              : !scan.model_is_string || !scan.model_from    ? "\"model\" (a string) is required"
+              : !scan.model_is_string                        ? "\"model\" (a string) is required"
               : !scan.stream_ok                              ? "\"stream\" must be a boolean"
                                                              : "";
     if (!problem.empty()) return std::nullopt;
