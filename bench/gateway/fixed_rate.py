@@ -3,7 +3,11 @@
 nginx's own reverse proxy (the peer proxy), and through the gateway.
 
 0. Runs bench/loadgen/stall_probe on the idle machine: how often a never-sleeping process is stopped
-   for over 1 ms by the hypervisor. Those stalls are the floor under every p99 below.
+   for over 1 ms by the hypervisor, and how often a sleeping one wakes over 1 ms late, without and
+   with bench/loadgen/keep_awake. Then keeps keep_awake running for every run below (unless
+   --no-keep-awake): it stops the VM's virtual CPUs from halting, whose slow wake-ups would otherwise
+   dominate every p99 (bare metal, like the Orange Pi, wakes in microseconds). What stays is the
+   hypervisor's steal, reported per run.
 1. Finds the highest rate the gateway sustains with bench/loadgen (doubling, then bisecting), and the
    same for the peer proxy: a rate is sustained when the achieved rate is within 1% of the offered
    one, every request was answered within the run, and p99 stays under SUSTAIN_P99_MS (a queue that
@@ -14,10 +18,10 @@ nginx's own reverse proxy (the peer proxy), and through the gateway.
    and their medians, because single runs on a shared VM scatter by milliseconds at p99.
 3. The same for streamed answers (SSE) at one share, with the time to the first byte.
 
-Usage: fixed_rate.py --loadgen BIN --stall-probe BIN --direct PORT --proxy PORT --gateway PORT
+Usage: fixed_rate.py --loadgen BIN --stall-probe BIN --keep-awake BIN --direct PORT --proxy PORT --gateway PORT
                      --body FILE --stream-body FILE --gw-pids P,P --proxy-pids P --up-pids P,P
                      [--rounds 5] [--duration 6] [--shares 25,50,75,90] [--stream-share 50]
-                     [--max-rate R]
+                     [--max-rate R] [--no-keep-awake]
 Raw loadgen lines go to stderr (and to --raw FILE when given)."""
 import argparse
 import os
@@ -52,10 +56,21 @@ def proc_cpu(pids):
     return total / 1e9
 
 
-def machine_busy():
+def cpu_times():
+    """The machine's busy seconds (user + nice + system; irq/softirq apart) and the seconds the
+    hypervisor stole from its virtual CPUs (ran something else while the guest had work), over all
+    CPUs so far."""
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
-    return (v[0] + v[1] + v[2]) / TICK  # user + nice + system; irq/softirq apart
+    return (v[0] + v[1] + v[2]) / TICK, v[7] / TICK
+
+
+KEEP_AWAKE = []  # the keep_awake process, whose spinning is nobody's load
+
+
+def others_busy():
+    """Busy seconds so far, keep_awake's own spinning excepted."""
+    return cpu_times()[0] - proc_cpu(KEEP_AWAKE)
 
 
 def with_children(pids):
@@ -74,9 +89,9 @@ def wait_quiet():
     seconds). Our own servers are idle between runs, so what is busy is someone else's work."""
     deadline, calm = time.monotonic() + QUIET_WAIT, 0
     while calm < 2 and time.monotonic() < deadline:
-        b0 = machine_busy()
+        b0 = others_busy()
         time.sleep(1)
-        calm = calm + 1 if machine_busy() - b0 < QUIET_CORES else 0
+        calm = calm + 1 if others_busy() - b0 < QUIET_CORES else 0
 
 
 def pids(arg):
@@ -113,7 +128,7 @@ class Bench:
 
     def load_once(self, path, rate, duration, warmup, stream):
         proxy, up = with_children(self.pids[path]), with_children(self.up_pids)
-        px0, up0, busy0 = proc_cpu(proxy), proc_cpu(up), machine_busy()
+        px0, up0, busy0, steal0 = proc_cpu(proxy), proc_cpu(up), others_busy(), cpu_times()[1]
         url = STREAM_DIRECT if stream and path != "gateway" else CHAT  # the gateway maps it by model
         cmd = [self.a.loadgen, "--port", str(self.port[path]), "--path", url,
                "--body-file", self.a.stream_body if stream else self.a.body,
@@ -122,7 +137,7 @@ class Bench:
                "--connections", str(self.a.connections), "--label", path.replace(" ", "_"),
                "--record-header", "x-agente-overhead-duration-ms"]
         p = subprocess.run(cmd, capture_output=True, text=True)
-        px1, up1, busy1 = proc_cpu(proxy), proc_cpu(up), machine_busy()
+        px1, up1, busy1, steal1 = proc_cpu(proxy), proc_cpu(up), others_busy(), cpu_times()[1]
         if p.returncode == 1 or not p.stdout.strip():
             sys.exit(f"loadgen failed ({path} at {rate}/s): {p.stderr.strip()}")
         r = dict(kv.split("=", 1) for kv in p.stdout.split())
@@ -133,6 +148,7 @@ class Bench:
         # CPU of everything else on the machine during the run, in cores (tick-based /proc/stat: rough).
         ours = (px1 - px0) + (up1 - up0) + r["cpu_s"]
         r["other_cores"] = max(0.0, (busy1 - busy0) - ours) / (duration + warmup)
+        r["steal_pct"] = 100 * (steal1 - steal0) / (os.cpu_count() * (duration + warmup))
         self.log(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in r.items()))
         return r
 
@@ -168,7 +184,7 @@ def med(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
-def triple(runs, keys=("p50", "p99", "p999")):
+def triple(runs, keys=("p50", "p90", "p99")):
     return [med(runs, k) for k in keys]
 
 
@@ -181,15 +197,26 @@ def cpu_us(runs, rate, a):
     return statistics.median(r["proxy_cpu_s"] / (rate * (a.duration + a.warmup)) * 1e6 for r in runs)
 
 
-def stall_floor(probe, seconds):
+def stall_floor(probe, mode, seconds, what):
     wait_quiet()
-    p = subprocess.run([probe, str(seconds)], capture_output=True, text=True, check=True)
-    lines = p.stdout.split("\n")
-    cpus = [dict(kv.split("=", 1) for kv in line.split()) for line in lines if line.strip()]
+    p = subprocess.run([probe, mode, str(seconds)], capture_output=True, text=True, check=True)
+    cpus = [dict(kv.split("=", 1) for kv in line.split()) for line in p.stdout.split("\n") if line.strip()]
     per_s = ", ".join(f"cpu{c['cpu']} {float(c['per_s_over_1ms']):.1f}/s (max {float(c['max_ms']):.1f} ms)"
                       for c in cpus)
-    print(f"host stalls of a busy loop on the idle machine over {seconds:g} s, gaps over 1 ms: {per_s}",
-          flush=True)
+    print(f"{what} over {seconds:g} s, over 1 ms: {per_s}", flush=True)
+
+
+def start_keep_awake(a):
+    """Probes the machine's stalls, then starts keep_awake for the rest of the bench."""
+    stall_floor(a.stall_probe, "busy", 10, "host stalls of a busy loop on the idle machine")
+    stall_floor(a.stall_probe, "wake", 10, "late wake-ups of a sleeping real-time thread, idle machine")
+    if a.no_keep_awake:
+        return None
+    ka = subprocess.Popen([a.keep_awake])
+    KEEP_AWAKE.append(ka.pid)
+    time.sleep(0.2)
+    stall_floor(a.stall_probe, "wake", 10, "late wake-ups of a sleeping real-time thread, keep_awake running")
+    return ka
 
 
 def at_share(top, share):
@@ -198,24 +225,27 @@ def at_share(top, share):
 
 def table(a, rates, results):
     """One markdown row per label of `rates` ({label: rate}), from `results` ({label: runs per path})."""
-    print(f"| rate (share of max) | direct p50 / p99 / p99.9 | nginx proxy p50 / p99 / p99.9 | "
-          "gateway p50 / p99 / p99.9 | nginx proxy overhead p50 / p99 / p99.9 | "
-          "gateway overhead p50 / p99 / p99.9 | gateway's own overhead header p50 / p99 / p99.9 | "
-          "CPU per request: nginx proxy / gateway |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"| rate (share of max) | direct p50 / p90 / p99 | nginx proxy p50 / p90 / p99 | "
+          "gateway p50 / p90 / p99 | nginx proxy overhead p50 / p90 / p99 | "
+          "gateway overhead p50 / p90 / p99 | gateway's own overhead header p50 / p90 / p99 | "
+          "CPU per request: nginx proxy / gateway | steal |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for label, runs in results.items():
         d, n, g = (triple(runs[t]) for t in PATHS)
-        h = triple(runs["gateway"], ("hdr_p50", "hdr_p99", "hdr_p999"))
+        h = triple(runs["gateway"], ("hdr_p50", "hdr_p90", "hdr_p99"))
         cpu = " / ".join(f"{cpu_us(runs[t], rates[label], a):.0f} µs" for t in PROXIES)
+        steal = statistics.median(r["steal_pct"] for t in PATHS for r in runs[t])
         print(f"| {label} | {fmt(d)} | {fmt(n)} | {fmt(g)} | "
               f"{fmt([x - y for x, y in zip(n, d)], True)} | {fmt([x - y for x, y in zip(g, d)], True)} | "
-              f"{fmt(h)} | {cpu} |")
+              f"{fmt(h)} | {cpu} | {steal:.1f}% |")
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--stall-probe", required=True)
+    ap.add_argument("--keep-awake", required=True)
+    ap.add_argument("--no-keep-awake", action="store_true")
     ap.add_argument("--direct", type=int, required=True)
     ap.add_argument("--proxy", type=int, required=True)
     ap.add_argument("--gateway", type=int, required=True)
@@ -235,8 +265,15 @@ def main():
     ap.add_argument("--raw")
     a = ap.parse_args()
     b = Bench(a)
+    keep_awake = start_keep_awake(a)
+    try:
+        measure(a, b)
+    finally:
+        if keep_awake:
+            keep_awake.kill()
 
-    stall_floor(a.stall_probe, 10)
+
+def measure(a, b):
     top = a.max_rate or b.find_max("gateway")
     peer_top = a.max_rate and "(not searched)" or f"{b.find_max('nginx proxy'):,}/s"
     print(f"highest rate sustained (achieved within 1% of offered, p99 < {SUSTAIN_P99_MS:g} ms over "

@@ -16,11 +16,11 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
-# The open-loop load generator and the stall probe, built outside the tree's build directories when
+# The open-loop load generator, the stall probe and keep_awake, built outside the tree's build directories when
 # their sources changed.
 lgdir=${BENCH_LOADGEN_DIR:-/tmp/agente-bench-loadgen}
 mkdir -p "$lgdir"
-for tool in loadgen stall_probe; do
+for tool in loadgen stall_probe keep_awake; do
     if [ ! -x "$lgdir/$tool" ] || [ "$root/bench/loadgen/$tool.cpp" -nt "$lgdir/$tool" ]; then
         echo "building $lgdir/$tool" >&2
         g++ -std=c++20 -O2 -pthread -o "$lgdir/$tool.tmp" "$root/bench/loadgen/$tool.cpp"
@@ -75,6 +75,7 @@ printf '%s' "$body" > "$dir/body.json"
 printf '%s' "$sbody" > "$dir/stream.json"
 echo "== fixed rates: direct, through nginx's reverse proxy, through ${BENCH_WORKERS:-1} gateway worker(s)"
 python3 "$here/fixed_rate.py" --loadgen "$loadgen" --stall-probe "$lgdir/stall_probe" \
+    --keep-awake "$lgdir/keep_awake" $([ "${BENCH_KEEP_AWAKE:-1}" = 0 ] && echo --no-keep-awake) \
     --direct "$up" --proxy "$proxy" --gateway "$gw" --body "$dir/body.json" --stream-body "$dir/stream.json" \
     --gw-pids "${pids[1]}" --proxy-pids "$proxy_pid" --up-pids "${pids[0]}" --rounds "${BENCH_ROUNDS:-5}" \
     --duration "${BENCH_SECONDS:-6}" --connections "${BENCH_CONNECTIONS:-32}" \

@@ -10,8 +10,8 @@
 //
 // Prints one line: label, offered and achieved rate, then latency (due -> last byte) p50 p90 p99
 // p99.9 max and time to the response's header (due -> header parsed) p50 p99, all in ms, and the
-// CPU seconds the generator itself used; with --record-header, also the p50 p99 p99.9 of that
-// response header's numeric value (hdr_p50=...: e.g. a proxy's own overhead in ms). Only
+// CPU seconds the generator itself used; with --record-header, also the p50 p90 p99 p99.9 of that
+// response header's numeric value (hdr_p50=... hdr_p90 hdr_p99: e.g. a proxy's own overhead in ms). Only
 // requests due after the warm-up are counted. "late" counts requests sent more than 1 ms after they
 // were due (no free connection, or the loop itself behind); "unfinished" those still open when the
 // run ends (duration + 2 s of grace): a run with unfinished requests did not sustain the rate.
@@ -181,7 +181,7 @@ public:
             auto at = [&](double p) {
                 return rec.empty() ? 0.0 : rec[std::min(rec.size() - 1, std::size_t(p / 100.0 * double(rec.size())))];
             };
-            std::printf(" hdr_p50=%.3f hdr_p99=%.3f hdr_p999=%.3f", at(50), at(99), at(99.9));
+            std::printf(" hdr_p50=%.3f hdr_p90=%.3f hdr_p99=%.3f hdr_p999=%.3f", at(50), at(90), at(99), at(99.9));
         }
         std::printf("\n");
         std::fflush(stdout);
