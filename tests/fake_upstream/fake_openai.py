@@ -13,6 +13,10 @@ say), optionally tuned by extra fields of the JSON body, which the gateway passe
   silent        streamed: headers at once, `fake_delay_ms` of silence, then like ok
   closing       like ok, with "fake_close": "next"
 
+With "fake_json_stream": true, a stream request gets a plain JSON answer (an upstream that cannot
+stream). Any answer is preceded by the interim (1xx) responses listed in the body's `fake_interim`, e.g.
+[103, 100], each with a header, sent in one write with the start of the answer when possible.
+
 Connections are kept alive (HTTP/1.1), unless the body's `fake_close` says otherwise: true or
 "after" closes right after the answer, "next" reads the connection's next request and closes
 without answering (an upstream whose idle timeout fired as a request was on its way), "reset" the
@@ -97,6 +101,8 @@ async def respond(path, body, writer):
     """Returns False when the connection must be closed afterwards."""
     model = body.get("model", "ok")
     is_stream = bool(body.get("stream"))
+    for status in body.get("fake_interim", []):
+        writer.write(f"HTTP/1.1 {status} Interim\r\nLink: </style.css>; rel=preload\r\n\r\n".encode())
     if path.endswith("/embeddings"):
         inputs = body.get("input", "")
         inputs = inputs if isinstance(inputs, list) else [inputs]
@@ -129,7 +135,7 @@ async def respond(path, body, writer):
             await send_event(writer, "data: " + json.dumps(chunk(model, i, f"tok{i} ")) + "\n\n")
         await asyncio.sleep(0.05)
         return False
-    elif is_stream:
+    elif is_stream and not body.get("fake_json_stream"):
         await stream(writer, model, body)
     else:
         await send_json(writer, 200, completion(model))

@@ -182,6 +182,25 @@ class ProxyTest(GatewayTest):
         self.assertEqual(seen["big"], 12345678901234567890123)
         self.assertEqual(seen["messages"][0], {"role": "user", "content": "café", "model": "inner"})
 
+    def test_interim_1xx_answers_are_passed_over_and_101_refused(self):
+        for stream in (False, True):
+            body = {"model": "fast", "stream": stream, "fake_interim": [103, 100]}
+            status, _, answer = post(self.s.port, CHAT, body)
+            self.assertEqual(status, 200, answer)
+            if stream:
+                self.assertIn(b"data: [DONE]", answer)
+            else:
+                self.assertEqual(answer["choices"][0]["message"]["content"], "Hello from the fake upstream.")
+        status, _, answer = post(self.s.port, CHAT, {"model": "fast", "fake_interim": [101]})
+        self.assertEqual(status, 502, answer)
+        self.assertIn("bad HTTP response", answer["error"]["message"])
+
+    def test_plain_json_to_a_stream_request_is_passed_on_whole(self):
+        status, headers, answer = post(self.s.port, CHAT, {"model": "fast", "stream": True, "fake_json_stream": True})
+        self.assertEqual(status, 200, answer)
+        self.assertTrue(headers["content-type"].startswith("application/json"), headers)
+        self.assertEqual(answer["choices"][0]["message"]["content"], "Hello from the fake upstream.")
+
     def test_errors_have_openai_shape_and_status(self):
         cases = [(post(self.s.port, CHAT, {"model": "fast"}, key=None), 401),
                  (post(self.s.port, CHAT, {"model": "fast"}, key=CLIENT_KEY + "x"), 401),

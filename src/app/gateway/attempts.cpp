@@ -4,6 +4,7 @@
 
 #include "app/gateway/sse.hpp"
 
+#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
@@ -91,8 +92,11 @@ struct Attempts {
             failed(breaker, p, n, status, CallError::none, call.header("Retry-After"));
             co_return Next::retry;
         }
-        // 2xx, or a 4xx that is the client's own doing: the answer goes back as is.
-        if (status >= 300 || !req.stream) co_return co_await whole(call, breaker, p, n);
+        // 2xx, or a 4xx that is the client's own doing: the answer goes back as is. So does plain JSON
+        // to a stream request (an upstream that cannot stream): the SSE splitter would find no event
+        // in it and pass nothing on.
+        bool plain_json = boost::algorithm::istarts_with(call.header("Content-Type"), "application/json");
+        if (status >= 300 || !req.stream || plain_json) co_return co_await whole(call, breaker, p, n);
         co_return co_await stream(call, breaker, p, n);
     }
 

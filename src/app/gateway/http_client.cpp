@@ -275,6 +275,14 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         return CallError::tls;
     }
 
+    // A new parser for the connection's next response, fed what was already read past the last one.
+    bool next_response() {
+        parser.emplace();
+        parser->eager(true);
+        parser->body_limit(max_response_body);
+        return parse();
+    }
+
     // Feeds what was read to the parser. False on a malformed response.
     bool parse() {
         while (buffer.size() && !parser->is_done()) {
@@ -318,21 +326,27 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
             stale = reused && fired == Watch::none;
             co_return fail(CallError::io);
         }
-        parser.emplace();
-        parser->eager(true);
-        parser->body_limit(max_response_body);
         buffer.clear();
-        while (!parser->is_header_done()) {
-            error_code ec = co_await read_more();
-            co_await throw_if_cancelled();
-            if (ec == http::error::bad_value) co_return fail(CallError::protocol);
-            if (ec) {
-                // A kept-alive peer that closed as we wrote shows as EOF or a reset, before any byte.
-                bool closed = ec == asio::error::eof || ec == asio::error::connection_reset ||
-                              ec == asio::error::broken_pipe;
-                stale = reused && fired == Watch::none && closed && !parser->got_some();
-                co_return fail(CallError::io);
+        next_response();
+        for (bool interim = false;; interim = true) {
+            while (!parser->is_header_done()) {
+                error_code ec = co_await read_more();
+                co_await throw_if_cancelled();
+                if (ec == http::error::bad_value) co_return fail(CallError::protocol);
+                if (ec) {
+                    // A kept-alive peer that closed as we wrote shows as EOF or a reset, before any byte.
+                    bool closed = ec == asio::error::eof || ec == asio::error::connection_reset ||
+                                  ec == asio::error::broken_pipe;
+                    stale = reused && fired == Watch::none && closed && !parser->got_some() && !interim;
+                    co_return fail(CallError::io);
+                }
             }
+            // Interim answers (103 Early Hints, a 100 Continue nobody asked for) come before the final
+            // one and are passed over (RFC 9110, 15.2), bounded by the first-byte deadline; a 101 would
+            // switch to a protocol we never asked for.
+            int status = parser->get().result_int();
+            if (status >= 200) break;
+            if (status == 101 || !next_response()) co_return fail(CallError::protocol);
         }
         // The body is bounded by the total deadline only: a stream may run long.
         arm(total_deadline, Watch::deadline);
