@@ -71,11 +71,15 @@ public:
     // The whole response at once.
     virtual asio::awaitable<error_code> respond(Response response) = 0;
 
-    // A streamed response: chunked transfer, each write flushed to the client as it is made.
+    // A streamed response: chunked transfer, each write flushed to the client as it is made. The
+    // head leaves with the first write or finish(), in the same send (start_stream is then awaited
+    // with nothing sent); finish(last) sends `last` and the end of the body together. What is ready
+    // at once goes out at once, in as few sends as possible: each costs a wake-up on both sides.
     virtual asio::awaitable<error_code> start_stream(int status, std::string content_type,
                                                      std::vector<Header> headers = {}) = 0;
     virtual asio::awaitable<error_code> write(std::string_view chunk) = 0;
-    virtual asio::awaitable<error_code> finish() = 0;
+    virtual asio::awaitable<error_code> finish(std::string_view last) = 0;
+    asio::awaitable<error_code> finish() { return finish({}); }
     virtual bool started() const = 0;
 
     // The last chunk to send when the server ends a started stream itself (deadline, draining);

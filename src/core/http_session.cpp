@@ -99,25 +99,33 @@ public:
         started_ = true;
         status_ = status;
         for (auto& h : extra_) headers.push_back(std::move(h));
-        co_return co_await s_.write_stream_header(status, content_type, headers);
+        extra_.clear();
+        s_.hold_stream_head(status, content_type, headers);
+        co_return error_code{};
     }
 
     asio::awaitable<error_code> write(std::string_view chunk) override {
         if (!started_ || finished_) co_return asio::error::not_connected;
         if (chunk.empty()) co_return error_code{};
         bytes_ += chunk.size();
-        co_return co_await s_.write_chunk(chunk);
+        co_return co_await s_.write_chunks(chunk, false);
     }
 
-    asio::awaitable<error_code> finish() override {
+    asio::awaitable<error_code> finish(std::string_view last) override {
         if (!started_ || finished_) co_return error_code{};
         finished_ = true;
-        co_return co_await s_.write_last_chunk();
+        bytes_ += last.size();
+        co_return co_await s_.write_chunks(last, true);
     }
 
     // After the handler unwound: end what it left open, as the handler interface promises.
     asio::awaitable<void> complete(const Route& route, bool failed) {
         StopReason why = control_->reason;
+        // A stream whose head never left can still get a proper error response instead.
+        if (started_ && !finished_ && s_.head_held_ && (failed || why != StopReason::none)) {
+            started_ = false;
+            s_.head_held_ = false;
+        }
         if (!started_) {
             Response r = why == StopReason::deadline && route.options.on_deadline ? route.options.on_deadline(req_)
                        : why == StopReason::deadline ? Response::error(504, "request deadline exceeded")
@@ -128,8 +136,8 @@ public:
         }
         if (finished_) co_return;
         if (why != StopReason::client_gone && !failed) {
-            if (final_chunk_ && why != StopReason::none) co_await write(final_chunk_(why));
-            co_await finish();
+            std::string last = final_chunk_ && why != StopReason::none ? final_chunk_(why) : std::string();
+            co_await finish(last);
         }
         s_.keep_alive_ = false;  // a stream cut short leaves the connection in no state to reuse
     }
@@ -474,24 +482,27 @@ private:
         return put(put(put(put(p, name), ": "sv), value), "\r\n"sv);
     }
 
-    asio::awaitable<error_code> write_stream_header(int status, const std::string& content_type,
-                                                    const std::vector<Header>& headers) {
-        auto [ec, n] = co_await asio::async_write(socket_, prepare_head(status, content_type, headers, std::nullopt),
-                                                  tuple_deferred);
-        if (ec) keep_alive_ = false;
-        co_return ec;
+    // A stream's head waits in head_buffer_ for its first chunk, to leave in the same send.
+    void hold_stream_head(int status, const std::string& content_type, const std::vector<Header>& headers) {
+        prepare_head(status, content_type, headers, std::nullopt);
+        head_held_ = true;
     }
 
-    asio::awaitable<error_code> write_chunk(std::string_view chunk) {
+    // The held head (if still held), then `chunk` (if any), then the end of the body when `last`: one
+    // gather write. An empty chunk must not be framed: "0\r\n\r\n" is the end of the body.
+    asio::awaitable<error_code> write_chunks(std::string_view chunk, bool last) {
         deadline_.expires_after(io_timeout());
-        auto [ec, n] = co_await asio::async_write(socket_, http::make_chunk(asio::buffer(chunk)), tuple_deferred);
-        if (ec) keep_alive_ = false;
-        co_return ec;
-    }
-
-    asio::awaitable<error_code> write_last_chunk() {
-        deadline_.expires_after(io_timeout());
-        auto [ec, n] = co_await asio::async_write(socket_, http::make_chunk_last(), tuple_deferred);
+        auto head = asio::buffer(head_buffer_.data(), head_held_ ? head_size_ : 0);
+        head_held_ = false;
+        auto data = asio::buffer(chunk);
+        error_code ec;
+        if (!last)
+            std::tie(ec, std::ignore) = co_await asio::async_write(socket_, beast::buffers_cat(head, http::make_chunk(data)), tuple_deferred);
+        else if (chunk.empty())
+            std::tie(ec, std::ignore) = co_await asio::async_write(socket_, beast::buffers_cat(head, http::make_chunk_last()), tuple_deferred);
+        else
+            std::tie(ec, std::ignore) = co_await asio::async_write(
+                socket_, beast::buffers_cat(head, http::make_chunk(data), http::make_chunk_last()), tuple_deferred);
         if (ec) keep_alive_ = false;
         co_return ec;
     }
@@ -522,6 +533,7 @@ private:
     char peeked_ = 0;                       // the peer watch's one-byte peek lands here
     std::string head_buffer_;               // grown, never shrunk: the head is written in place
     std::size_t head_size_ = 0;
+    bool head_held_ = false;                // a stream's head prepared, not yet sent
     Clock::time_point received_at_;
     unsigned version_ = 11;
     bool head_ = false;

@@ -165,6 +165,15 @@ class HandlerInterface(ServerTest):
         self.assertGreaterEqual(len(arrivals), 3)  # not buffered into one write
         self.assertGreater(arrivals[-1][0] - arrivals[0][0], 0.5)
         self.assertIn(b"data: [DONE]", data)
+        # The head waits for the first chunk and leaves with it: one send, one wake-up of the client.
+        self.assertIn(b"HTTP/1.1 200", arrivals[0][1])
+        self.assertIn(b"data: 0", arrivals[0][1])
+
+    def test_stream_that_fails_before_its_first_chunk_gets_a_500(self):
+        s = self.server(binary=TEST_BIN).start()
+        status, _, body = http_get(s.port, "/stream?fail=1")
+        self.assertEqual(status, 500, body)
+        self.assertIn(b"internal server error", body)
 
     def _tmp(self):
         import tempfile, shutil

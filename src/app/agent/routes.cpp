@@ -444,8 +444,7 @@ asio::awaitable<void> send_streaming_message(std::shared_ptr<Service> sp, Exchan
         co_await ex.write(sse(id, artifact_update_event(d, t.task_id, t.context_id, artifact_id, "", true, true)));
     std::string note = end.state == TaskState::failed ? end.text : std::string();
     std::string last = sse(id, status_update_event(d, t.task_id, t.context_id, end.state, true, note));
-    co_await ex.write(last);
-    co_await ex.finish();
+    co_await ex.finish(last);
 }
 
 std::string task_id_param(const json& params) { return param_string(params, "id", "taskId"); }
@@ -603,13 +602,14 @@ asio::awaitable<void> agent_stream(std::shared_ptr<Service> sp, Exchange& ex) {
     };
     json request = completion_body(*agent, past_of(history), fresh);
     CompletionResult r = co_await gateway::complete_stream(*s.gw, *model, std::move(request), on_delta);
+    std::string last;
     if (r.ok) {
         co_await save_turn(s, context_id, with_reply(std::move(fresh), r.content));
-        co_await ex.write(ndjson(ndjson_done(context_id, r.content)));
+        last = ndjson(ndjson_done(context_id, r.content));
     } else if (r.status != 499) {
-        co_await ex.write(ndjson(ndjson_error(r.error, r.status)));
+        last = ndjson(ndjson_error(r.error, r.status));
     }
-    co_await ex.finish();
+    co_await ex.finish(last);
 }
 #pragma GCC diagnostic pop
 

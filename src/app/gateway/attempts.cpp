@@ -61,8 +61,11 @@ struct Attempts {
                 if (!co_await rx.silence()) co_return Next::done;
                 continue;
             }
-            for (auto& event : sse.feed(piece))
-                if (!co_await rx.event(event)) co_return Next::done;   // the receiver left
+            auto events = sse.feed(piece);
+            if (!events.empty()) {
+                bool there = co_await rx.events(events, call.body_done());
+                if (!there) co_return Next::done;   // the receiver left
+            }
             t0 = Clock::now();
         }
         if (call.error() != CallError::none) {

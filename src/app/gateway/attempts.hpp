@@ -11,6 +11,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace agente::gateway {
 
@@ -36,11 +37,12 @@ public:
     // A whole answer read to its end: not streamed, or a status that is the client's own doing. The
     // body is the receiver's to move from.
     virtual asio::awaitable<void> whole(int status, std::string& body, const std::string& content_type) = 0;
-    // One event of a streamed answer, the moment its blank line arrived; false: the receiver left.
-    virtual asio::awaitable<bool> event(std::string_view text) = 0;
+    // The events of a streamed answer that arrived together, the moment the blank line of the last
+    // one arrived; `last`: the upstream's body ended with them. false: the receiver left.
+    virtual asio::awaitable<bool> events(const std::vector<std::string>& texts, bool last) = 0;
     // The upstream said nothing for stream_keepalive; false: the receiver left.
     virtual asio::awaitable<bool> silence() = 0;
-    // The upstream ended its stream.
+    // The upstream ended its stream (after events(..., true) too, when the end came with them).
     virtual asio::awaitable<void> end_stream() = 0;
     // The stream broke after started(): `f` says how.
     virtual asio::awaitable<void> stream_broken(const Failure& f) = 0;

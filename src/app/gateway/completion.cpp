@@ -49,17 +49,20 @@ public:
         co_return;
     }
 
-    asio::awaitable<bool> event(std::string_view text) override {
-        if (is_done_event(text)) co_return true;
-        std::string delta = delta_content(event_data(text));
-        if (delta.empty()) co_return true;
-        result.content += delta;
-        result.started = true;
-        bool reader_there = co_await (*on_delta_)(delta);
-        if (reader_there) co_return true;
-        // The reader left: nobody wants the rest; closing the call cancels the upstream.
-        fail(499, "reader gone");
-        co_return false;
+    asio::awaitable<bool> events(const std::vector<std::string>& texts, bool) override {
+        for (const auto& text : texts) {
+            if (is_done_event(text)) continue;
+            std::string delta = delta_content(event_data(text));
+            if (delta.empty()) continue;
+            result.content += delta;
+            result.started = true;
+            bool reader_there = co_await (*on_delta_)(delta);
+            if (reader_there) continue;
+            // The reader left: nobody wants the rest; closing the call cancels the upstream.
+            fail(499, "reader gone");
+            co_return false;
+        }
+        co_return true;
     }
 
     asio::awaitable<bool> silence() override { co_return true; }

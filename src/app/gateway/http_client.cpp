@@ -437,6 +437,7 @@ asio::awaitable<CallError> UpstreamCall::read_all(std::string& out) {
 }
 
 CallError UpstreamCall::error() const { return impl_->error; }
+bool UpstreamCall::body_done() const { return impl_->finished || (impl_->parser && impl_->parser->is_done()); }
 bool UpstreamCall::reused() const { return impl_->reused; }
 
 }  // namespace agente::gateway

@@ -58,6 +58,7 @@ public:
     asio::awaitable<CallError> read_all(std::string& out);
 
     CallError error() const;
+    bool body_done() const;     // the answer's body ended with what read_some last gave
     bool reused() const;        // sent over a kept-alive connection
 
 private:

@@ -24,10 +24,19 @@ public:
         co_await ex_.respond(std::move(r));
     }
 
-    asio::awaitable<bool> event(std::string_view text) override {
-        done_seen_ = done_seen_ || is_done_event(text);
+    // Events that came in one read leave in one send; with the upstream's end, the end of the
+    // client's body too (and the [DONE] the upstream left out).
+    asio::awaitable<bool> events(const std::vector<std::string>& texts, bool last) override {
+        batch_.clear();
+        for (const auto& text : texts) {
+            done_seen_ = done_seen_ || is_done_event(text);
+            batch_ += text;
+        }
+        if (last && !done_seen_) batch_ += done_event, done_seen_ = true;
         error_code ec = co_await start_stream();
-        if (!ec) ec = co_await ex_.write(text);
+        if (ec) co_return false;
+        if (last) ec = co_await ex_.finish(batch_);
+        else ec = co_await ex_.write(batch_);
         co_return !ec;
     }
 
@@ -40,15 +49,13 @@ public:
     asio::awaitable<void> end_stream() override {
         error_code ec = co_await start_stream();
         if (ec) co_return;
-        if (!done_seen_) co_await ex_.write("data: [DONE]\n\n");
-        co_await ex_.finish();
+        co_await ex_.finish(done_seen_ ? std::string_view() : done_event);
     }
 
     asio::awaitable<void> stream_broken(const Failure& f) override {
         bool timeout = f.error == CallError::timeout;
-        co_await ex_.write(error_event(timeout ? "upstream stream timed out" : "upstream connection lost mid-stream",
-                                       timeout ? "upstream_timeout" : "upstream_error"));
-        co_await ex_.finish();
+        co_await ex_.finish(error_event(timeout ? "upstream stream timed out" : "upstream connection lost mid-stream",
+                                        timeout ? "upstream_timeout" : "upstream_error"));
     }
 
     asio::awaitable<void> failed(const Failure& f) override {
@@ -79,7 +86,10 @@ private:
         co_return ec;
     }
 
+    static constexpr std::string_view done_event = "data: [DONE]\n\n";
+
     Exchange& ex_;
+    std::string batch_;
     bool done_seen_ = false;
 };
 
