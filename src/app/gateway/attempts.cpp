@@ -2,9 +2,9 @@
 // receiver has something there is no retry and no fallback.
 #include "app/gateway/attempts.hpp"
 
+#include "app/gateway/ascii.hpp"
 #include "app/gateway/sse.hpp"
 
-#include <boost/algorithm/string/predicate.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
@@ -98,8 +98,8 @@ struct Attempts {
         // 2xx, or a 4xx that is the client's own doing: the answer goes back as is. So does plain JSON
         // to a stream request (an upstream that cannot stream): the SSE splitter would find no event
         // in it and pass nothing on.
-        bool plain_json = boost::algorithm::istarts_with(call.header("Content-Type"), "application/json");
-        if (status >= 300 || !req.stream || plain_json) co_return co_await whole(call, breaker, p, n);
+        if (status >= 300 || !req.stream || istarts_with(call.header("Content-Type"), "application/json"))
+            co_return co_await whole(call, breaker, p, n);
         co_return co_await stream(call, breaker, p, n);
     }
 
