@@ -9,8 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=${1:-$root/build-bench/agente-hibrido}
 dir=$(mktemp -d /tmp/agente-gw-bench.XXXXXX)
-pids=(); proxy_pid=
-cleanup() { for p in "${pids[@]}" $proxy_pid; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
+pids=(); proxy_pid=; keep_awake_pid=
+cleanup() { for p in "${pids[@]}" $proxy_pid $keep_awake_pid; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -83,9 +83,13 @@ python3 "$here/fixed_rate.py" --loadgen "$loadgen" --stall-probe "$lgdir/stall_p
     ${BENCH_RAW:+--raw "$BENCH_RAW"} 2> "$dir/fixed_rate.log" || { cat "$dir/fixed_rate.log" >&2; exit 1; }
 kill "$proxy_pid" 2>/dev/null || true; proxy_pid=
 if [ -n "${BENCH_VERBOSE:-}" ]; then cat "$dir/fixed_rate.log"; fi
+# A sequential client leaves the CPUs idle between requests: keep them awake here too, as in the
+# fixed-rate runs (BENCH_KEEP_AWAKE=0: the VM as it is).
+[ "${BENCH_KEEP_AWAKE:-1}" = 0 ] || { "$lgdir/keep_awake" & keep_awake_pid=$!; }
 echo "== time to first byte, sequential, 2000 requests"
 echo "direct : $(python3 "$here/ttfb.py" "$up" /v1/stream/chat/completions "$sbody" 2000)"
 echo "gateway: $(python3 "$here/ttfb.py" "$gw" /v1/chat/completions "$sbody" 2000)"
+kill $keep_awake_pid 2>/dev/null || true; keep_awake_pid=
 
 # Memory: held streams against the Python fake, which keeps each one silent (plain HTTP upstream).
 n=${BENCH_STREAMS:-5000}

@@ -7,6 +7,7 @@
 //
 //   loadgen --port P --rate R [--host 127.0.0.1] [--path /] [--body-file F] [--header 'K: V']...
 //           [--duration 10] [--warmup 2] [--connections 32] [--label name] [--record-header NAME]
+//           [--samples FILE]
 //
 // Prints one line: label, offered and achieved rate, then latency (due -> last byte) p50 p90 p99
 // p99.9 max and time to the response's header (due -> header parsed) p50 p99, all in ms, and the
@@ -15,6 +16,8 @@
 // requests due after the warm-up are counted. "late" counts requests sent more than 1 ms after they
 // were due (no free connection, or the loop itself behind); "unfinished" those still open when the
 // run ends (duration + 2 s of grace): a run with unfinished requests did not sustain the rate.
+// --samples writes one line per counted request, "due_ms latency_ms" (due time from the start of
+// the run), to see whether slow requests come alone or in bursts (a stall delays all in flight).
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -51,14 +54,14 @@ namespace {
 }
 
 struct Options {
-    std::string host = "127.0.0.1", port, path = "/", body, label = "run", record_header;
+    std::string host = "127.0.0.1", port, path = "/", body, label = "run", record_header, samples;
     std::vector<std::string> headers;
     double rate = 0, duration = 10, warmup = 2;
     int connections = 32;
 };
 
 struct Sample {
-    std::int64_t total_ns, header_ns;
+    std::int64_t due_ns, total_ns, header_ns;
     double recorded;  // the --record-header value, 0 without one
 };
 
@@ -127,7 +130,7 @@ public:
         ++finished_;
         last_done_ = now;
         if (index >= first_counted_)
-            samples_.push_back({(now - due_at).count(), (header_at - due_at).count(), recorded});
+            samples_.push_back({(due_at - start_).count(), (now - due_at).count(), (header_at - due_at).count(), recorded});
         if (finished_ == total_) {
             timer_.cancel();
             return;
@@ -185,10 +188,19 @@ public:
         }
         std::printf("\n");
         std::fflush(stdout);
+        write_samples();
         if (unfinished > 0) std::exit(2);
     }
 
 private:
+    void write_samples() const {
+        if (opt_.samples.empty()) return;
+        std::ofstream f(opt_.samples);
+        for (auto& s : samples_)
+            f << static_cast<double>(s.due_ns) / 1e6 << ' ' << static_cast<double>(s.total_ns) / 1e6 << '\n';
+        if (!f) die("cannot write " + opt_.samples);
+    }
+
     void advance(Clock::time_point now) {
         while (next_due_ < total_ && due(next_due_) <= now) ++next_due_;
     }
@@ -284,6 +296,7 @@ Options parse(int argc, char** argv) {
         else if (a == "--path") o.path = val();
         else if (a == "--label") o.label = val();
         else if (a == "--record-header") o.record_header = val();
+        else if (a == "--samples") o.samples = val();
         else if (a == "--header") o.headers.push_back(val());
         else if (a == "--rate") o.rate = std::stod(val());
         else if (a == "--duration") o.duration = std::stod(val());
