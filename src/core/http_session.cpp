@@ -111,6 +111,7 @@ public:
         co_return co_await s_.write_chunks(chunk, false);
     }
 
+    using Exchange::finish;
     asio::awaitable<error_code> finish(std::string_view last) override {
         if (!started_ || finished_) co_return error_code{};
         finished_ = true;
@@ -121,8 +122,8 @@ public:
     // After the handler unwound: end what it left open, as the handler interface promises.
     asio::awaitable<void> complete(const Route& route, bool failed) {
         StopReason why = control_->reason;
-        // A stream whose head never left can still get a proper error response instead.
-        if (started_ && !finished_ && s_.head_held_ && (failed || why != StopReason::none)) {
+        // A failed stream whose head never left can still get a proper error response instead.
+        if (started_ && !finished_ && s_.head_held_ && failed) {
             started_ = false;
             s_.head_held_ = false;
         }
@@ -135,10 +136,9 @@ public:
             co_return;
         }
         if (finished_) co_return;
-        if (why != StopReason::client_gone && !failed) {
-            std::string last = final_chunk_ && why != StopReason::none ? final_chunk_(why) : std::string();
-            co_await finish(last);
-        }
+        // Not after a failed stream write: what is on the wire is unknown, and bytes after it would
+        // only corrupt it further.
+        if (why != StopReason::client_gone && !failed && !s_.stream_write_failed_) co_await finish(closing_chunk(why));
         s_.keep_alive_ = false;  // a stream cut short leaves the connection in no state to reuse
     }
 
@@ -146,6 +146,12 @@ public:
     std::uint64_t bytes() const { return bytes_; }
 
 private:
+    // The route's last words when the server ends the stream itself (a plain function: g++ 12
+    // mishandles conditional expressions in coroutine bodies).
+    std::string closing_chunk(StopReason why) const {
+        return final_chunk_ && why != StopReason::none ? final_chunk_(why) : std::string();
+    }
+
     Session<Protocol>& s_;
     const BeastRequest& req_;
     std::shared_ptr<HandlerControl> control_;
@@ -485,7 +491,9 @@ private:
     // A stream's head waits in head_buffer_ for its first chunk, to leave in the same send.
     void hold_stream_head(int status, const std::string& content_type, const std::vector<Header>& headers) {
         prepare_head(status, content_type, headers, std::nullopt);
+        deadline_.expires_never();
         head_held_ = true;
+        stream_write_failed_ = false;
     }
 
     // The held head (if still held), then `chunk` (if any), then the end of the body when `last`: one
@@ -503,7 +511,14 @@ private:
         else
             std::tie(ec, std::ignore) = co_await asio::async_write(
                 socket_, beast::buffers_cat(head, http::make_chunk(data), http::make_chunk_last()), tuple_deferred);
-        if (ec) keep_alive_ = false;
+        // The deadline bounds a write, not the handler's pace: between chunks (an LLM thinking for
+        // a minute) the connection waits as long as the handler does.
+        if (ec) {
+            keep_alive_ = false;
+            stream_write_failed_ = true;
+        } else {
+            deadline_.expires_never();
+        }
         co_return ec;
     }
 
@@ -534,6 +549,7 @@ private:
     std::string head_buffer_;               // grown, never shrunk: the head is written in place
     std::size_t head_size_ = 0;
     bool head_held_ = false;                // a stream's head prepared, not yet sent
+    bool stream_write_failed_ = false;      // the wire may hold part of a chunk
     Clock::time_point received_at_;
     unsigned version_ = 11;
     bool head_ = false;

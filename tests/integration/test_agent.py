@@ -276,6 +276,13 @@ class NdjsonTest(AgentTest):
         self.assertTrue(all(g > 0.2 for g in gaps), f"content events were bunched: {gaps}")
         self.assertTrue(self.fake.requests("ok")[-1]["body"]["stream"])
 
+    def test_an_upstream_that_cannot_stream_still_gives_its_reply_as_content(self):
+        s = self.start(agents={"studly": ["params = { fake_json_stream = true }"]})
+        r = self.stream(s.port, "studly", {"messages": [{"role": "user", "content": "Hello"}]})
+        events = r.lines()
+        self.assertEqual([e["type"] for _, e in events], ["start", "content", "done"])
+        self.assertEqual(events[1][1]["content"], FAKE_REPLY)
+
     def test_client_leaving_mid_stream_closes_the_upstream(self):
         s = self.start(workers=2, agents={"studly": ["params = { fake_chunks = 20, fake_interval_ms = 200 }"]})
         r = self.stream(s.port, "studly", {"messages": [{"role": "user", "content": "Hello"}]})

@@ -169,6 +169,15 @@ class HandlerInterface(ServerTest):
         self.assertIn(b"HTTP/1.1 200", arrivals[0][1])
         self.assertIn(b"data: 0", arrivals[0][1])
 
+    def test_a_stream_may_pause_longer_than_the_write_timeout(self):
+        # `timeout` bounds each write; between chunks the handler sets the pace (an LLM may think for
+        # minutes). The deadline used to stay armed after a chunk and cut the stream.
+        s = self.server(["timeout = 2"], binary=TEST_BIN).start()
+        status, _, body = http_get(s.port, "/stream?n=2&ms=4000", timeout=15)
+        self.assertEqual(status, 200)
+        self.assertIn(b"data: 1", body)
+        self.assertIn(b"data: [DONE]", body)
+
     def test_stream_that_fails_before_its_first_chunk_gets_a_500(self):
         s = self.server(binary=TEST_BIN).start()
         status, _, body = http_get(s.port, "/stream?fail=1")

@@ -133,6 +133,10 @@ std::string failure_message(const Failure& f) {
     return "upstream " + std::string(call_error_name(f.error));
 }
 
+std::string broken_stream_message(const Failure& f) {
+    return f.error == CallError::timeout ? "upstream stream timed out" : "upstream connection lost mid-stream";
+}
+
 asio::awaitable<void> try_targets(Gateway& gw, UpstreamRequest req, Receiver& rx) {
     Attempts a{gw, req, rx, {}};
     for (const Target& target : req.model->targets) {

@@ -28,6 +28,8 @@ struct Failure {
 // otherwise; and what to tell it.
 int failure_status(const Failure& f);
 std::string failure_message(const Failure& f);
+// What ended a stream that broke after started().
+std::string broken_stream_message(const Failure& f);
 
 // Where an upstream answer goes. Once started() is true, nothing is retried and nothing falls back:
 // a failure can only end what the receiver already has.

@@ -35,18 +35,18 @@ std::string with_provider(const Failure& f, std::string why) {
     return f.provider.empty() ? why : f.provider + ": " + why;
 }
 
-std::string broken_stream_message(const Failure& f) {
-    return f.error == CallError::timeout ? "upstream stream timed out" : "upstream connection lost mid-stream";
-}
-
 class TextReceiver final : public Receiver {
 public:
     explicit TextReceiver(const DeltaCallback* on_delta) : on_delta_(on_delta) {}
 
+    // A stream's reader gets a whole answer (an upstream that cannot stream) as one delta.
     asio::awaitable<void> whole(int status, std::string& body, const std::string&) override {
         if (status >= 300) fail(status, upstream_message(body, status));   // the request itself was refused
         else take_message(body);
-        co_return;
+        if (!on_delta_ || !result.ok || result.content.empty()) co_return;
+        result.started = true;
+        bool reader_there = co_await (*on_delta_)(result.content);
+        if (!reader_there) fail(499, "reader gone");
     }
 
     asio::awaitable<bool> events(const std::vector<std::string>& texts, bool) override {

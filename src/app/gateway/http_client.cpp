@@ -38,6 +38,8 @@ constexpr std::uint64_t max_response_body = 64ull * 1024 * 1024;
 // Kept-alive connections idle longer than this are likely closed by the upstream already.
 constexpr auto max_idle_age = std::chrono::seconds(30);
 constexpr std::size_t read_size = 16 * 1024;
+// More interim (1xx) answers than this before the final one is a broken upstream, not a slow one.
+constexpr int max_interim_answers = 8;
 
 struct Connection {
     std::optional<tcp::socket> plain;
@@ -328,7 +330,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         }
         buffer.clear();
         next_response();
-        for (bool interim = false;; interim = true) {
+        for (int interim = 0;; ++interim) {
             while (!parser->is_header_done()) {
                 error_code ec = co_await read_more();
                 co_await throw_if_cancelled();
@@ -346,7 +348,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
             // switch to a protocol we never asked for.
             int status = parser->get().result_int();
             if (status >= 200) break;
-            if (status == 101 || !next_response()) co_return fail(CallError::protocol);
+            if (status == 101 || interim == max_interim_answers || !next_response()) co_return fail(CallError::protocol);
         }
         // The body is bounded by the total deadline only: a stream may run long.
         arm(total_deadline, Watch::deadline);

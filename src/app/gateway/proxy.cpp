@@ -13,6 +13,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The stream's last event when the upstream broke it after the first byte.
+std::string broken_stream_event(const Failure& f) {
+    return error_event(broken_stream_message(f), f.error == CallError::timeout ? "upstream_timeout" : "upstream_error");
+}
+
 class ExchangeReceiver final : public Receiver {
 public:
     explicit ExchangeReceiver(Exchange& ex) : ex_(ex) {}
@@ -49,14 +54,10 @@ public:
     asio::awaitable<void> end_stream() override {
         error_code ec = co_await start_stream();
         if (ec) co_return;
-        co_await ex_.finish(done_seen_ ? std::string_view() : done_event);
+        co_await ex_.finish(missing_done());
     }
 
-    asio::awaitable<void> stream_broken(const Failure& f) override {
-        bool timeout = f.error == CallError::timeout;
-        co_await ex_.finish(error_event(timeout ? "upstream stream timed out" : "upstream connection lost mid-stream",
-                                        timeout ? "upstream_timeout" : "upstream_error"));
-    }
+    asio::awaitable<void> stream_broken(const Failure& f) override { co_await ex_.finish(broken_stream_event(f)); }
 
     asio::awaitable<void> failed(const Failure& f) override {
         Response r = error_response(failure_status(f), failure_message(f));
@@ -87,6 +88,9 @@ private:
     }
 
     static constexpr std::string_view done_event = "data: [DONE]\n\n";
+
+    // What the client still needs to see the stream end as OpenAI ends it.
+    std::string_view missing_done() const { return done_seen_ ? std::string_view() : done_event; }
 
     Exchange& ex_;
     std::string batch_;
