@@ -45,7 +45,7 @@ struct Attempts {
             co_return Next::fallback;
         }
         breaker.record_success();   // the provider works, even when it refused the client's request
-        std::string content_type = call.header("Content-Type");
+        const std::string& content_type = call.content_type();
         co_await rx.whole(call.status(), body, content_type);
         co_return Next::done;
     }
@@ -92,13 +92,13 @@ struct Attempts {
         }
         int status = call.status();
         if (status == 429 || status >= 500) {
-            failed(breaker, p, n, status, CallError::none, call.header("Retry-After"));
+            failed(breaker, p, n, status, CallError::none, call.retry_after());
             co_return Next::retry;
         }
         // 2xx, or a 4xx that is the client's own doing: the answer goes back as is. So does plain JSON
         // to a stream request (an upstream that cannot stream): the SSE splitter would find no event
         // in it and pass nothing on.
-        if (status >= 300 || !req.stream || istarts_with(call.header("Content-Type"), "application/json"))
+        if (status >= 300 || !req.stream || istarts_with(call.content_type(), "application/json"))
             co_return co_await whole(call, breaker, p, n);
         co_return co_await stream(call, breaker, p, n);
     }

@@ -49,7 +49,9 @@ public:
     asio::awaitable<CallError> send(std::string_view method, std::string_view path, const std::vector<Header>& headers,
                                     std::string_view body);
     int status() const;
-    std::string header(std::string_view name) const;
+    // The answer's header fields the gateway looks at ("" when absent): the only ones kept.
+    const std::string& content_type() const;
+    const std::string& retry_after() const;
 
     // The next piece of the body as it arrives into `out` (replaced). Returns false at the end of the
     // body or on error (see error()); `silence` set when nothing came for `wait` (the call goes on).
