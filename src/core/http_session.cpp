@@ -459,6 +459,10 @@ private:
             p = put(p, "Content-Length: "sv);
             p = std::to_chars(p, p + 24, *length).ptr;
             p = put(p, "\r\n"sv);
+        } else if (version_ == 10) {
+            // HTTP/1.0 has no chunked encoding: the body runs to the connection's close.
+            p = put(p, "Cache-Control: no-cache\r\n"sv);
+            keep_alive_ = false;
         } else {
             p = put(p, "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"sv);
         }
@@ -498,13 +502,17 @@ private:
 
     // The held head (if still held), then `chunk` (if any), then the end of the body when `last`: one
     // gather write. An empty chunk must not be framed: "0\r\n\r\n" is the end of the body.
+    // A HEAD request gets the head alone (GET's, chunked included); an HTTP/1.0 client the bare
+    // data, ended by closing the connection.
     asio::awaitable<error_code> write_chunks(std::string_view chunk, bool last) {
         deadline_.expires_after(io_timeout());
         auto head = asio::buffer(head_buffer_.data(), head_held_ ? head_size_ : 0);
         head_held_ = false;
-        auto data = asio::buffer(chunk);
+        auto data = asio::buffer(chunk.data(), head_ ? 0 : chunk.size());
         error_code ec;
-        if (!last)
+        if (head_ || version_ == 10)
+            std::tie(ec, std::ignore) = co_await asio::async_write(socket_, std::array<asio::const_buffer, 2>{head, data}, tuple_deferred);
+        else if (!last)
             std::tie(ec, std::ignore) = co_await asio::async_write(socket_, beast::buffers_cat(head, http::make_chunk(data)), tuple_deferred);
         else if (chunk.empty())
             std::tie(ec, std::ignore) = co_await asio::async_write(socket_, beast::buffers_cat(head, http::make_chunk_last()), tuple_deferred);

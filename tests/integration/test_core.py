@@ -11,6 +11,17 @@ from harness import (BIN, TEST_BIN, ServerTest, cmdline, concurrent_gets, free_p
                      status_of, wait_until)
 
 
+def recv_until(sock, marker):
+    """Bytes from `sock` until `marker` has arrived (None: until the peer closes)."""
+    data = b""
+    while marker is None or marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 class Serving(ServerTest):
     def test_two_workers_titled_and_both_take_connections(self):
         s = self.server(["workers = 2", 'proc_name = "it"']).start(workers=2)
@@ -49,7 +60,9 @@ class Serving(ServerTest):
                 c.close()
         counts = sorted(pids.count(p) for p in set(pids))
         self.assertEqual(len(counts), 2, counts)
-        self.assertGreaterEqual(counts[0], 15, counts)
+        # Shared, not split exactly: 14 of 40 was seen on an idle machine; the old behaviour gave the
+        # first worker awake all but one or two.
+        self.assertGreaterEqual(counts[0], 10, counts)
 
     def test_keepalive_pipelining_head_and_404(self):
         s = self.server(binary=TEST_BIN).start()
@@ -168,6 +181,23 @@ class HandlerInterface(ServerTest):
         # The head waits for the first chunk and leaves with it: one send, one wake-up of the client.
         self.assertIn(b"HTTP/1.1 200", arrivals[0][1])
         self.assertIn(b"data: 0", arrivals[0][1])
+
+    def test_stream_to_head_and_http10_requests(self):
+        s = self.server(binary=TEST_BIN).start()
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+            # HEAD: GET's head alone, and the connection stays usable.
+            c.sendall(b"HEAD /stream?n=2&ms=10 HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = recv_until(c, b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+            c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(recv_until(c, b"\r\n\r\n").startswith(b"HTTP/1.1 200"))
+        with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
+            # HTTP/1.0 knows no chunked encoding: bare events, then the server closes.
+            c.sendall(b"GET /stream?n=2&ms=10 HTTP/1.0\r\n\r\n")
+            data = recv_until(c, None)
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertNotIn(b"chunked", head.lower())
+        self.assertEqual(body, b"data: 0\n\ndata: 1\n\ndata: [DONE]\n\n")
 
     def test_a_stream_may_pause_longer_than_the_write_timeout(self):
         # `timeout` bounds each write; between chunks the handler sets the pace (an LLM may think for
