@@ -37,7 +37,8 @@ public:
             done_seen_ = done_seen_ || is_done_event(text);
             batch_ += text;
         }
-        if (last && !done_seen_) batch_ += done_event, done_seen_ = true;
+        if (last) batch_ += missing_done();
+        done_seen_ = done_seen_ || last;
         error_code ec = co_await start_stream();
         if (ec) co_return false;
         if (last) ec = co_await ex_.finish(batch_);
