@@ -81,7 +81,7 @@ struct Attempts {
 
     asio::awaitable<Next> attempt(const ProviderSettings& p, const std::string& body, int n) {
         Breaker& breaker = gw.breaker_of(p);
-        CallTimeouts t{p.connect_timeout, p.first_byte_timeout, req.stream ? gw.settings.stream_timeout : p.total_timeout};
+        CallTimeouts t{p.connect_timeout, p.first_byte_timeout, req.body->stream() ? gw.settings.stream_timeout : p.total_timeout};
         UpstreamCall call(*gw.pool, p.endpoint, t);
         auto t0 = Clock::now();
         CallError e = co_await call.send("POST", req.path, upstream_headers(p), body);
@@ -98,14 +98,14 @@ struct Attempts {
         // 2xx, or a 4xx that is the client's own doing: the answer goes back as is. So does plain JSON
         // to a stream request (an upstream that cannot stream): the SSE splitter would find no event
         // in it and pass nothing on.
-        if (status >= 300 || !req.stream || istarts_with(call.content_type(), "application/json"))
+        if (status >= 300 || !req.body->stream() || istarts_with(call.content_type(), "application/json"))
             co_return co_await whole(call, breaker, p, n);
         co_return co_await stream(call, breaker, p, n);
     }
 
     std::vector<Header> upstream_headers(const ProviderSettings& p) const {
         std::vector<Header> h{{"Content-Type", "application/json"},
-                              {"Accept", req.stream ? "text/event-stream" : "application/json"}};
+                              {"Accept", req.body->stream() ? "text/event-stream" : "application/json"}};
         if (!p.api_key.empty()) h.push_back({"Authorization", "Bearer " + p.api_key});
         return h;
     }

@@ -60,8 +60,7 @@ public:
 struct UpstreamRequest {
     const ModelSettings* model;
     std::string path;               // under the provider's base_url: "/chat/completions", "/embeddings"
-    const RequestBody* body;        // "model" is replaced per target
-    bool stream = false;
+    const RequestBody* body;        // "model" is replaced per target; its "stream" says how to answer
 };
 
 asio::awaitable<void> try_targets(Gateway& gateway, UpstreamRequest request, Receiver& receiver);

@@ -117,7 +117,6 @@ asio::awaitable<CompletionResult> run(Gateway& gw, const ModelSettings& model, j
     req.model = &model;
     req.path = "/chat/completions";
     req.body = &*text;
-    req.stream = stream;
     co_await try_targets(gw, std::move(req), rx);
     co_return std::move(rx.result);
 }

@@ -19,7 +19,6 @@ public:
 
     const std::string& model() const { return model_; }
     bool stream() const { return stream_; }
-    const std::string& text() const { return text_; }
 
     // The body to send to a target that calls the model `upstream_model`.
     std::string with_model(std::string_view upstream_model) const;

@@ -54,12 +54,11 @@ Response models_response(const Gateway& gw) {
     return Response::json(200, json{{"object", "list"}, {"data", data}}.dump());
 }
 
-UpstreamRequest proxy_request(const ModelSettings* model, const char* path, const RequestBody& body, bool stream) {
+UpstreamRequest proxy_request(const ModelSettings* model, const char* path, const RequestBody& body) {
     UpstreamRequest r;
     r.model = model;
     r.path = path;
     r.body = &body;
-    r.stream = stream;
     return r;
 }
 
@@ -71,7 +70,7 @@ asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex) {
     if (!model) co_return;
     bool stream = body->stream();
     if (!stream) {
-        co_await proxy(gw, ex, proxy_request(model, "/chat/completions", *body, false));
+        co_await proxy(gw, ex, proxy_request(model, "/chat/completions", *body));
         co_return;
     }
     if (!gw.limiter.try_acquire()) {
@@ -83,7 +82,7 @@ asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex) {
         return error_event(why == StopReason::deadline ? "stream stopped: deadline" : "stream stopped: server shutting down",
                            "stream_stopped");
     });
-    co_await proxy(gw, ex, proxy_request(model, "/chat/completions", *body, true));
+    co_await proxy(gw, ex, proxy_request(model, "/chat/completions", *body));
 }
 
 asio::awaitable<void> embeddings(Gateway& gw, Exchange& ex) {
@@ -94,7 +93,7 @@ asio::awaitable<void> embeddings(Gateway& gw, Exchange& ex) {
         co_await ex.respond(error_response(400, "\"stream\" is not supported for embeddings"));
         co_return;
     }
-    co_await proxy(gw, ex, proxy_request(model, "/embeddings", *body, false));
+    co_await proxy(gw, ex, proxy_request(model, "/embeddings", *body));
 }
 
 
