@@ -16,7 +16,8 @@ mirror="${AGENTE_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 packages=(
   systemd systemd-sysv dbus curl procps wrk
   # what `ldd build/agente-hibrido` lists (dpkg -S on a bookworm host)
-  libspdlog1.10 libfmt9 libtomlplusplus3 libsystemd0 libssl3 libsqlite3-0 libstdc++6 libgcc-s1
+  libspdlog1.10 libfmt9 libtomlplusplus3 libsimdjson14 libsystemd0 libssl3 libsqlite3-0 libstdc++6
+  libgcc-s1
 )
 list=$(IFS=,; echo "${packages[*]}")
 hash=$(printf '%s %s %s' "$suite" "$mirror" "$list" | sha256sum | cut -c1-12)

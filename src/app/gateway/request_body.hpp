@@ -15,7 +15,7 @@ class RequestBody {
 public:
     // `text` must be a JSON object with a string "model" and, when present, a boolean "stream".
     // Otherwise: nullopt, and `problem` says what is wrong in words for a 400 answer.
-    static std::optional<RequestBody> parse(std::string text, std::string& problem);
+    static std::optional<RequestBody> parse(std::string_view text, std::string& problem);
 
     const std::string& model() const { return model_; }
     bool stream() const { return stream_; }
@@ -27,8 +27,8 @@ private:
     std::string text_;
     std::string model_;
     bool stream_ = false;
-    // [model_from_, model_to_) of text_ is the name separator and the value of the top-level
-    // "model": `: "name"`, blanks included. It is what with_model() replaces.
+    // [model_from_, model_to_) of text_ is the value of the top-level "model", `"name"` with its
+    // quotes. It is what with_model() replaces; the blanks around it stay.
     std::size_t model_from_ = 0, model_to_ = 0;
 };
 

@@ -36,7 +36,7 @@ Response too_many_streams(const Gateway& gw) {
 // The client's JSON body and its model; answers 400/404 itself and returns null when it did.
 asio::awaitable<const ModelSettings*> parse_body(Gateway& gw, Exchange& ex, std::optional<RequestBody>& body) {
     std::string problem;
-    body = RequestBody::parse(std::string(ex.request().body()), problem);
+    body = RequestBody::parse(ex.request().body(), problem);
     if (!body) {
         co_await ex.respond(error_response(400, problem));
         co_return nullptr;
