@@ -5,7 +5,7 @@
 #include "app/gateway/errors.hpp"
 #include "app/gateway/sse.hpp"
 
-#include <cstdio>
+#include <charconv>
 
 namespace agente::gateway {
 
@@ -74,9 +74,9 @@ private:
     void note_overhead() {
         auto total = Clock::now() - ex_.received_at();
         double ms = std::chrono::duration<double, std::milli>(total - upstream_time).count();
-        char text[32];
-        std::snprintf(text, sizeof text, "%.3f", ms < 0 ? 0.0 : ms);
-        ex_.add_header("x-agente-overhead-duration-ms", text);
+        char text[32];  // to_chars: snprintf's locale and %f machinery were 1k instructions here
+        auto end = std::to_chars(text, text + sizeof text, ms < 0 ? 0.0 : ms, std::chars_format::fixed, 3).ptr;
+        ex_.add_header("x-agente-overhead-duration-ms", std::string(text, end));
     }
 
     // From here on, no fallback. An error: the client left. (The callers keep co_await out of
