@@ -17,11 +17,13 @@ nginx's own reverse proxy (the peer proxy), and through the gateway.
    over rounds, with each proxy's overhead (its percentile minus the direct one). Many short rounds
    and their medians, because single runs on a shared VM scatter by milliseconds at p99.
 3. The same for streamed answers (SSE) at one share, with the time to the first byte.
+4. The same with a chat-sized request body (--chat-body, ~21 KB) at one share: the short body of
+   the runs above leaves out what reading and forwarding a real request costs.
 
 Usage: fixed_rate.py --loadgen BIN --stall-probe BIN --keep-awake BIN --direct PORT --proxy PORT --gateway PORT
                      --body FILE --stream-body FILE --gw-pids P,P --proxy-pids P --up-pids P,P
                      [--rounds 5] [--duration 6] [--shares 25,50,75,90] [--stream-share 50]
-                     [--max-rate R] [--no-keep-awake]
+                     [--chat-body FILE] [--chat-share 20] [--max-rate R] [--no-keep-awake]
 Raw loadgen lines go to stderr (and to --raw FILE when given)."""
 import argparse
 import os
@@ -112,13 +114,13 @@ class Bench:
         if self.raw:
             print(line, file=self.raw, flush=True)
 
-    def load(self, path, rate, duration, warmup, stream=False):
+    def load(self, path, rate, duration, warmup, stream=False, body=None):
         """One run at a quiet moment; repeated (RETRIES times at most) while others used more than
         QUIET_CORES during it; the least disturbed attempt is kept."""
         best = None
         for _ in range(RETRIES + 1):
             wait_quiet()
-            r = self.load_once(path, rate, duration, warmup, stream)
+            r = self.load_once(path, rate, duration, warmup, stream, body)
             if best is None or r["other_cores"] < best["other_cores"]:
                 best = r
             if r["other_cores"] < QUIET_CORES:
@@ -126,12 +128,12 @@ class Bench:
         self.disturbed += best["other_cores"] >= QUIET_CORES
         return best
 
-    def load_once(self, path, rate, duration, warmup, stream):
+    def load_once(self, path, rate, duration, warmup, stream, body):
         proxy, up = with_children(self.pids[path]), with_children(self.up_pids)
         px0, up0, busy0, steal0 = proc_cpu(proxy), proc_cpu(up), others_busy(), cpu_times()[1]
         url = STREAM_DIRECT if stream and path != "gateway" else CHAT  # the gateway maps it by model
         cmd = [self.a.loadgen, "--port", str(self.port[path]), "--path", url,
-               "--body-file", self.a.stream_body if stream else self.a.body,
+               "--body-file", body or (self.a.stream_body if stream else self.a.body),
                "--header", "Content-Type: application/json", "--header", "Authorization: Bearer bench-key",
                "--rate", str(rate), "--duration", str(duration), "--warmup", str(warmup),
                "--connections", str(self.a.connections), "--label", path.replace(" ", "_"),
@@ -170,13 +172,13 @@ class Bench:
             lo, hi = (mid, hi) if self.sustained(path, mid) else (lo, mid)
         return lo // 100 * 100
 
-    def rounds(self, rate, stream=False):
+    def rounds(self, rate, stream=False, body=None):
         """The three paths at one rate, a.rounds times, the order rotating per round."""
         runs = {t: [] for t in PATHS}
         for rnd in range(self.a.rounds):
             k = rnd % len(PATHS)
             for t in PATHS[k:] + PATHS[:k]:
-                runs[t].append(self.load(t, rate, self.a.duration, self.a.warmup, stream))
+                runs[t].append(self.load(t, rate, self.a.duration, self.a.warmup, stream, body))
         return runs
 
 
@@ -261,6 +263,8 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--shares", default="25,50,75,90")
     ap.add_argument("--stream-share", type=int, default=50)
+    ap.add_argument("--chat-body")
+    ap.add_argument("--chat-share", type=int, default=20)
     ap.add_argument("--max-rate", type=int, default=0)
     ap.add_argument("--raw")
     a = ap.parse_args()
@@ -295,6 +299,13 @@ def measure(a, b):
     ttfb = {t: med(streamed[slabel][t], "ttfb_p50") for t in PATHS}
     print(f"\ntime to the response head at {srate:,}/s, p50: direct {ttfb['direct']:.3f} ms, nginx proxy "
           f"{ttfb['nginx proxy']:.3f} ms, gateway {ttfb['gateway']:.3f} ms")
+
+    if a.chat_body:
+        crate = at_share(top, a.chat_share)
+        clabel = f"{crate:,}/s ({a.chat_share}%), {os.path.getsize(a.chat_body):,}-byte body"
+        chat = {clabel: b.rounds(crate, body=a.chat_body)}
+        print("\nA chat-sized request body (bench/gateway/chat_body.py: history and tools), same method:\n")
+        table(a, {clabel: crate}, chat)
 
     hi = list(rates)[-1]
     over = {t: med(whole[hi][t], "p99") - med(whole[hi]["direct"], "p99") for t in PROXIES}

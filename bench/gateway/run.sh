@@ -73,10 +73,12 @@ body='{"model":"bench","messages":[{"role":"user","content":"hi"}]}'
 sbody='{"model":"bench-stream","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 printf '%s' "$body" > "$dir/body.json"
 printf '%s' "$sbody" > "$dir/stream.json"
+python3 "$here/chat_body.py" bench > "$dir/chat.json"
 echo "== fixed rates: direct, through nginx's reverse proxy, through ${BENCH_WORKERS:-1} gateway worker(s)"
 python3 "$here/fixed_rate.py" --loadgen "$loadgen" --stall-probe "$lgdir/stall_probe" \
     --keep-awake "$lgdir/keep_awake" $([ "${BENCH_KEEP_AWAKE:-1}" = 0 ] && echo --no-keep-awake) \
     --direct "$up" --proxy "$proxy" --gateway "$gw" --body "$dir/body.json" --stream-body "$dir/stream.json" \
+    --chat-body "$dir/chat.json" --chat-share "${BENCH_CHAT_SHARE:-20}" \
     --gw-pids "${pids[1]}" --proxy-pids "$proxy_pid" --up-pids "${pids[0]}" --rounds "${BENCH_ROUNDS:-5}" \
     --duration "${BENCH_SECONDS:-6}" --connections "${BENCH_CONNECTIONS:-32}" \
     --shares "${BENCH_SHARES:-25,50,75,90}" --max-rate "${BENCH_MAX_RATE:-0}" \
