@@ -11,7 +11,7 @@ nginx's own reverse proxy (the peer proxy), and through the gateway.
 1. Finds the highest rate the gateway sustains with bench/loadgen (doubling, then bisecting), and the
    same for the peer proxy: a rate is sustained when the achieved rate is within 1% of the offered
    one, every request was answered within the run, and p99 stays under SUSTAIN_P99_MS (a queue that
-   keeps growing pushes it to hundreds of ms within seconds).
+   keeps growing pushes it to hundreds of ms within seconds), in one of two tries.
 2. Drives the three paths at the same fixed shares of the gateway's highest rate, interleaved (the
    order of the paths rotates from one round to the next), and prints a markdown table of the medians
    over rounds, with each proxy's overhead (its percentile minus the direct one). Many short rounds
@@ -155,8 +155,13 @@ class Bench:
         return r
 
     def sustained(self, path, rate):
-        r = self.load(path, rate, self.a.probe_seconds, 1)
-        return r["unfinished"] == 0 and r["achieved"] >= 0.99 * rate and r["p99"] <= SUSTAIN_P99_MS
+        """A rate that fails is tried once more: a queue that cannot drain fails every time, while one
+        burst of the host's steal (2-4% of a probe's time, seen) can fail a probe that a second passes."""
+        for _ in range(2):
+            r = self.load(path, rate, self.a.probe_seconds, 1)
+            if r["unfinished"] == 0 and r["achieved"] >= 0.99 * rate and r["p99"] <= SUSTAIN_P99_MS:
+                return True
+        return False
 
     def find_max(self, path):
         lo, hi, rate = 0, None, 4000
