@@ -107,7 +107,7 @@ public:
     asio::awaitable<error_code> write(std::string_view chunk) override {
         if (!started_ || finished_) co_return asio::error::not_connected;
         if (chunk.empty()) co_return error_code{};
-        bytes_ += chunk.size();
+        bytes_ += s_.head_ ? 0 : chunk.size();  // the access log counts what was sent
         co_return co_await s_.write_chunks(chunk, false);
     }
 
@@ -115,7 +115,7 @@ public:
     asio::awaitable<error_code> finish(std::string_view last) override {
         if (!started_ || finished_) co_return error_code{};
         finished_ = true;
-        bytes_ += last.size();
+        bytes_ += s_.head_ ? 0 : last.size();
         co_return co_await s_.write_chunks(last, true);
     }
 

@@ -196,7 +196,7 @@ class HandlerInterface(ServerTest):
         self.assertIn(b"data: 0", arrivals[0][1])
 
     def test_stream_to_head_and_http10_requests(self):
-        s = self.server(binary=TEST_BIN).start()
+        s = self.server(['accesslog = "-"'], binary=TEST_BIN).start()
         with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
             # HEAD: GET's head alone, and the connection stays usable.
             c.sendall(b"HEAD /stream?n=2&ms=10 HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -204,6 +204,9 @@ class HandlerInterface(ServerTest):
             self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
             c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             self.assertTrue(recv_until(c, b"\r\n\r\n").startswith(b"HTTP/1.1 200"))
+        logged = s.wait_log(r'"HEAD /stream\?n=2&ms=10 HTTP/1\.1" 200 (\S+)')
+        self.assertTrue(logged, s.read_log())
+        self.assertIn(logged.group(1), ("0", "-"))  # no body was sent, so none is logged
         with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:
             # HTTP/1.0 knows no chunked encoding: bare events, then the server closes.
             c.sendall(b"GET /stream?n=2&ms=10 HTTP/1.0\r\n\r\n")
