@@ -153,6 +153,7 @@ class ProxyTest(GatewayTest):
         status, headers, body = post(self.s.port, CHAT, {"model": "fast", "messages": [{"role": "user", "content": "hi"}]})
         self.assertEqual(status, 200, body)
         self.assertEqual(body["choices"][0]["message"]["content"], "Hello from the fake upstream.")
+        self.assertRegex(headers["x-agente-overhead-duration-ms"], r"^\d+\.\d{3}$")  # ms, as LiteLLM's
         self.assertLess(float(headers["x-agente-overhead-duration-ms"]), 50)
         seen = self.fake.requests("ok")[0]
         self.assertEqual(seen["headers"]["authorization"], f"Bearer {PROVIDER_KEY}")
