@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <random>
+
 namespace agente::gateway {
 namespace {
 
@@ -31,6 +33,51 @@ TEST(SseSplitter, NormalisesCrLfEvenSplitAcrossPieces) {
     EXPECT_EQ(ev[0], "data: x\n\n");
     EXPECT_TRUE(s.feed("\n").empty());   // the LF of that last CR LF adds no second blank line
     EXPECT_TRUE(s.pending().empty());
+}
+
+// The splitter takes runs between CRs at once; this one takes a byte at a time, as it once did.
+std::string normalised_a_byte_at_a_time(const std::vector<std::string>& pieces) {
+    std::string out;
+    bool after_cr = false;
+    for (const auto& piece : pieces)
+        for (char c : piece) {
+            if (c == '\n' && after_cr) {
+                after_cr = false;
+                continue;
+            }
+            after_cr = c == '\r';
+            out.push_back(after_cr ? '\n' : c);
+        }
+    return out;
+}
+
+TEST(SseSplitter, AnySplitOfAnyMixOfLineEndsGivesWhatAByteAtATimeGives) {
+    std::mt19937 random(7);
+    const std::string alphabet = "\r\n\r\nda:x";
+    for (int round = 0; round < 2000; ++round) {
+        std::string text;
+        for (int i = 0, n = int(random() % 40); i < n; ++i) text += alphabet[random() % alphabet.size()];
+        std::vector<std::string> pieces;
+        for (std::size_t at = 0; at < text.size();) {
+            std::size_t n = 1 + random() % 5;
+            pieces.push_back(text.substr(at, n));
+            at += n;
+        }
+        SseSplitter s;
+        std::string got;
+        for (const auto& piece : pieces)
+            for (const auto& event : s.feed(piece)) got += event;
+        // Events drop blank lines between them; compare with those dropped the same way.
+        std::string want, rest = normalised_a_byte_at_a_time(pieces);
+        std::size_t start = 0, end;
+        while ((end = rest.find("\n\n", start)) != std::string::npos) {
+            std::string_view ev(rest.data() + start, end + 2 - start);
+            if (ev.find_first_not_of('\n') != std::string_view::npos) want += ev;
+            start = end + 2;
+        }
+        ASSERT_EQ(got, want) << testing::PrintToString(text);
+        ASSERT_EQ(s.pending(), rest.substr(start)) << testing::PrintToString(text);
+    }
 }
 
 TEST(SseSplitter, KeepsCommentsAndMultiLineData) {

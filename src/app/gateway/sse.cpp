@@ -19,13 +19,18 @@ std::vector<std::string> SseSplitter::feed(std::string_view bytes) {
     std::vector<std::string> events;
     // CR LF and lone CR are both legal line ends; normalise so one search finds the blank line.
     // A CR LF split across two pieces must still count once, hence the flag kept between calls.
-    for (char c : bytes) {
-        if (c == '\n' && after_cr_) {
-            after_cr_ = false;
-            continue;
-        }
-        after_cr_ = c == '\r';
-        buffer_.push_back(after_cr_ ? '\n' : c);
+    // Copied a run at a time between CRs (most upstreams send none): a byte at a time cost ~15
+    // instructions a byte, a 1,000-token answer's ~100 KB of events included.
+    if (after_cr_ && !bytes.empty() && bytes.front() == '\n') bytes.remove_prefix(1);
+    after_cr_ = false;
+    while (!bytes.empty()) {
+        auto cr = bytes.find('\r');
+        buffer_.append(bytes.substr(0, cr));
+        if (cr == std::string_view::npos) break;
+        buffer_.push_back('\n');
+        bytes.remove_prefix(cr + 1);
+        after_cr_ = bytes.empty();
+        if (!bytes.empty() && bytes.front() == '\n') bytes.remove_prefix(1);
     }
     std::size_t start = 0, end;
     while ((end = buffer_.find("\n\n", start)) != std::string::npos) {
