@@ -87,8 +87,10 @@ TEST(RequestBody, NumbersNoMachineTypeHoldsAreStillValidJson) {
 
 TEST(RequestBody, DeepNestingIsRefusedWithoutExhaustingTheStack) {
     std::string deep = R"({"model":"a","x":)" + std::string(1 << 20, '[') + std::string(1 << 20, ']') + "}";
-    EXPECT_EQ(problem_of(deep), "request body nests deeper than 1024 levels");
-    std::string allowed = R"({"model":"a","x":)" + std::string(1000, '[') + std::string(1000, ']') + "}";
+    EXPECT_EQ(problem_of(deep), "request body nests deeper than 1000 levels");
+    std::string allowed = R"({"model":"a","x":)" + std::string(999, '[') + std::string(999, ']') + "}";
+    std::string one_more = R"({"model":"a","x":)" + std::string(1000, '[') + std::string(1000, ']') + "}";
+    EXPECT_EQ(problem_of(one_more), "request body nests deeper than 1000 levels");
     EXPECT_EQ(parsed(allowed).model(), "a");
 }
 
@@ -111,6 +113,9 @@ TEST(RequestBody, RefusesWhatTheGatewayCannotForward) {
     EXPECT_EQ(problem_of("{\"model\":\"a\",\"x\":\"\xff\"}"), "request body is not valid JSON");
     EXPECT_EQ(problem_of(R"({"model":"a","x":[1,2)"), "request body is not valid JSON");
     EXPECT_EQ(problem_of(R"({"model":"a"}{})"), "request body is not valid JSON");
+    EXPECT_EQ(problem_of("\xef\xbb\xbf{\"model\":\"a\"}"), "request body is not valid JSON");  // no BOM (RFC 8259)
+    EXPECT_EQ(problem_of(R"({"model":"\ud800"})"), "request body is not valid JSON");
+    EXPECT_EQ(problem_of(R"({"model":"a","stream":tru})"), "request body is not valid JSON");
     EXPECT_EQ(problem_of(R"({"model":"a","x":tru})"), "request body is not valid JSON");
     EXPECT_EQ(problem_of(R"({"model":"a","x":nul})"), "request body is not valid JSON");
     EXPECT_EQ(problem_of(R"({"model":"a","x":1.})"), "request body is not valid JSON");

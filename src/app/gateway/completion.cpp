@@ -111,7 +111,13 @@ asio::awaitable<CompletionResult> run(Gateway& gw, const ModelSettings& model, j
     if (stream) body["stream"] = true;
     else body.erase("stream");
     std::string problem;
-    std::optional<RequestBody> text = RequestBody::parse(body.dump(), problem);   // a body built here: valid
+    std::optional<RequestBody> text = RequestBody::parse(body.dump(), problem);
+    if (!text) {  // built here from the agent's settings: only nesting past the bound can do this
+        CompletionResult refused;
+        refused.status = 400;
+        refused.error = problem;
+        co_return refused;
+    }
     TextReceiver rx(on_delta);
     UpstreamRequest req;
     req.model = &model;

@@ -12,8 +12,9 @@ using simdjson::error_code;
 
 // Reads a value whole, and so checks it: On-Demand only checks what is read. Numbers are read as
 // doubles, which every valid JSON number has (an integer no 64 bits hold is still valid JSON, and
-// passes through as written). Nesting is bounded here, as this recursion must be.
-constexpr int max_depth = 1024;
+// passes through as written). Nesting is bounded here, as this recursion must be, and below the
+// parser's own 1024 levels (which it asserts on in a debug build rather than reporting).
+constexpr int max_depth = 1000;
 
 error_code check(od::value v, int depth) {
     if (depth > max_depth) return simdjson::DEPTH_ERROR;
@@ -79,16 +80,19 @@ error_code read_fields(od::object top, Fields& f) {
         od::value v;
         if (auto e = field.unescaped_key().get(key)) return e;
         if (auto e = field.value().get(v)) return e;
+        // A value of another type is left unread by the failed get, and checked below as any other.
+        error_code e = simdjson::INCORRECT_TYPE;
         if (key == "model") {
             f.model_token = v.raw_json_token();
-            f.model_is_string = !v.get_string().get(name);
+            e = v.get_string().get(name);
+            f.model_is_string = !e;
             f.model.assign(name);
-            if (f.model_is_string) continue;
         } else if (key == "stream") {
-            f.stream_ok = !v.get_bool().get(f.stream);
-            if (f.stream_ok) continue;
+            e = v.get_bool().get(f.stream);
+            f.stream_ok = !e;
         }
-        if (auto e = check(v, 2)) return e;
+        if (e == simdjson::INCORRECT_TYPE) e = check(v, 2);
+        if (e) return e;
     }
     return simdjson::SUCCESS;
 }
@@ -102,8 +106,7 @@ std::string_view without_trailing_blanks(std::string_view t) {
 // Reads the whole text with simdjson's On-Demand parser: its structural index is found in blocks of
 // 64 bytes, then the walk visits every value once (21 KB of chat history: ~10 µs, where nlohmann's
 // SAX scan, a byte at a time, took 253 µs). `object` says whether the text is a JSON object.
-error_code read_body(const simdjson::padded_string_view& in, bool& object, Fields& f) {
-    thread_local od::parser parser;
+error_code read_body(od::parser& parser, const simdjson::padded_string_view& in, bool& object, Fields& f) {
     od::document doc;
     if (auto e = parser.iterate(in).get(doc)) return e;
     od::json_type type;
@@ -126,8 +129,12 @@ std::optional<RequestBody> RequestBody::parse(std::string_view body, std::string
     simdjson::padded_string_view in(text.data(), text.size(), text.capacity());
     bool object = false;
     Fields f;
-    error_code error = read_body(in, object, f);
-    problem = error == simdjson::DEPTH_ERROR ? "request body nests deeper than 1024 levels"
+    // One parser per worker thread, its buffers reused; sized by the largest body so far (about 6
+    // bytes per byte of body), so one that a huge body grew is let go rather than kept.
+    thread_local od::parser parser;
+    error_code error = read_body(parser, in, object, f);
+    if (parser.capacity() > 1024 * 1024) parser = od::parser{};
+    problem = error == simdjson::DEPTH_ERROR ? "request body nests deeper than 1000 levels"
               : error                        ? "request body is not valid JSON"
               : !object                      ? "request body must be a JSON object"
               : !f.model_is_string           ? "\"model\" (a string) is required"
