@@ -21,7 +21,8 @@ std::vector<std::string> SseSplitter::feed(std::string_view bytes) {
     // A CR LF split across two pieces must still count once, hence the flag kept between calls.
     // Copied a run at a time between CRs (most upstreams send none): a byte at a time cost ~15
     // instructions a byte, a 1,000-token answer's ~100 KB of events included.
-    if (after_cr_ && !bytes.empty() && bytes.front() == '\n') bytes.remove_prefix(1);
+    if (bytes.empty()) return events;  // a CR at the end of the last piece still waits for its LF
+    if (after_cr_ && bytes.front() == '\n') bytes.remove_prefix(1);
     after_cr_ = false;
     while (!bytes.empty()) {
         auto cr = bytes.find('\r');
