@@ -250,7 +250,7 @@ private:
             deadline_.expires_after(io_timeout());
             make_room_for_body();
             auto [bec, bn] = co_await http::async_read(socket_, buffer_, *parser_, tuple_deferred);
-            buffer_.shrink_to_fit();  // an idle keep-alive connection keeps no body-sized buffer
+            if (buffer_.capacity() > 16 * 1024) buffer_.shrink_to_fit();  // idle keep-alive: no big buffer
             if (bec) co_return co_await reject_read(bec);
         }
         co_return true;
@@ -258,11 +258,12 @@ private:
 
     // Beast reads what the buffer has room for, at least 512 bytes, and the parser empties it into
     // the body each time: without room made here, a 21 KB body took 42 reads of 512 bytes.
+    // The remaining length counts the body's bytes already in the buffer too.
     void make_room_for_body() {
         constexpr std::size_t most = 64 * 1024;
         std::size_t left = most;
         if (auto length = parser_->content_length_remaining()) left = std::min<std::size_t>(*length, most);
-        buffer_.reserve(buffer_.size() + left);
+        buffer_.reserve(std::max(buffer_.size(), left));
     }
 
     // Body reads and response writes: `timeout` bounds them too (a peer that stops reading is as
