@@ -107,7 +107,6 @@ public:
     asio::awaitable<error_code> write(std::string_view chunk) override {
         if (!started_ || finished_) co_return asio::error::not_connected;
         if (chunk.empty()) co_return error_code{};
-        bytes_ += s_.head_ ? 0 : chunk.size();  // the access log counts what was sent
         co_return co_await s_.write_chunks(chunk, false);
     }
 
@@ -115,7 +114,6 @@ public:
     asio::awaitable<error_code> finish(std::string_view last) override {
         if (!started_ || finished_) co_return error_code{};
         finished_ = true;
-        bytes_ += s_.head_ ? 0 : last.size();
         co_return co_await s_.write_chunks(last, true);
     }
 
@@ -143,7 +141,6 @@ public:
     }
 
     int status() const { return status_; }
-    std::uint64_t bytes() const { return bytes_; }
 
 private:
     // The route's last words when the server ends the stream itself (a plain function: g++ 12
@@ -159,7 +156,6 @@ private:
     std::vector<Header> extra_;
     bool started_ = false, finished_ = false;
     int status_ = 200;
-    std::uint64_t bytes_ = 0;
 };
 
 template <class Protocol>
@@ -394,7 +390,6 @@ private:
         co_await ex.complete(route, failed);
         if (control->reason != StopReason::none) keep_alive_ = false;
         status_ = status_ ? status_ : ex.status();
-        bytes_ = bytes_ ? bytes_ : ex.bytes();
     }
 
     // While a handler runs nobody reads the socket; end of stream means the peer left. A peeking
@@ -521,6 +516,7 @@ private:
         auto head = asio::buffer(head_buffer_.data(), head_held_ ? head_size_ : 0);
         head_held_ = false;
         auto data = asio::buffer(chunk.data(), head_ ? 0 : chunk.size());
+        bytes_ += data.size();  // the access log counts the body sent, without chunk framing
         error_code ec;
         if (head_ || version_ == 10)
             std::tie(ec, std::ignore) = co_await asio::async_write(socket_, std::array<asio::const_buffer, 2>{head, data}, tuple_deferred);
