@@ -5,6 +5,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
 using agente::gateway::RequestBody;
 
 namespace {
@@ -120,4 +125,75 @@ TEST(RequestBody, RefusesWhatTheGatewayCannotForward) {
     EXPECT_EQ(problem_of(R"({"model":"a","x":nul})"), "request body is not valid JSON");
     EXPECT_EQ(problem_of(R"({"model":"a","x":1.})"), "request body is not valid JSON");
     EXPECT_EQ(problem_of("{\"model\":\"a\",\"x\":\"tab\there\"}"), "request body is not valid JSON");
+}
+
+// Mutants of real bodies, each judged against nlohmann's reading of the same text (a second,
+// independent JSON parser): the same verdict, the same problem, and a forwarded body that says the
+// same thing with only the model changed. Seeded, so a failure replays; AGENTE_FUZZ_SEED picks
+// another seed.
+namespace {
+
+std::string expected_problem(const std::string& text) {
+    using nlohmann::json;
+    auto first = text.find_first_not_of(" \t\r\n");
+    bool object = first != std::string::npos && text[first] == '{';
+    if (text.rfind("\xef\xbb\xbf", 0) == 0 || !json::accept(text))   // nlohmann skips a BOM; we refuse one
+        return object ? "request body is not valid JSON" : "?";       // "?": not valid or not an object
+    json j = json::parse(text);
+    if (!j.is_object()) return "request body must be a JSON object";
+    if (!j.contains("model") || !j["model"].is_string()) return "\"model\" (a string) is required";
+    if (j.contains("stream") && !j["stream"].is_boolean()) return "\"stream\" must be a boolean";
+    return "";
+}
+
+std::string mutate(std::string s, std::mt19937& rng) {
+    static const std::string alphabet = "{}[]:,\"\\/0123456789eE+-.tfnrulsaxbu \t\n\r\x01\x7f\x80\xc3\xa9\xff";
+    auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+    int edits = 1 + static_cast<int>(pick(3));
+    for (int i = 0; i < edits && !s.empty(); ++i) {
+        std::size_t at = pick(s.size());
+        switch (pick(5)) {
+            case 0: s[at] = alphabet[pick(alphabet.size())]; break;
+            case 1: s.insert(at, 1, alphabet[pick(alphabet.size())]); break;
+            case 2: s.erase(at, 1 + pick(4)); break;
+            case 3: s.resize(at); break;
+            case 4: s.insert(at, s.substr(pick(s.size()), 1 + pick(12))); break;
+        }
+    }
+    return s;
+}
+
+}  // namespace
+
+TEST(RequestBody, MutatedBodiesAgreeWithASecondParser) {
+    const std::vector<std::string> seeds = {
+        R"({"model":"bench","messages":[{"role":"user","content":"hi"}]})",
+        R"({ "stream" : true , "model" : "m\u00e9\"x", "temperature": 0.7, "n": -1e-3, "big": 123456789012345678901 })",
+        R"({"messages":[{"role":"system","content":"caf\u00e9 \ud83d\ude00 \\ \/ \b\f\n\r\t"}],"model":"a","model":"b","stream":false})",
+        R"({"model":"x","tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{}}}}],"stop":null,"logit_bias":{"50256":-100}})",
+        "{\"model\":\"caf\xc3\xa9\",\"stream\":[true],\"x\":[[[],{}],[\"\"]]}",
+    };
+    const char* seed = std::getenv("AGENTE_FUZZ_SEED");   // another seed explores further
+    std::mt19937 rng(seed ? static_cast<unsigned>(std::atoi(seed)) : 20261124u);
+    int valid = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string text = mutate(seeds[i % seeds.size()], rng);
+        std::string expected = expected_problem(text), problem;
+        auto body = RequestBody::parse(text, problem);
+        SCOPED_TRACE(::testing::Message() << "mutant " << i << ": " << nlohmann::json(text).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace));
+        if (expected == "?") {
+            ASSERT_FALSE(body.has_value());
+            ASSERT_TRUE(problem == "request body is not valid JSON" || problem == "request body must be a JSON object") << problem;
+            continue;
+        }
+        ASSERT_EQ(problem, expected);
+        if (!body) continue;
+        ++valid;
+        auto tree = nlohmann::json::parse(text);
+        ASSERT_EQ(body->model(), tree["model"].get<std::string>());
+        ASSERT_EQ(body->stream(), tree.value("stream", false));
+        tree["model"] = "up/\"x\"";
+        ASSERT_EQ(nlohmann::json::parse(body->with_model("up/\"x\"")), tree);
+    }
+    EXPECT_GT(valid, 1000);   // the mutants must still reach the valid paths, not only the errors
 }
