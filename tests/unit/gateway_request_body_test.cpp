@@ -20,6 +20,8 @@ std::string problem_of(const std::string& text) {
     return problem;
 }
 
+std::string quoted(const std::string& model) { return nlohmann::json(model).dump(); }
+
 RequestBody parsed(const std::string& text) {
     std::string problem;
     auto b = RequestBody::parse(text, problem);
@@ -35,7 +37,7 @@ TEST(RequestBody, ReplacesOnlyTheTopLevelModelAndKeepsEverythingElseAsItCame) {
     RequestBody b = parsed(text);
     EXPECT_EQ(b.model(), "public");
     EXPECT_FALSE(b.stream());
-    std::string out = b.with_model("kimi-k2");
+    std::string out = b.with_model(quoted("kimi-k2"));
     EXPECT_EQ(out, R"({ "temperature" : 0.70, "model" : "kimi-k2", "messages":[{"role":"user","content":"caf\u00e9","model":"inner"}],
   "seed": 12345678901234567890, "z_first_key": 1e2 })");
     auto j = nlohmann::json::parse(out);
@@ -47,31 +49,31 @@ TEST(RequestBody, EscapesTheUpstreamModelAndReadsAnEscapedPublicOne) {
     RequestBody b = parsed(R"({"model":"a\"b\\c","stream":true})");
     EXPECT_EQ(b.model(), "a\"b\\c");
     EXPECT_TRUE(b.stream());
-    EXPECT_EQ(b.with_model("x\"y"), R"({"model":"x\"y","stream":true})");
+    EXPECT_EQ(b.with_model(quoted("x\"y")), R"({"model":"x\"y","stream":true})");
 }
 
 TEST(RequestBody, ModelAfterNumbersAndNestedValues) {
     // A number is read one character past its end; the key that follows must still be found exactly.
     RequestBody b = parsed(R"({"n":1,"o":{"model":2},"a":[1,2.5,{"model":"no"}],"model":"yes"})");
     EXPECT_EQ(b.model(), "yes");
-    EXPECT_EQ(b.with_model("up"), R"({"n":1,"o":{"model":2},"a":[1,2.5,{"model":"no"}],"model":"up"})");
+    EXPECT_EQ(b.with_model(quoted("up")), R"({"n":1,"o":{"model":2},"a":[1,2.5,{"model":"no"}],"model":"up"})");
 }
 
 TEST(RequestBody, ADuplicateModelCountsAsTheLastOne) {
     RequestBody b = parsed(R"({"model":"first","model":"second"})");
     EXPECT_EQ(b.model(), "second");
-    EXPECT_EQ(b.with_model("up"), R"({"model":"first","model":"up"})");
-    EXPECT_EQ(nlohmann::json::parse(b.with_model("up"))["model"], "up");
+    EXPECT_EQ(b.with_model(quoted("up")), R"({"model":"first","model":"up"})");
+    EXPECT_EQ(nlohmann::json::parse(b.with_model(quoted("up")))["model"], "up");
 }
 
 TEST(RequestBody, AnEscapedKeyIsTheSameKeyAndAValueOfTheWrongTypeIsSkippedWhole) {
     RequestBody b = parsed(R"({"mod\u0065l":"esc","stream" : true })");
     EXPECT_EQ(b.model(), "esc");
     EXPECT_TRUE(b.stream());
-    EXPECT_EQ(b.with_model("up"), R"({"mod\u0065l":"up","stream" : true })");
+    EXPECT_EQ(b.with_model(quoted("up")), R"({"mod\u0065l":"up","stream" : true })");
     RequestBody later = parsed(R"({"model":{"model":"inner","a":[1]},"model"  :"last" ,"n":1})");
     EXPECT_EQ(later.model(), "last");
-    EXPECT_EQ(later.with_model("up"), R"({"model":{"model":"inner","a":[1]},"model"  :"up" ,"n":1})");
+    EXPECT_EQ(later.with_model(quoted("up")), R"({"model":{"model":"inner","a":[1]},"model"  :"up" ,"n":1})");
 }
 
 TEST(RequestBody, ALongBodyPassesThroughWhole) {
@@ -82,12 +84,12 @@ TEST(RequestBody, ALongBodyPassesThroughWhole) {
     RequestBody b = parsed(text);
     EXPECT_EQ(b.model(), "m");
     EXPECT_TRUE(b.stream());
-    EXPECT_EQ(b.with_model("up"), R"({"messages":[)" + history + R"(],"model":"up","stream":true})");
+    EXPECT_EQ(b.with_model(quoted("up")), R"({"messages":[)" + history + R"(],"model":"up","stream":true})");
 }
 
 TEST(RequestBody, NumbersNoMachineTypeHoldsAreStillValidJson) {
     RequestBody b = parsed(R"({"model":"m","big":123456789012345678901234567890,"tiny":-1e-400,"e":1E+2})");
-    EXPECT_EQ(b.with_model("up"), R"({"model":"up","big":123456789012345678901234567890,"tiny":-1e-400,"e":1E+2})");
+    EXPECT_EQ(b.with_model(quoted("up")), R"({"model":"up","big":123456789012345678901234567890,"tiny":-1e-400,"e":1E+2})");
 }
 
 TEST(RequestBody, DeepNestingIsRefusedWithoutExhaustingTheStack) {
@@ -193,7 +195,7 @@ TEST(RequestBody, MutatedBodiesAgreeWithASecondParser) {
         ASSERT_EQ(body->model(), tree["model"].get<std::string>());
         ASSERT_EQ(body->stream(), tree.value("stream", false));
         tree["model"] = "up/\"x\"";
-        ASSERT_EQ(nlohmann::json::parse(body->with_model("up/\"x\"")), tree);
+        ASSERT_EQ(nlohmann::json::parse(body->with_model(quoted("up/\"x\""))), tree);
     }
     EXPECT_GT(valid, 1000);   // the mutants must still reach the valid paths, not only the errors
 }

@@ -61,6 +61,7 @@ TEST(GatewaySettings, ReadsEveryTable) {
     EXPECT_EQ(s.provider("gemini")->endpoint.base_path, "/v1beta/openai");
     ASSERT_NE(s.model("kimi-k2"), nullptr);
     EXPECT_EQ(s.model("kimi-k2")->targets[1].provider, "gemini");
+    EXPECT_EQ(s.model("kimi-k2")->targets[1].model_json, R"("gemini-2.5-flash")");   // as with_model() takes it
 }
 
 TEST(GatewaySettings, ErrorsNameFileAndLine) {

@@ -142,7 +142,7 @@ asio::awaitable<void> try_targets(Gateway& gw, UpstreamRequest req, Receiver& rx
     for (const Target& target : req.model->targets) {
         const ProviderSettings* p = gw.settings.provider(target.provider);
         if (!p) continue;
-        std::string body = req.body->with_model(target.model);
+        std::string body = req.body->with_model(target.model_json);
         for (int n = 0; n <= gw.settings.retries; ++n) {
             if (!gw.breaker_of(*p).allow()) break;   // open: straight to the fallback
             if (n > 0) {

@@ -1,6 +1,5 @@
 #include "app/gateway/request_body.hpp"
 
-#include <nlohmann/json.hpp>
 #include <simdjson.h>
 
 namespace agente::gateway {
@@ -151,11 +150,10 @@ std::optional<RequestBody> RequestBody::parse(std::string_view body, std::string
     return b;
 }
 
-std::string RequestBody::with_model(std::string_view upstream_model) const {
-    std::string quoted = nlohmann::json(upstream_model).dump();
+std::string RequestBody::with_model(std::string_view model_json) const {
     std::string out;
-    out.reserve(text_.size() + quoted.size());
-    out.append(text_, 0, model_from_).append(quoted).append(text_, model_to_);
+    out.reserve(text_.size() + model_json.size());
+    out.append(text_, 0, model_from_).append(model_json).append(text_, model_to_);
     return out;
 }
 

@@ -20,8 +20,9 @@ public:
     const std::string& model() const { return model_; }
     bool stream() const { return stream_; }
 
-    // The body to send to a target that calls the model `upstream_model`.
-    std::string with_model(std::string_view upstream_model) const;
+    // The body to send to a target that calls the model `model_json`: the name as a JSON string,
+    // quotes and escapes included (Target::model_json).
+    std::string with_model(std::string_view model_json) const;
 
 private:
     std::string text_;

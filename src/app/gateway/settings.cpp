@@ -5,6 +5,7 @@
 
 #include <agente/config.hpp>
 
+#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
 #include <cstdlib>
@@ -127,9 +128,12 @@ ModelSettings read_model(const std::string& name, const toml::table& t, const st
         const toml::table* target = e.as_table();
         if (!target) fail(file, e, p + "targets", "expected { provider = \"...\", model = \"...\" }, got " + show(e));
         check_keys(*target, file, p + "targets.", {"provider", "model"});
-        Target tg{get_string(*target, file, p + "targets.", "provider"), get_string(*target, file, p + "targets.", "model")};
+        Target tg;
+        tg.provider = get_string(*target, file, p + "targets.", "provider");
+        tg.model = get_string(*target, file, p + "targets.", "model");
         if (tg.provider.empty() || tg.model.empty())
             fail(file, e, p + "targets", "each target needs a provider and a model");
+        tg.model_json = nlohmann::json(tg.model).dump();
         m.targets.push_back(std::move(tg));
     }
     return m;

@@ -38,6 +38,7 @@ struct ProviderSettings {
 struct Target {
     std::string provider;
     std::string model;                   // the upstream model name
+    std::string model_json;              // the same as a JSON string, quoted once here, not per request
 };
 
 struct ModelSettings {
