@@ -157,6 +157,7 @@ class ProxyTest(GatewayTest):
         self.assertLess(float(headers["x-agente-overhead-duration-ms"]), 50)
         seen = self.fake.requests("ok")[0]
         self.assertEqual(seen["headers"]["authorization"], f"Bearer {PROVIDER_KEY}")
+        self.assertEqual((seen["headers"]["content-type"], seen["headers"]["accept"]), ("application/json",) * 2)
         self.assertEqual(seen["path"], "/v1/chat/completions")
 
     def test_models_and_embeddings(self):
@@ -227,6 +228,7 @@ class ProxyTest(GatewayTest):
         for arrived, chunk in data:   # each within 50 ms of being sent, not held back for the next
             self.assertLess(arrived - chunk["sent_at"], 0.05)
         self.assertGreater(data[-1][0] - data[0][0], 0.7)
+        self.assertEqual(self.fake.requests("ok")[-1]["headers"]["accept"], "text/event-stream")
 
     def test_fallback_on_a_failing_provider(self):
         status, _, body = post(self.s.port, CHAT, {"model": "fallback"})

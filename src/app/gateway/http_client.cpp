@@ -165,14 +165,14 @@ private:
 bool is_default_port(const Endpoint& e) { return e.port == (e.tls ? "443" : "80"); }
 
 std::string request_head(const Endpoint& e, std::string_view method, std::string_view path,
-                         const std::vector<Header>& headers, std::size_t body_size) {
+                         std::string_view header_lines, std::size_t body_size) {
     std::string h;
     h.reserve(256);
     h.append(method).append(" ").append(e.base_path).append(path).append(" HTTP/1.1\r\nHost: ");
     h.append(e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host);
     if (!is_default_port(e)) h.append(":").append(e.port);
     h.append("\r\nUser-Agent: agente-hibrido\r\nConnection: keep-alive\r\n");
-    for (auto& hd : headers) h.append(hd.name).append(": ").append(hd.value).append("\r\n");
+    h.append(header_lines);
     h.append("Content-Length: ").append(std::to_string(body_size)).append("\r\n\r\n");
     return h;
 }
@@ -403,9 +403,9 @@ UpstreamCall::~UpstreamCall() {
 }
 
 asio::awaitable<CallError> UpstreamCall::send(std::string_view method, std::string_view path,
-                                              const std::vector<Header>& headers, std::string_view body) {
+                                              std::string_view header_lines, std::string_view body) {
     impl_->total_deadline = Clock::now() + impl_->timeouts.total;
-    std::string head = request_head(impl_->endpoint, method, path, headers, body.size());
+    std::string head = request_head(impl_->endpoint, method, path, header_lines, body.size());
     // An upstream may close an idle connection at any moment, so a reused one can be closed by the
     // time our request reaches it (zero response bytes, EOF or a reset). The request was not
     // answered, so it goes again, on a new connection: the pool's other idle connections to this

@@ -45,8 +45,9 @@ public:
     UpstreamCall(const UpstreamCall&) = delete;
     UpstreamCall& operator=(const UpstreamCall&) = delete;
 
-    // Connects (or reuses), sends the request and reads the response head.
-    asio::awaitable<CallError> send(std::string_view method, std::string_view path, const std::vector<Header>& headers,
+    // Connects (or reuses), sends the request and reads the response head. `header_lines` are the
+    // request's own fields, each a whole "Name: value\r\n" line.
+    asio::awaitable<CallError> send(std::string_view method, std::string_view path, std::string_view header_lines,
                                     std::string_view body);
     int status() const;
     // The answer's header fields the gateway looks at ("" when absent): the only ones kept.
