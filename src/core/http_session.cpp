@@ -1,6 +1,7 @@
 #include "core/http_session.hpp"
 
 #include "core/io_deadline.hpp"
+#include "core/request_parser.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -35,7 +37,7 @@ namespace {
 // A request as the handler interface shows it, over Beast's parsed message.
 class BeastRequest final : public Request {
 public:
-    BeastRequest(const http::request<http::string_body>& m, std::string_view remote, std::string_view scheme)
+    BeastRequest(const RequestMessage& m, std::string_view remote, std::string_view scheme)
         : m_(m), remote_(remote), scheme_(scheme) {}
     std::string_view method() const override { return m_.method_string(); }
     std::string_view target() const override { return m_.target(); }
@@ -50,7 +52,7 @@ public:
     void set_param(std::string_view p) { param_ = p; }
 
 private:
-    const http::request<http::string_body>& m_;
+    const RequestMessage& m_;
     std::string_view remote_, scheme_, param_;
 };
 
@@ -277,7 +279,7 @@ private:
     }
 
     // gunicorn's limits, checked on the parsed header: line length, field count, field size.
-    std::optional<std::pair<int, std::string>> scan_header(const http::request<http::string_body>& m, Fields& out) const {
+    std::optional<std::pair<int, std::string>> scan_header(const RequestMessage& m, Fields& out) const {
         const Config& c = ctx_.config;
         if (m.version() != 10 && m.version() != 11) return std::pair{505, "HTTP version not supported"};
         std::size_t line = m.method_string().size() + m.target().size() + 10;
@@ -306,18 +308,36 @@ private:
             ec == http::error::partial_message)
             co_return false;
         if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-            std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
-            auto eol = data.find("\r\n");
             std::size_t limit = ctx_.config.limit_request_line ? ctx_.config.limit_request_line : 8190;
-            bool line_too_long = (eol == std::string_view::npos ? data.size() : eol) > limit;
+            // Beast consumes what it parsed: with the request line read, the limit was met in a field.
+            bool line_too_long = parser_->get().target().empty() && first_line().size() > limit;
             co_return co_await reject(line_too_long ? 414 : 431,
                                       line_too_long ? "request line too long" : "request header too large");
         }
         if (ec == http::error::body_limit) co_return co_await reject(413, "request body too large");
-        if (ec == http::error::bad_version) co_return co_await reject(505, "HTTP version not supported");
+        if (ec == http::error::bad_version) {
+            bool other_version = names_a_version(first_line());
+            co_return co_await reject(other_version ? 505 : 400,
+                                      other_version ? "HTTP version not supported" : "malformed request line");
+        }
         if (ec.category() == make_error_code(http::error::bad_method).category())
             co_return co_await reject(400, ec.message());
         co_return false;  // a socket error: nobody to answer
+    }
+
+    // The received request line, up to its CRLF or all there is.
+    std::string_view first_line() const {
+        std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+        return data.substr(0, data.find("\r\n"));
+    }
+
+    // Beast calls any fault after the target a bad version: a bare LF, a blank too many, "HTTP/1.q".
+    // Only "method target HTTP/x.y" ending in CRLF names a version we do not speak (505).
+    static bool names_a_version(std::string_view line) {
+        if (line.find('\n') != std::string_view::npos || std::count(line.begin(), line.end(), ' ') != 2) return false;
+        auto v = line.substr(line.rfind(' ') + 1);
+        auto digit = [](char c) { return c >= '0' && c <= '9'; };
+        return v.size() == 8 && v.starts_with("HTTP/") && digit(v[5]) && v[6] == '.' && digit(v[7]);
     }
 
     asio::awaitable<bool> reject(int status, std::string message) {
@@ -343,7 +363,7 @@ private:
         return fields.forwarded_proto.empty() ? std::string_view("http") : fields.forwarded_proto;
     }
 
-    BeastRequest begin_exchange(const http::request<http::string_body>& m, const Fields& fields) {
+    BeastRequest begin_exchange(const RequestMessage& m, const Fields& fields) {
         version_ = m.version();
         head_ = m.method() == http::verb::head;
         keep_alive_ = parser_->keep_alive() && !ctx_.draining && ctx_.config.keepalive > 0;  // 0: off, as gunicorn
@@ -560,7 +580,7 @@ private:
     ServerContext& ctx_;
     bool trusted_;                          // the peer is in forwarded_allow_ips
     beast::flat_buffer buffer_;
-    std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<RequestParser> parser_;
     char peeked_ = 0;                       // the peer watch's one-byte peek lands here
     std::string head_buffer_;               // grown, never shrunk: the head is written in place
     std::size_t head_size_ = 0;

@@ -241,10 +241,18 @@ class BadInput(ServerTest):
     CASES = {
         "garbage": (b"HELLO\r\n\r\n", {400}),
         "bad version": (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", {505}),
+        # Faults Beast reports as a bad version, though the line names none it does not speak.
+        "bare LF": (b"GET / HTTP/1.1\nHost: x\n\n", {400}),
+        "blank after version": (b"GET / HTTP/1.1 \r\nHost: x\r\n\r\n", {400}),
+        "malformed version": (b"GET / HTTP/1.q\r\nHost: x\r\n\r\n", {400}),
+        "blank in the target": (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n", {400}),
         "long line": (b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", {414}),
         "huge line": (b"GET /" + b"a" * 2000000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", {414}),
         "many headers": (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(300)) + b"\r\n", {431}),
         "huge header": (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"z" * 20000 + b"\r\n\r\n", {431}),
+        # Past what Beast can store of one field (64 KiB): it threw, and the worker died with it.
+        "field Beast cannot store": (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"z" * 65534 + b"\r\n\r\n", {431}),
+        "name Beast cannot store": (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"N" * 65534 + b": v\r\n\r\n", {431}),
         "bad content-length": (b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", {400}),
         "null byte": (b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n", {400}),
         "body too large": (b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n", {413}),
@@ -263,6 +271,21 @@ class BadInput(ServerTest):
         self.assertEqual(s.workers(), before)
         self.assertTrue(s.healthy())
         self.assertIn("[WARNING] Invalid request", s.read_log())
+
+    def test_with_the_limits_off_no_input_ends_a_worker(self):
+        # 0 turns a limit off (as in gunicorn); Beast's own ceilings must then still answer, not throw.
+        s = self.server(["limit_request_field_size = 0", "limit_request_fields = 0", "limit_request_line = 0",
+                         "limit_request_body = 0"]).start()
+        before = s.workers()
+        out = raw_request(s.port, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"z" * 70000 + b"\r\n\r\n")
+        self.assertEqual(status_of(out), 431, out[:200])
+        # A declared length far past any memory: the body is awaited, not reserved at once.
+        out = raw_request(s.port, b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000000\r\n\r\nabc",
+                          timeout=1)
+        self.assertEqual(out, b"")
+        self.assertEqual(s.workers(), before)
+        self.assertTrue(s.healthy())
+        self.assertNotIn("Exception in worker", s.read_log())
 
     def test_slow_client_header_deadline(self):
         s = self.server(["header_timeout = 1"]).start()
