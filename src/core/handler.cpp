@@ -25,7 +25,8 @@ Response Response::json(int status, std::string body) {
 
 Response Response::error(int status, std::string_view message) {
     nlohmann::json j = {{"error", {{"message", message}, {"code", status}}}};
-    return json(status, j.dump());
+    // A message may quote request bytes (a path), and dump() throws on invalid UTF-8.
+    return json(status, j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 }  // namespace agente

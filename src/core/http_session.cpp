@@ -359,8 +359,10 @@ private:
         return first.empty() ? std::string_view(remote_) : first;
     }
 
+    // As gunicorn's secure_scheme_headers: a trusted proxy's X-Forwarded-Proto says https or not;
+    // no other value reaches the app (it ends up in URLs the app builds, such as the agent card's).
     static std::string_view scheme(const Fields& fields) {
-        return fields.forwarded_proto.empty() ? std::string_view("http") : fields.forwarded_proto;
+        return beast::iequals(fields.forwarded_proto, "https") ? "https"sv : "http"sv;
     }
 
     BeastRequest begin_exchange(const RequestMessage& m, const Fields& fields) {

@@ -14,7 +14,7 @@ import threading
 import time
 import unittest
 
-from harness import ChunkedReader, ServerTest, http_get, wait_until
+from harness import ChunkedReader, ServerTest, http_get, raw_request, status_of, wait_until
 from test_gateway import CLIENT_KEY, FakeUpstream, gateway_conf, gateway_env, post
 
 SEED_REQUEST = {
@@ -141,6 +141,31 @@ class ExecuteTest(AgentTest):
         self.assertEqual(legacy["url"], f"http://127.0.0.1:{s.port}/tasks/send")
         self.assertEqual(legacy["protocolVersion"], "0.3.0")
         self.assertEqual(legacy["skills"][0]["examples"], ["Help me learn Python"])
+
+    def test_raw_request_bytes_and_deep_bodies_get_4xx_and_no_worker_dies(self):
+        # Found by test_malformed_input: invalid UTF-8 echoed into JSON threw (500), and deeply nested
+        # values copied out of a parsed body overflowed the stack (SIGSEGV).
+        s = self.start(workers=2)
+        before = s.workers()
+        head = f"Host: 127.0.0.1\r\nAuthorization: Bearer {CLIENT_KEY}\r\nConnection: close\r\n".encode()
+
+        def post_raw(path, body):
+            return raw_request(s.port, b"POST " + path + b" HTTP/1.1\r\n" + head
+                               + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+        self.assertEqual(status_of(post_raw(b"/agent/stream/\xff", b'{"messages":[]}')), 404)
+        deep_role = b'{"messages":[{"role":' + b'{"a":' * 100000 + b"1" + b"}" * 100000 + b',"content":"x"}]}'
+        self.assertEqual(status_of(post_raw(b"/agent/stream/studly", deep_role)), 400)
+        deep_id = b'{"jsonrpc":"2.0","method":"x","id":' + b'{"a":' * 100000 + b"1" + b"}" * 100001
+        answer = post_raw(b"/tasks/send", deep_id)
+        self.assertEqual(json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"], -32700, answer[:300])
+        card = raw_request(s.port, b"GET /.well-known/agent-card.json HTTP/1.1\r\nHost: \xff\r\n"
+                                   b"X-Forwarded-Proto: \xff\r\nConnection: close\r\n\r\n")
+        self.assertEqual(status_of(card), 200, card[:300])
+        url = json.loads(card.split(b"\r\n\r\n", 1)[1])["supportedInterfaces"][0]["url"]
+        self.assertEqual(url, "http://\ufffd/tasks/send")   # only http or https, and no invalid UTF-8 out
+        self.assertEqual(s.workers(), before)
+        self.assertNotIn("crashed", s.read_log())
 
     def test_a_reload_serves_the_new_card_and_agents(self):
         s = self.start(workers=2)

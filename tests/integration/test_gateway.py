@@ -12,7 +12,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import ChunkedReader, ServerTest, Server, free_port, http_get, wait_until
+from harness import ChunkedReader, ServerTest, Server, free_port, http_get, raw_request, status_of, wait_until
 
 FAKE = os.path.join(os.path.dirname(__file__), "../fake_upstream/fake_openai.py")
 CLIENT_KEY = "sk-client-7f3a9c1e5b2d4068"
@@ -301,6 +301,9 @@ class BreakerTest(GatewayTest):
         self.assertEqual(post(s.port, reset, b"", key=None)[0], 401)
         self.assertEqual(post(s.port, reset, b"", key="wrong")[0], 403)
         self.assertEqual(post(s.port, "/system/circuit-breaker/reset/nope", b"", key=ADMIN_TOKEN)[0], 404)
+        odd = raw_request(s.port, b"POST /system/circuit-breaker/reset/\xff HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                                  b"Bearer " + ADMIN_TOKEN.encode() + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        self.assertEqual(status_of(odd), 404, odd[:300])   # the name is quoted back, as valid UTF-8
         self.assertEqual(post(s.port, reset, b"", key=ADMIN_TOKEN)[0], 200)
         self.assertEqual(health(s.port)["circuit_breakers"]["shaky"]["state"], "closed")
         self.assertEqual(post(s.port, CHAT, {"model": "m"})[0], 502)   # the upstream is asked again

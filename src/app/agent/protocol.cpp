@@ -2,6 +2,8 @@
 // unit-tested without a server.
 #include "app/agent/protocol.hpp"
 
+#include "app/json_text.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -82,7 +84,7 @@ std::string interface_url(const AgentSettings& settings, const std::string& base
 }  // namespace
 
 std::variant<RpcCall, RpcError> parse_rpc(std::string_view body) {
-    json j = json::parse(body, nullptr, false);
+    json j = parse_json(body);
     if (j.is_discarded()) return RpcError{rpc_code::parse_error, "Parse error", nullptr};
     if (!j.is_object()) return RpcError{rpc_code::invalid_request, "Invalid Request: expected a JSON-RPC object", nullptr};
     json id = j.contains("id") ? j["id"] : json(nullptr);
@@ -98,17 +100,17 @@ std::variant<RpcCall, RpcError> parse_rpc(std::string_view body) {
 }
 
 std::string rpc_result(const json& id, const json& result) {
-    return json{{"jsonrpc", "2.0"}, {"id", id}, {"result", result}}.dump();
+    return json_text(json{{"jsonrpc", "2.0"}, {"id", id}, {"result", result}});
 }
 
 std::string rpc_error(const json& id, int code, std::string_view message, const json& data) {
     json err = {{"code", code}, {"message", message}};
     if (!data.is_null()) err["data"] = data;
-    return json{{"jsonrpc", "2.0"}, {"id", id}, {"error", err}}.dump();
+    return json_text(json{{"jsonrpc", "2.0"}, {"id", id}, {"error", err}});
 }
 
 json rpc_id(std::string_view body) {
-    json j = json::parse(body, nullptr, false);
+    json j = parse_json(body);
     if (j.is_object() && j.contains("id") && valid_id_type(j["id"])) return j["id"];
     return nullptr;
 }

@@ -11,6 +11,7 @@
 #include "app/gateway/errors.hpp"
 #include "app/gateway/gateway.hpp"
 #include "app/gateway/sse.hpp"
+#include "app/json_text.hpp"
 
 #include <agente/config.hpp>
 
@@ -92,7 +93,7 @@ std::string base_url_of(const Request& r) {
     return std::string(r.scheme().empty() ? "http" : r.scheme()) + "://" + host;
 }
 
-std::string ndjson(json event) { return event.dump() + "\n"; }
+std::string ndjson(const json& event) { return json_text(event) + "\n"; }
 
 json ndjson_start(const std::string& agent_id, const std::string& context_id, const std::string& model) {
     return {{"type", "start"}, {"agent_id", agent_id}, {"context_id", context_id}, {"model", model},
@@ -568,10 +569,11 @@ asio::awaitable<void> agent_stream(std::shared_ptr<Service> sp, Exchange& ex) {
         co_return;
     }
     const gateway::ModelSettings* model = model_of(s, *agent);
-    json body = json::parse(req.body(), nullptr, false);
+    json body = parse_json(req.body());
     std::vector<ChatMessage> fresh;
     std::optional<std::string> problem;
     if (!model) problem = "the agent's model is not configured";
+    else if (body.is_discarded()) problem = "request body is not valid JSON, or nests deeper than 1000 levels";
     else if (!body.is_object() || !body.contains("messages")) problem = "\"messages\" is required";
     else problem = read_messages(body["messages"], fresh);
     if (problem) {
@@ -635,10 +637,10 @@ std::shared_ptr<Service> make_service(const WorkerContext& context, std::shared_
 void add_agent_routes(Router& router, const WorkerContext& context, std::shared_ptr<gateway::Gateway> gw) {
     auto s = make_service(context, std::move(gw));
     router.add("GET", "/.well-known/agent-card.json", SyncHandler([s](const Request& r) {
-        return Response::json(200, agent_card(s->settings, base_url_of(r)).dump());
+        return Response::json(200, json_text(agent_card(s->settings, base_url_of(r))));
     }));
     router.add("GET", "/.well-known/agent.json", SyncHandler([s](const Request& r) {
-        return Response::json(200, legacy_agent_card(s->settings, base_url_of(r)).dump());
+        return Response::json(200, json_text(legacy_agent_card(s->settings, base_url_of(r))));
     }));
     milliseconds deadline = s->settings.request_deadline;
     RouteOptions options;

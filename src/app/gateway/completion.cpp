@@ -4,6 +4,7 @@
 
 #include "app/gateway/attempts.hpp"
 #include "app/gateway/sse.hpp"
+#include "app/json_text.hpp"
 
 namespace agente::gateway {
 
@@ -12,7 +13,7 @@ namespace {
 using nlohmann::json;
 
 std::string upstream_message(const std::string& body, int status) {
-    json j = json::parse(body, nullptr, false);
+    json j = parse_json(body);
     if (j.is_object() && j.contains("error") && j["error"].is_object() && j["error"].contains("message") &&
         j["error"]["message"].is_string())
         return j["error"]["message"].get<std::string>();
@@ -20,7 +21,7 @@ std::string upstream_message(const std::string& body, int status) {
 }
 
 std::string message_content(const std::string& body, bool& ok) {
-    json j = json::parse(body, nullptr, false);
+    json j = parse_json(body);
     ok = false;
     if (!j.is_object() || !j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return {};
     const json& c = j["choices"][0];
@@ -111,7 +112,7 @@ asio::awaitable<CompletionResult> run(Gateway& gw, const ModelSettings& model, j
     if (stream) body["stream"] = true;
     else body.erase("stream");
     std::string problem;
-    std::optional<RequestBody> text = RequestBody::parse(body.dump(), problem);
+    std::optional<RequestBody> text = RequestBody::parse(json_text(body), problem);
     if (!text) {  // built here from the agent's settings: only nesting past the bound can do this
         CompletionResult refused;
         refused.status = 400;
@@ -130,7 +131,7 @@ asio::awaitable<CompletionResult> run(Gateway& gw, const ModelSettings& model, j
 }  // namespace
 
 std::string delta_content(std::string_view data) {
-    json j = json::parse(data, nullptr, false);
+    json j = parse_json(data);
     if (!j.is_object() || !j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return {};
     const json& c = j["choices"][0];
     if (!c.is_object() || !c.contains("delta") || !c["delta"].is_object()) return {};

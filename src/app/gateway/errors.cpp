@@ -1,6 +1,7 @@
 #include "app/gateway/errors.hpp"
 
 #include "app/gateway/sse.hpp"
+#include "app/json_text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -36,7 +37,7 @@ std::string_view code_for(int status) {
 
 std::string error_json(std::string_view message, std::string_view type, std::string_view code) {
     nlohmann::json j = {{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", code}}}};
-    return j.dump();
+    return json_text(j);
 }
 
 Response error_response(int status, std::string_view message, std::string_view code) {

@@ -1,5 +1,7 @@
 #include "app/gateway/request_body.hpp"
 
+#include "app/json_text.hpp"
+
 #include <simdjson.h>
 
 namespace agente::gateway {
@@ -13,7 +15,7 @@ using simdjson::error_code;
 // doubles, which every valid JSON number has (an integer no 64 bits hold is still valid JSON, and
 // passes through as written). Nesting is bounded here, as this recursion must be, and below the
 // parser's own 1024 levels (which it asserts on in a debug build rather than reporting).
-constexpr int max_depth = 1000;
+constexpr int max_depth = max_json_depth;
 
 error_code check(od::value v, int depth) {
     if (depth > max_depth) return simdjson::DEPTH_ERROR;

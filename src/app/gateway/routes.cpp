@@ -4,6 +4,7 @@
 #include "app/gateway/gateway.hpp"
 #include "app/gateway/proxy.hpp"
 #include "app/gateway/request_body.hpp"
+#include "app/json_text.hpp"
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -51,7 +52,7 @@ Response models_response(const Gateway& gw) {
     json data = json::array();
     for (auto& m : gw.settings.models)
         data.push_back({{"id", m.name}, {"object", "model"}, {"created", 0}, {"owned_by", "agente-hibrido"}});
-    return Response::json(200, json{{"object", "list"}, {"data", data}}.dump());
+    return Response::json(200, json_text(json{{"object", "list"}, {"data", data}}));
 }
 
 UpstreamRequest proxy_request(const ModelSettings* model, const char* path, const RequestBody& body) {
@@ -112,7 +113,7 @@ Response streaming_health(Gateway& gw) {
     json j = {{"status", healthy ? "healthy" : "degraded"},
               {"circuit_breakers", breakers},
               {"web_worker_streams", {{"active", active}, {"max", max}, {"available", std::max(0, max - active)}}}};
-    return Response::json(200, j.dump());
+    return Response::json(200, json_text(j));
 }
 
 Response reset_breaker(Gateway& gw, const Request& r) {
@@ -124,8 +125,8 @@ Response reset_breaker(Gateway& gw, const Request& r) {
     if (!b) return error_response(404, "no circuit breaker named \"" + std::string(r.path_param()) + "\"", "not_found");
     b->reset();
     spdlog::info("gateway: circuit breaker {} reset by an admin", r.path_param());
-    return Response::json(200, json{{"message", "circuit breaker reset"}, {"circuit_breaker", r.path_param()},
-                                    {"state", "closed"}}.dump());
+    return Response::json(200, json_text(json{{"message", "circuit breaker reset"}, {"circuit_breaker", r.path_param()},
+                                              {"state", "closed"}}));
 }
 
 }  // namespace
