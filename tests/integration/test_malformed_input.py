@@ -1,6 +1,10 @@
 """Bad input gets a clear error (4xx), never a crash: the real binary (2 workers, the gateway in front
 of the fake upstream) is fed ~1500 byte-level mutants of valid HTTP requests and ~500 chat requests
-whose JSON body is mutated inside a correct HTTP frame.
+whose JSON body is mutated inside a correct HTTP frame; then, with agents configured, the app's other
+routes that read a body, a path parameter or an echoed header get a few hundred mutants each in a
+correct frame: the A2A JSON-RPC endpoint /tasks/send, the NDJSON /agent/stream/{agent_id},
+/v1/embeddings, /system/circuit-breaker/reset/{name} and the two agent cards, each held to the answers
+docs/agent.md and docs/gateway.md give it (see "the app's other JSON endpoints" below).
 
 Seeded and reproducible: AGENTE_FUZZ_SEED picks the seed (default below); every mutant is made from it
 before anything is sent, so a failure message's seed and mutant number name the same bytes again
@@ -15,16 +19,21 @@ object. Silence, or a close without a byte after header_timeout, is allowed only
 not complete yet. And at the end, the assertion that matters most: no worker died (the same pids, no
 death or respawn in the log) and each worker still answers /health."""
 import concurrent.futures
+import copy
 import json
+import math
 import os
 import random
 import re
+import shutil
 import socket
+import tempfile
 import threading
 import time
 
-from harness import http_get
-from test_gateway import CLIENT_KEY, GatewayTest, gateway_conf, gateway_env
+from harness import http_get, wait_until
+from test_agent import agent_conf
+from test_gateway import ADMIN_TOKEN, CLIENT_KEY, GatewayTest, gateway_conf, gateway_env
 
 SEED = int(os.environ.get("AGENTE_FUZZ_SEED", "20261124"))
 HTTP_MUTANTS = 1500
@@ -268,21 +277,58 @@ class Mutant:
 
 
 def compact_repr(raw):
-    """The exact bytes as a Python expression, with long runs of one byte written as b'v' * 70000 so
-    that an oversized mutant still fits in a failure message."""
-    parts, plain = [], b""
-    for m in re.finditer(rb"(.)\1*", raw, re.S):  # runs of one byte
-        run = m.group(0)
-        if len(run) < 64:
-            plain += run
-            continue
-        if plain:
-            parts.append(repr(plain))
-            plain = b""
-        parts.append(f"{run[:1]!r} * {len(run)}")
-    if plain or not parts:
-        parts.append(repr(plain))
-    return " + ".join(parts)
+    """The exact bytes as a Python expression, with long repetitions written as b'v' * 70000,
+    b'{"a":' * 100000 or b'{"role": "user", "content": "x"},' * 20000, so that an oversized or
+    deeply nested mutant still fits in a failure message (every mutant here: 1.3 KB at most), in
+    well under a second for a 1 MB one."""
+    return " + ".join(compact_parts(raw)) or repr(b"")
+
+
+def compact_parts(raw):
+    run = periodic_stretch(raw)
+    if not run:
+        return short_unit_parts(raw)
+    start, unit, count = run
+    return compact_parts(raw[:start]) + [f"{unit!r} * {count}"] + compact_parts(raw[start + len(unit) * count:])
+
+
+def periodic_stretch(raw, least=4096):
+    """(start, unit, count) of a stretch of at least `least` bytes that repeats one unit of 9 bytes to
+    `least` bytes, or None. Where a 32-byte window next occurs gives the period; looking once per KB
+    keeps this cheap, and a stretch it misses is only written out longhand, exact all the same."""
+    for p in range(0, len(raw) - least, 1024):
+        q = raw.find(raw[p:p + 32], p + 1, p + least + 32)
+        period = q - p
+        if q < 0 or period <= 8 or raw[q:q + 7 * period] != raw[p:q] * 7:
+            continue   # no period here, or a short unit: short_unit_parts' business
+        start = p
+        while start >= period and raw[start - period:start] == raw[p:q]:
+            start -= period
+        while start > 0 and raw[start - 1] == raw[start - 1 + period]:
+            start -= 1   # the stretch may begin part-way into a unit
+        unit, count = raw[start:start + period], 1
+        while raw[start + count * period:start + (count + 1) * period] == unit:
+            count += 1
+        if count * period >= least:
+            return start, unit, count
+    return None
+
+
+def short_unit_parts(raw):
+    """Runs of a unit of 1-8 bytes, 8 times or more and 64 bytes at least, as unit * count."""
+    parts, start = [], 0
+    for m in re.finditer(rb"(.{1,8}?)\1{7,}", raw, re.S):
+        unit = m.group(1)
+        count = len(m.group(0)) // len(unit)
+        if count * len(unit) < 64:
+            continue   # short: stays in the plain text around it
+        if m.start() > start:
+            parts.append(repr(raw[start:m.start()]))
+        parts.append(f"{unit!r} * {count}")
+        start = m.start() + count * len(unit)
+    if start < len(raw):
+        parts.append(repr(raw[start:]))
+    return parts
 
 
 def http_mutants(rng, n):
@@ -305,8 +351,9 @@ def http_mutants(rng, n):
 # ---- body-level mutations of a chat request ------------------------------------------------------
 # Each returns (name, body bytes); the HTTP frame around it is always correct.
 
-def body_byte_edits(rng):
-    b = bytearray(json.dumps(CHAT_BODY).encode())
+def byte_edits(rng, text):
+    """One to five bytes of `text` replaced, JSON punctuation inserted, or a few bytes deleted."""
+    b = bytearray(text)
     for _ in range(rng.randint(1, 5)):
         i = rng.randrange(len(b))
         kind = rng.randrange(3)
@@ -317,7 +364,11 @@ def body_byte_edits(rng):
                                  b"\xff", b"null", b"true"])
         else:
             del b[i:i + rng.randint(1, 4)]
-    return "byte edits", bytes(b)
+    return bytes(b)
+
+
+def body_byte_edits(rng):
+    return "byte edits", byte_edits(rng, json.dumps(CHAT_BODY).encode())
 
 
 def body_truncated(rng):
@@ -325,9 +376,11 @@ def body_truncated(rng):
     return "truncated", text[:rng.randrange(len(text))]
 
 
-def body_deep(rng):
-    """Nesting around the gateway's bound (1000) and simdjson's own (1024), and far past both."""
-    depth = rng.choice([999, 1000, 1001, 1023, 1024, 1025, 2000, 100000])
+def nested_value(rng, depths=(999, 1000, 1001, 1023, 1024, 1025, 2000, 100000)):
+    """(name, a JSON value nested `depth` levels deep): arrays, objects, both in turn, or arrays never
+    closed. The default depths lie around the gateway's bound (1000) and simdjson's own (1024), and
+    far past both."""
+    depth = rng.choice(depths)
     kind = rng.randrange(4)
     if kind == 0:
         inner = b"[" * depth + b"]" * depth
@@ -337,8 +390,13 @@ def body_deep(rng):
         inner = b"[" * depth  # never closed
     else:
         inner = b'[{"a":' * (depth // 2) + b"0" + b"}]" * (depth // 2)
+    return f"nested {depth} ({kind})", inner
+
+
+def body_deep(rng):
+    name, inner = nested_value(rng)
     where = rng.choice([b"messages", b"metadata", b"model"])
-    return f"nested {depth} ({kind}) in {where.decode()}", b'{"model": "fast", "' + where + b'": ' + inner + b"}"
+    return f"{name} in {where.decode()}", b'{"model": "fast", "' + where + b'": ' + inner + b"}"
 
 
 INVALID_UTF8 = [b"\xff", b"\xc3", b"\xc0\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xe2\x82", b"\x80\x80", b"\xfe\xfe"]
@@ -403,6 +461,391 @@ def body_mutants(rng, n):
     for i in range(n):
         name, body = rng.choice(BODY_MUTATIONS)(rng)
         out.append(Mutant(i, "chat body", chat_request(body), True, [name]))
+    return out
+
+
+# ---- the app's other JSON endpoints ------------------------------------------------------------
+# The same rule on every other route that reads a body, a path parameter, or a header it echoes back:
+# the A2A JSON-RPC endpoint, the NDJSON agent stream, embeddings, the breaker reset and the agent
+# cards. Each mutant is a correct HTTP frame (with the key or token the route asks for) around one
+# mutated body, path parameter, credential or header, so that what is judged is the route's own
+# reading of it. The server runs test_agent's configuration (agent_conf): agents "studly" and
+# "coach" on model "agent-ok" (the fake upstream's "ok"), providers "fake" and "patient".
+
+AGENT_ID = b"studly"
+BREAKER = b"fake"      # a provider of agent_conf's: a breaker the reset route knows
+CARD_PATHS = [b"/.well-known/agent-card.json", b"/.well-known/agent.json"]
+RPC_MUTANTS, NDJSON_MUTANTS, EMBEDDINGS_MUTANTS, RESET_MUTANTS, CARD_MUTANTS = 1200, 500, 500, 250, 250
+# Around the gateway's bound (1000, which /v1/embeddings' body check has) and simdjson's (1024), and
+# far past both: the agent's routes read JSON with nlohmann, which has no bound of its own.
+APP_DEPTHS = (999, 1000, 1001, 1025, 100000)
+
+
+def frame(method, target, body=b"", headers=(), content_type=b"application/json", host=b"127.0.0.1"):
+    """A correct HTTP/1.1 request: Host (none when host is None), Content-Type (none when None), the
+    given fields, Connection: close (the server's close ends our read at once) and Content-Length."""
+    lines = [method + b" " + target + b" HTTP/1.1"]
+    lines += [b"Host: " + host] if host is not None else []
+    lines += [b"Content-Type: " + content_type] if content_type is not None else []
+    lines += list(headers) + [b"Connection: close", b"Content-Length: %d" % len(body)]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def bearer(token):
+    return b"Authorization: Bearer " + token.encode()
+
+
+def body_of(raw):
+    return raw.split(b"\r\n\r\n", 1)[1]
+
+
+# -- mutations of a valid JSON body, given as a Python object --
+# Values are put in as raw bytes, so that what no Python object serializes to (bad UTF-8, 1e999,
+# 100000 levels, a lone surrogate escape) can go anywhere. Each returns (what was done, body bytes).
+
+MARK = "@@fuzz-value@@"
+
+
+def json_paths(value, prefix=()):
+    """Every place a field or an element sits in `value`, as a tuple of keys and indexes."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        yield prefix + (k,)
+        yield from json_paths(v, prefix + (k,))
+
+
+def value_at(value, path):
+    for k in path:
+        value = value[k]
+    return value
+
+
+def path_name(path):
+    return ".".join(str(k) for k in path) or "(body)"
+
+
+def replaced(base, path, raw):
+    """`base` as JSON, with the value at `path` replaced by the bytes `raw`, or removed if raw is None."""
+    obj = copy.deepcopy(base)
+    parent = value_at(obj, path[:-1])
+    if raw is None:
+        del parent[path[-1]]
+        return json.dumps(obj).encode()
+    parent[path[-1]] = MARK
+    return json.dumps(obj).encode().replace(json.dumps(MARK).encode(), raw)
+
+
+def renamed(base, path, raw_key):
+    """`base` as JSON, with the key at `path` (a field of an object) spelled as the bytes `raw_key`."""
+    obj = copy.deepcopy(base)
+    parent = value_at(obj, path[:-1])
+    parent[MARK] = parent.pop(path[-1])
+    return json.dumps(obj).encode().replace(json.dumps(MARK).encode(), raw_key)
+
+
+def field_edits(rng, base):
+    return "byte edits", byte_edits(rng, json.dumps(base).encode())
+
+
+def field_truncated(rng, base):
+    text = json.dumps(base).encode()
+    return "truncated", text[:rng.randrange(len(text))]
+
+
+def field_wrong_type(rng, base):
+    path = rng.choice(list(json_paths(base)))
+    value = rng.choice(WRONG)
+    return f"{path_name(path)} = {value.decode()}", replaced(base, path, value)
+
+
+def field_missing(rng, base):
+    path = rng.choice(list(json_paths(base)))
+    return f"{path_name(path)} missing", replaced(base, path, None)
+
+
+def field_huge(rng, base):
+    """A string of 100 KB or 1 MB, a list of 10000 copies of a value, or a key of 100 KB."""
+    path = rng.choice(list(json_paths(base)))
+    kind = rng.randrange(3)
+    if kind == 0:
+        n = rng.choice([100_000, 1_000_000])
+        return f"{path_name(path)} = {n}-byte string", replaced(base, path, b'"' + b"x" * n + b'"')
+    if kind == 1:
+        item = json.dumps(value_at(base, path)).encode()
+        return f"{path_name(path)} = 10000 copies", replaced(base, path, b"[" + b", ".join([item] * 10000) + b"]")
+    keys = [p for p in json_paths(base) if isinstance(p[-1], str)]
+    path = rng.choice(keys)
+    return f"{path_name(path)} as a 100000-byte key", renamed(base, path, b'"' + b"k" * 100_000 + b'"')
+
+
+def field_deep(rng, base):
+    path = rng.choice(list(json_paths(base)))
+    name, inner = nested_value(rng, APP_DEPTHS)
+    return f"{path_name(path)} = {name}", replaced(base, path, inner)
+
+
+def field_bad_utf8(rng, base):
+    """Invalid UTF-8 inside a string value or a key: JSON text must be UTF-8 (RFC 8259)."""
+    bad = rng.choice(INVALID_UTF8)
+    path = rng.choice(list(json_paths(base)))
+    if isinstance(path[-1], str) and rng.random() < 0.3:
+        return f"bad UTF-8 {bad!r} in the key {path_name(path)}", renamed(base, path, b'"k' + bad + b'"')
+    return f"bad UTF-8 {bad!r} in {path_name(path)}", replaced(base, path, b'"a' + bad + b'b"')
+
+
+ODD_STRINGS = [b'""', b'" "', b'"\\u0000"', b'"a\\u0000b"', b'"\\ud800"', b'"\\udc00\\ud800"', b'"\\ud83d\\ude00"',
+               b'"\\""', b'"\\\\"', b'"\\q"', b'"\\u12"', b'"tab\there"', b'"new\nline"', b'"%00"', b'"%ff"',
+               b'"..\\/..\\/etc\\/passwd"', b'"\\u202e\\u200b"', b'"\xc3\xa9\xe2\x80\x8b\xf0\x9f\x92\xa5"',
+               b'"' + b"\\u00e9" * 20000 + b'"', b"'single'", b"unquoted"]
+
+
+def field_odd_string(rng, base):
+    path = rng.choice([p for p in json_paths(base) if isinstance(value_at(base, p), str)])
+    value = rng.choice(ODD_STRINGS)
+    return f"{path_name(path)} = {compact_repr(value)[:60]}", replaced(base, path, value)
+
+
+def field_number(rng, base):
+    path = rng.choice(list(json_paths(base)))
+    value = rng.choice(NUMBERS)
+    return f"{path_name(path)} = {compact_repr(value)[:60]}", replaced(base, path, value)
+
+
+def field_odd_body(rng, base):
+    valid = json.dumps(base).encode()
+    odd = [b"", b" ", b"\r\n", b"null", b"[]", b'"x"', b"1", b"true", b"{}", b"{", b"}", b"[", b"\0",
+           b"\xef\xbb\xbf" + valid, valid + b" trailing", valid + b"{}", valid + b"\0", valid[:-1] + b",}",
+           valid.replace(b'"', b"'"), b"\xff\xfe" + valid.decode().encode("utf-16-le")]
+    return "odd body", rng.choice(odd)
+
+
+BODY_FIELD_MUTATIONS = [field_edits, field_edits, field_truncated, field_wrong_type, field_wrong_type, field_missing,
+                        field_huge, field_deep, field_deep, field_bad_utf8, field_odd_string, field_number,
+                        field_odd_body]
+
+CONTENT_TYPES = [None, b"text/plain", b"application/x-www-form-urlencoded", b"multipart/form-data; boundary=x",
+                 b"application/json; charset=utf-16", b"application/xml", b"", b"\xff", b"*/*"]
+
+
+def body_mutation(rng, base, mutations=BODY_FIELD_MUTATIONS):
+    """(what was done, body, Content-Type): one mutation of the valid JSON `base`, or, one time in
+    ten, the valid body (or a form body) under another Content-Type or none: the routes read JSON
+    whatever the header says, or refuse it; neither may break them."""
+    if rng.random() < 0.1:
+        ctype = rng.choice(CONTENT_TYPES)
+        body = json.dumps(base).encode() if rng.random() < 0.7 else b"a=1&messages=%5B%5D"
+        return f"Content-Type {ctype!r}, {len(body)}-byte body", body, ctype
+    name, body = rng.choice(mutations)(rng, base)
+    return name, body, b"application/json"
+
+
+# -- JSON-RPC's own ways to be wrong --
+
+RPC_VERSIONS = [b'"1.0"', b'"2"', b"2.0", b"2", b"null", b'"2.0 "', b'" 2.0"', b'["2.0"]', b'"2.00"', b'"\\u0032.0"']
+RPC_IDS = [b'"x"', b'""', b"0", b"-1", b"1.5", b"-0", b"1e999", b"123456789012345678901234567890", b"18446744073709551615",
+           b"null", b"true", b"false", b"[]", b"{}", b"[1]", b'{"a": 1}', b'"\\u0000"', b'"' + b"i" * 100_000 + b'"']
+RPC_METHODS = [b'""', b'"nope"', b'"execute "', b'"EXECUTE"', b'"rpc.discover"', b'"tasks/get/x"', b'"message/"',
+               b'"tasks/pushNotificationConfig/set"', b'"CreateTaskPushNotificationConfig"', b'"ListTasks"',
+               b'"tasks/resubscribe"', b'"SubscribeToTask"', b'"GetExtendedAgentCard"', b'"\\u0000"', b"1", b"null",
+               b"[]", b'{"name": "execute"}', b'"' + b"m" * 100_000 + b'"']
+RPC_PARAMS = [b"[]", b"[1]", b'[{"messages": []}]', b'"x"', b"1", b"null", b"true", b"{}"]
+
+
+def rpc_version(rng, base):
+    value = rng.choice(RPC_VERSIONS + [None])
+    return f"jsonrpc = {value!r}", replaced(base, ("jsonrpc",), value)
+
+
+def rpc_id(rng, base):
+    value = rng.choice(RPC_IDS + [None])   # None: no id at all, a notification
+    what = "a notification (no id)" if value is None else f"id = {compact_repr(value)[:60]}"
+    return what, replaced(base, ("id",), value)
+
+
+def rpc_method(rng, base):
+    value = rng.choice(RPC_METHODS + [None])
+    return f"method = {compact_repr(value)[:60] if value else 'missing'}", replaced(base, ("method",), value)
+
+
+def rpc_params(rng, base):
+    value = rng.choice(RPC_PARAMS + [None])
+    return f"params = {value!r}", replaced(base, ("params",), value)
+
+
+def rpc_batch(rng, base):
+    """A batch (docs/agent.md: none supported, an array is -32600) or another array."""
+    valid = json.dumps(base).encode()
+    return "batch", rng.choice([b"[" + valid + b"]", b"[" + valid + b", " + valid + b"]", b"[]", b"[1]",
+                                b"[[" + valid + b"]]", b"[" + valid + b", 1]", b"[" + valid * 2 + b"]"])
+
+
+RPC_MUTATIONS = BODY_FIELD_MUTATIONS + [rpc_version, rpc_id, rpc_id, rpc_method, rpc_params, rpc_batch]
+
+# A valid params object per method (docs/agent.md), "@ctx" standing for a context id of the mutant's
+# own: conversations of mutants must not grow into each other (a 1 MB message stored in a shared one
+# would be sent upstream again with every later turn). The task ids name no task: GetTask and
+# CancelTask go to the store all the same.
+RPC_BASES = {
+    "execute": {"messages": [{"kind": "message", "role": "user", "parts": [{"kind": "text", "text": "Help me"}]}],
+                "context_id": "@ctx", "agent_id": "studly"},
+    "execute (OpenAI messages)": {"messages": [{"role": "system", "content": "Be brief."},
+                                               {"role": "user", "content": "Say hi."}], "contextId": "@ctx"},
+    "SendMessage": {"message": {"messageId": "m-1", "role": "ROLE_USER", "parts": [{"text": "hi"}], "contextId": "@ctx"},
+                    "metadata": {"agent_id": "coach"}},
+    "message/send": {"message": {"kind": "message", "messageId": "m-2", "role": "user",
+                                 "parts": [{"kind": "text", "text": "hi"}], "contextId": "@ctx"}},
+    "SendStreamingMessage": {"message": {"messageId": "m-3", "role": "ROLE_USER", "parts": [{"text": "hi"}],
+                                         "contextId": "@ctx"}},
+    "message/stream": {"message": {"kind": "message", "messageId": "m-4", "role": "user",
+                                   "parts": [{"kind": "text", "text": "hi"}], "contextId": "@ctx"}},
+    "GetTask": {"id": "fuzz-task"}, "tasks/get": {"id": "fuzz-task"},
+    "CancelTask": {"id": "fuzz-task"}, "tasks/cancel": {"taskId": "fuzz-task"},
+}
+
+
+def rpc_request_object(name, index):
+    """The valid request `name` of RPC_BASES for mutant `index`: its id a string or a number in turn."""
+    params = json.loads(json.dumps(RPC_BASES[name]).replace("@ctx", f"fuzz-ctx-{index}"))
+    return {"jsonrpc": "2.0", "id": f"fuzz-{index}" if index % 2 else index, "method": name.split(" ")[0], "params": params}
+
+
+def rpc_mutants(rng, n):
+    out = []
+    for i in range(n):
+        name = rng.choice(sorted(RPC_BASES))
+        what, body, ctype = body_mutation(rng, rpc_request_object(name, i), RPC_MUTATIONS)
+        out.append(Mutant(i, f"POST /tasks/send {name}", frame(b"POST", b"/tasks/send", body, content_type=ctype),
+                          True, [what]))
+    return out
+
+
+# -- path parameters and credentials --
+
+def odd_path_params(valid):
+    """A path segment's odd spellings: empty, dot segments, percent-encodings (the router decodes
+    none), bytes no URL should carry raw, lengths around limit_request_line (4094), a query or a
+    fragment after it, a slash inside it."""
+    return [b"", b".", b"..", b"%2e%2e", b"..%2f..%2fetc%2fpasswd", b"%2F", valid[:-1] + b"%%%02X" % valid[-1],
+            b"%00", b"%ff", b"%", b"%zz", b"%c3%a9", b"\xff", b"\xc3\xa9", b"\xe2\x80\x8b", b"\x80" + valid,
+            valid + b"\xc3", b"\x00", b"\x7f", b" ", b"\t", b"a" * 3000, b"a" * 4090, b"a" * 5000, valid + b"?x=1",
+            valid + b"?", valid + b"?q=\xff", valid + b"#frag", valid + b"/", valid + b"/x", b"/" + valid,
+            valid + b"%20", b"+", b";", valid + b";x=1", b"~", b"*", b"'", b'"', b"<script>", b"\\", valid.upper(),
+            valid + b".", b"nobody", b"{agent_id}", b"{name}"]
+
+
+def path_mutation(rng, valid):
+    param = rng.choice(odd_path_params(valid))
+    return f"path parameter {compact_repr(param)[:60]}", param
+
+
+def odd_credentials(token):
+    t = token.encode()
+    return [None, b"Bearer ", b"Bearer", b"Bearer wrong", b"bearer " + t, b"BEARER " + t, b"Basic " + t,
+            b"Bearer " + t + b" ", b"Bearer  " + t, b"Bearer " + t + b"x", b"Bearer " + t[:-1], b"Bearer \xff",
+            b"Bearer " + t + b"\xc3", b"Bearer " + b"k" * 7000, b"Token " + t, b"Bearer " + t + b", Bearer x"]
+
+
+def auth_mutation(rng, token):
+    """(what, header lines): the Authorization field missing, wrong, odd, or sent twice."""
+    value = rng.choice(odd_credentials(token))
+    if value is None:
+        return "no Authorization", []
+    if rng.random() < 0.2:
+        return f"Authorization twice, then {value[:40]!r}", [bearer(token), b"Authorization: " + value]
+    return f"Authorization {value[:40]!r}", [b"Authorization: " + value]
+
+
+# -- the NDJSON agent stream --
+
+NDJSON_BASES = [{"messages": [{"role": "user", "content": "Hello"}], "context_id": "@ctx", "stream_workflows": True},
+                {"messages": [{"kind": "message", "role": "user", "parts": [{"kind": "text", "text": "Hello"}]}],
+                 "contextId": "@ctx"}]
+
+
+def ndjson_mutants(rng, n):
+    """Mostly bodies; one in six a path parameter, one in ten the bearer token."""
+    out = []
+    for i in range(n):
+        base = json.loads(json.dumps(rng.choice(NDJSON_BASES)).replace("@ctx", f"fuzz-ndjson-{i}"))
+        agent, auth, ctype, r = AGENT_ID, [bearer(CLIENT_KEY)], b"application/json", rng.random()
+        if r < 1 / 6:
+            what, agent = path_mutation(rng, AGENT_ID)
+            body = json.dumps(base).encode()
+        elif r < 1 / 6 + 0.1:
+            what, auth = auth_mutation(rng, CLIENT_KEY)
+            body = json.dumps(base).encode()
+        else:
+            what, body, ctype = body_mutation(rng, base)
+        raw = frame(b"POST", b"/agent/stream/" + agent, body, auth, ctype)
+        out.append(Mutant(i, "POST /agent/stream/{agent_id}", raw, True, [what]))
+    return out
+
+
+# -- embeddings --
+
+EMBEDDINGS_BASES = [{"model": "agent-ok", "input": ["a", "b"], "encoding_format": "float", "dimensions": 3, "user": "fuzz"},
+                    {"model": "agent-ok", "input": "one text", "stream": False}]
+
+
+def embeddings_mutants(rng, n):
+    out = []
+    for i in range(n):
+        base, auth, ctype = rng.choice(EMBEDDINGS_BASES), [bearer(CLIENT_KEY)], b"application/json"
+        if rng.random() < 0.1:
+            what, auth = auth_mutation(rng, CLIENT_KEY)
+            body = json.dumps(base).encode()
+        else:
+            what, body, ctype = body_mutation(rng, base)
+        out.append(Mutant(i, "POST /v1/embeddings", frame(b"POST", b"/v1/embeddings", body, auth, ctype), True, [what]))
+    return out
+
+
+# -- the breaker reset: its path parameter and its admin token (its body is not read) --
+
+def reset_mutants(rng, n):
+    out = []
+    for i in range(n):
+        name, auth, body, r = BREAKER, [bearer(ADMIN_TOKEN)], b"", rng.random()
+        if r < 0.6:
+            what, name = path_mutation(rng, BREAKER)
+        elif r < 0.85:
+            what, auth = auth_mutation(rng, ADMIN_TOKEN)
+            name = rng.choice([BREAKER, b"nope", b"\xff"])
+            what += f", breaker {name!r}"
+        else:
+            what, body, _ = body_mutation(rng, {"name": "fake", "force": True})
+        raw = frame(b"POST", b"/system/circuit-breaker/reset/" + name, body, auth)
+        out.append(Mutant(i, "POST /system/circuit-breaker/reset/{name}", raw, False, [what]))
+    return out
+
+
+# -- the agent cards: they echo the request's Host (and a trusted X-Forwarded-Proto) as their URL --
+
+ODD_HOSTS = [b"", b"\xff", b"\xc3\xa9xample.com", b"\xe2\x80\x8bhost", b"ex\x80ample", b"a" * 8000, b"example.com:99999",
+             b"[::1]:8000", b"[::1", b'ev"il', b"a\\b", b"%ff", b"h o s t", b"127.0.0.1:80/path?q#f", b"<script>",
+             b"x\x01y", b"\xf0\x9f\x92\xa5.example"]
+ODD_PROTOS = [b"https", b"", b"\xff", b"\xc3", b"javascript", b"h" * 5000, b"https, http", b'"', b"\xe2\x80\x8b"]
+ODD_QUERIES = [b"?x=1", b"?%ff", b"?\xff", b"?" + b"q" * 3000, b"?", b"#", b"?a=1&a=2", b"/", b"?url=http://evil"]
+
+
+def card_mutants(rng, n):
+    """Host odd or missing (half), X-Forwarded-Proto odd (a quarter; loopback is a trusted proxy by
+    default), a query or a trailing slash on the path (the rest)."""
+    out = []
+    for i in range(n):
+        card = path = rng.choice(CARD_PATHS)
+        host, headers, r = b"127.0.0.1", [], rng.random()
+        if r < 0.5:
+            host = rng.choice(ODD_HOSTS + [None])
+            what = f"Host {host[:60]!r}" if host is not None else "no Host"
+        elif r < 0.75:
+            proto = rng.choice(ODD_PROTOS)
+            headers, what = [b"X-Forwarded-Proto: " + proto], f"X-Forwarded-Proto {proto[:60]!r}"
+        else:
+            query = rng.choice(ODD_QUERIES)
+            path, what = path + query, f"target {path + query!r}"
+        raw = frame(b"GET", path, b"", headers, None, host)
+        out.append(Mutant(i, f"GET {card.decode()}", raw, False, [what]))
     return out
 
 
@@ -617,23 +1060,199 @@ def judge_http(mutant, data, how, elapsed):
     return None
 
 
-def judge_chat(mutant, data, how, elapsed):
-    """A chat request in a correct frame gets one whole answer: 2xx, a 4xx with OpenAI's error object,
-    or 502/503/504; never nothing, never another 5xx."""
+def whole_answer(data, how, elapsed):
+    """(the one final answer to a complete request, None) or (None, what is wrong): it must be HTTP,
+    come, and come whole."""
     answers, problem = parse_answers(data)
     if problem:
-        return problem
+        return None, problem
     finals = [a for a in answers if a.status is not None and a.status >= 200]
     if not finals:
-        return f"no answer ({how} after {elapsed:.2f} s): {data[:200]!r}"
-    a = finals[0]
-    if not a.complete:
-        return f"answer cut short ({how}): {data[-200:]!r}"
-    if not (200 <= a.status < 300 or 400 <= a.status < 500 or a.status in (502, 503, 504)):
+        return None, f"no answer ({how} after {elapsed:.2f} s): {data[:200]!r}"
+    if not finals[0].complete:
+        return None, f"answer cut short ({how}): {data[-200:]!r}"
+    return finals[0], None
+
+
+def rest_problem(a, upstream, openai):
+    """2xx, or a 4xx with a JSON error object (OpenAI's when `openai`), or, where an upstream LLM call
+    is involved, 502/503/504; never another 5xx."""
+    if not (200 <= a.status < 300 or 400 <= a.status < 500 or (upstream and a.status in (502, 503, 504))):
         return f"status {a.status} {a.reason!r}: {a.body[:200]!r}"
     if a.status >= 400 and not a.headers.get("content-type", "").startswith("application/json"):
         return f"{a.status} without a JSON error object: {a.body[:200]!r}"
-    return json_problem(a, True)
+    return json_problem(a, openai)
+
+
+def judge_openai(mutant, data, how, elapsed):
+    """A /v1 request in a correct frame (chat, embeddings) gets one whole answer: 2xx, a 4xx with
+    OpenAI's error object, or 502/503/504; never nothing, never another 5xx."""
+    a, problem = whole_answer(data, how, elapsed)
+    return problem or rest_problem(a, upstream=True, openai=True)
+
+
+def judge_system(mutant, data, how, elapsed):
+    """/system/circuit-breaker/reset/{name} calls no upstream: 2xx, or a 4xx with an error object."""
+    a, problem = whole_answer(data, how, elapsed)
+    return problem or rest_problem(a, upstream=False, openai=False)
+
+
+def judge_card(mutant, data, how, elapsed):
+    """An agent card (200, a JSON object with a name and the interface URL) or a 4xx error object."""
+    a, problem = whole_answer(data, how, elapsed)
+    problem = problem or rest_problem(a, upstream=False, openai=False)
+    if problem or a.status != 200:
+        return problem
+    try:
+        card = json.loads(a.body)
+    except ValueError as e:
+        return f"the card does not parse ({e}): {a.body[:200]!r}"
+    if not (isinstance(card, dict) and isinstance(card.get("name"), str)
+            and (isinstance(card.get("url"), str) or isinstance(card.get("supportedInterfaces"), list))):
+        return f"200 without an agent card: {a.body[:200]!r}"
+    return None
+
+
+def judge_ndjson(mutant, data, how, elapsed):
+    """docs/agent.md, "NDJSON streams": a 200 stream of start, content..., then done or error; or,
+    before it starts, a 4xx (401, 404, 400, 429) or 503 (breakers open) with an error object."""
+    a, problem = whole_answer(data, how, elapsed)
+    if problem:
+        return problem
+    if a.status == 200:
+        if not a.headers.get("content-type", "").startswith("application/x-ndjson"):
+            return f"200 that is no NDJSON stream: {a.headers.get('content-type')!r} {a.body[:200]!r}"
+        return ndjson_problem(a.body)
+    if not (400 <= a.status < 500 or a.status == 503):
+        return f"status {a.status} {a.reason!r}: {a.body[:200]!r}"
+    return rest_problem(a, upstream=True, openai=False)
+
+
+def ndjson_problem(body):
+    if not body.endswith(b"\n"):
+        return f"NDJSON stream not ended by a whole line: {body[-200:]!r}"
+    events = []
+    for line in body.split(b"\n")[:-1]:
+        try:
+            events.append(json.loads(line))
+        except ValueError as e:
+            return f"NDJSON line does not parse ({e}): {line[:200]!r}"
+    types = [e.get("type") if isinstance(e, dict) else None for e in events]
+    if not types or types[0] != "start" or types[-1] not in ("done", "error") or set(types[1:-1]) - {"content"}:
+        return f"NDJSON events out of order: {types[:10]}: {body[:200]!r}"
+    last = events[-1]
+    if last["type"] == "error" and not (isinstance(last.get("error"), str) and isinstance(last.get("status"), int)):
+        return f"NDJSON error event without error/status: {last!r:.200}"
+    return None
+
+
+# docs/agent.md, "JSON-RPC errors": the HTTP status each code comes with.
+RPC_ERROR_STATUS = {-32700: {400}, -32600: {400}, -32601: {200}, -32602: {200}, -32000: {408}, -32001: {200},
+                    -32002: {200}, -32003: {200}, -32004: {200}, -32603: {429, 502, 503}}
+UNKNOWN = object()   # an id Python cannot tell for certain (a body only nlohmann reads)
+
+
+def expected_rpc_id(body):
+    """The id an answer to `body` must carry (docs/agent.md: the request's id, null when it had none or
+    could not be read; a batch or an invalid id type is "none"). UNKNOWN when Python does not read the
+    body (a byte-order mark: nlohmann skips it, Python refuses it)."""
+    def refuse(name):
+        raise ValueError(name)   # NaN and Infinity are no JSON; Python would take them
+    try:
+        obj = json.loads(body.decode("utf-8"), parse_constant=refuse)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return UNKNOWN
+    if not isinstance(obj, dict) or "id" not in obj:
+        return None
+    return obj["id"] if valid_rpc_id(obj["id"]) else None
+
+
+def valid_rpc_id(value):
+    """JSON-RPC 2.0: an id is a string, a number or null (a boolean is none of them)."""
+    return value is None or isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def as_float(n):
+    try:
+        return float(n)
+    except OverflowError:   # an integer past the double range: nlohmann reads it as infinity
+        return math.inf if n > 0 else -math.inf
+
+
+def same_rpc_id(got, want):
+    """Numbers compare as doubles (nlohmann keeps a big integer or 1.0 as a double); one that no double
+    holds (1e999) can only come back null: a JSON number cannot be infinite."""
+    if isinstance(want, (int, float)):
+        if not math.isfinite(as_float(want)):
+            return got is None
+        return isinstance(got, (int, float)) and not isinstance(got, bool) and as_float(got) == as_float(want)
+    return type(got) is type(want) and got == want
+
+
+def rpc_object_problem(obj, want, status):
+    """Why `obj` is not a JSON-RPC 2.0 response carrying the id `want` (None if it is); `status` is the
+    HTTP status it came with, held to docs/agent.md's table (None: an event inside an SSE stream)."""
+    if not (isinstance(obj, dict) and obj.get("jsonrpc") == "2.0" and "id" in obj and ("result" in obj) != ("error" in obj)):
+        return f"not a JSON-RPC 2.0 response: {json.dumps(obj)[:200]}"
+    error = obj.get("error")
+    if error is not None:
+        if not (isinstance(error, dict) and type(error.get("code")) is int and isinstance(error.get("message"), str)):
+            return f"not a JSON-RPC error object: {json.dumps(obj)[:200]}"
+        if status is not None and status not in RPC_ERROR_STATUS.get(error["code"], ()):
+            return (f"JSON-RPC error {error['code']} came with HTTP {status}: docs/agent.md says "
+                    f"{sorted(RPC_ERROR_STATUS.get(error['code'], ())) or 'no such code'}; {json.dumps(obj)[:200]}")
+        if error["code"] == -32700:
+            want = None   # not JSON: nothing was read, the id neither
+    elif status is not None and status != 200:
+        return f"a result with HTTP {status}: {json.dumps(obj)[:200]}"
+    if want is UNKNOWN:   # then any valid id will do
+        want = obj["id"] if valid_rpc_id(obj["id"]) else "a string, number or null"
+    if not same_rpc_id(obj["id"], want):
+        return (f"id not echoed: {json.dumps(obj['id'])[:80]}, the request's was {json.dumps(want)[:80]}; "
+                f"{json.dumps(obj)[:200]}")
+    return None
+
+
+def sse_rpc_problem(body, want):
+    """A streamed A2A answer: events whose data are JSON-RPC responses with the request's id, the last
+    an error or the final status update (v1.0 `statusUpdate`, v0.3 `final: true`)."""
+    if not body.endswith(b"\n\n"):
+        return f"SSE stream not ended by a whole event: {body[-200:]!r}"
+    objects = []
+    for event in body.split(b"\n\n")[:-1]:
+        data = b"".join(line[5:].strip() for line in event.split(b"\n") if line.startswith(b"data:"))
+        if not data:
+            continue   # a comment (keep-alive)
+        try:
+            objects.append(json.loads(data))
+        except ValueError as e:
+            return f"SSE event data does not parse ({e}): {data[:200]!r}"
+        if problem := rpc_object_problem(objects[-1], want, None):
+            return f"SSE event: {problem}"
+    last = objects[-1] if objects else {}
+    result = last.get("result") if isinstance(last.get("result"), dict) else {}
+    if "error" not in last and "statusUpdate" not in result and result.get("final") is not True:
+        return f"SSE stream does not end with a final status or an error: {body[-200:]!r}"
+    return None
+
+
+def judge_rpc(mutant, data, how, elapsed):
+    """POST /tasks/send: one whole answer, a JSON-RPC response (docs/agent.md: "Always") with the
+    request's id and the HTTP status its error code comes with, or an SSE stream of them."""
+    a, problem = whole_answer(data, how, elapsed)
+    if problem:
+        return problem
+    want = expected_rpc_id(body_of(mutant.raw))
+    content_type = a.headers.get("content-type", "")
+    if content_type.startswith("text/event-stream"):
+        return sse_rpc_problem(a.body, want) if a.status == 200 else f"an SSE stream with status {a.status}"
+    if not content_type.startswith("application/json"):
+        return f"{a.status} that is no JSON-RPC response ({content_type!r}): {a.body[:200]!r}"
+    try:
+        obj = json.loads(a.body)
+    except ValueError as e:
+        return f"{a.status} JSON body does not parse ({e}): {a.body[:200]!r}"
+    return rpc_object_problem(obj, want, a.status)
 
 
 def summarize(failures, per_kind=3):
@@ -667,15 +1286,11 @@ class HealthProbe(threading.Thread):
             self.count += 1
 
 
-class MalformedInputTest(GatewayTest):
-    def setUp(self):
-        super().setUp()
-        # header_timeout 1: a head that never ends is dropped by the server after 1 s (the client
-        # would wait TIMEOUT otherwise). A high breaker threshold keeps the upstream being asked, so
-        # that mutated bodies keep reaching the proxy path rather than a 503 in front of it.
-        conf = ["header_timeout = 1"] + gateway_conf(
-            self.fake.url, 2, gateway=["circuit_breaker_threshold = 1000000"],
-            providers={"main": []}, models={"fast": [("main", "ok")]})
+class FuzzTest(GatewayTest):
+    """What every fuzzing test here shares: the server (started by a subclass's setUp), sending the
+    mutants, and the verdict. No tests of its own."""
+
+    def start_fuzzed_server(self, conf):
         self.s = self.server(conf, env=gateway_env()).start(workers=2)
         self.addCleanup(self.assert_no_secret_in_log, self.s)
         self.workers_before = self.s.workers()
@@ -698,13 +1313,15 @@ class MalformedInputTest(GatewayTest):
             statuses = [a.status for a in answers if a.status and a.status >= 200]
             return m, problem, statuses[0] if statuses else f"none ({how})"
 
-        failures = []
+        failures, self.unanswered = [], []
         try:
             with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
                 for m, problem, outcome in pool.map(one, mutants):
                     counts[outcome] = counts.get(outcome, 0) + 1
                     if problem:
                         failures.append(f"{problem}\n    for {m.describe()}")
+                    if problem and not isinstance(outcome, int):
+                        self.unanswered.append(m)   # a suspect should a worker have died
         finally:
             probe.stop.set()
             probe.join()
@@ -748,8 +1365,38 @@ class MalformedInputTest(GatewayTest):
             problems.append(f"/health answered by workers {sorted(answering)} of {now}: one is stuck or gone")
         if failures:
             problems.append(f"{len(failures)} mutant(s) broke the rule:\n" + summarize(failures))
+        if any(WORKER_DIED.search(line) for line in log.splitlines()):
+            problems += [f"this one kills a worker when sent alone: {m.describe()}" for m in self.killers()]
         if problems:
             self.fail(f"seed={SEED} (AGENTE_FUZZ_SEED):\n" + "\n".join(problems))
+
+    def killers(self, budget=20.0):
+        """Of the mutants left without an answer, the ones that kill a worker when sent alone, one
+        after another: every connection the dying worker held went unanswered too, and the failure
+        must name the mutant that did it, not the ones that happened to share its worker. A mutant
+        answered on its own is no killer and costs no wait; `budget` s bound the whole replay (a
+        mutant that hangs costs CHAT_TIMEOUT)."""
+        found, end = [], time.monotonic() + budget
+        for m in self.unanswered:
+            if time.monotonic() > end:
+                break
+            deaths = len(WORKER_DIED.findall(self.s.read_log()))
+            data, _ = exchange(self.s.port, m.raw, CHAT_TIMEOUT)
+            if not whole_answer(data, "", 0)[0] and wait_until(
+                    lambda: len(WORKER_DIED.findall(self.s.read_log())) > deaths, timeout=2):
+                found.append(m)
+        return found
+
+
+class MalformedInputTest(FuzzTest):
+    def setUp(self):
+        super().setUp()
+        # header_timeout 1: a head that never ends is dropped by the server after 1 s (the client
+        # would wait TIMEOUT otherwise). A high breaker threshold keeps the upstream being asked, so
+        # that mutated bodies keep reaching the proxy path rather than a 503 in front of it.
+        self.start_fuzzed_server(["header_timeout = 1"] + gateway_conf(
+            self.fake.url, 2, gateway=["circuit_breaker_threshold = 1000000"],
+            providers={"main": []}, models={"fast": [("main", "ok")]}))
 
     def test_byte_level_http_mutants_get_an_http_answer_and_no_worker_dies(self):
         mutants = http_mutants(random.Random(SEED), HTTP_MUTANTS)
@@ -757,7 +1404,44 @@ class MalformedInputTest(GatewayTest):
 
     def test_mutated_chat_bodies_get_openai_errors_and_no_worker_dies(self):
         mutants = body_mutants(random.Random(SEED + 1), BODY_MUTANTS)
-        self.verdict(self.send_all(mutants, judge_chat, CHAT_TIMEOUT))
+        self.verdict(self.send_all(mutants, judge_openai, CHAT_TIMEOUT))
+
+
+class AppEndpointsMalformedInputTest(FuzzTest):
+    """The app's other routes that read a body, a path parameter or an echoed header, each fed
+    mutants in a correct frame and held to its own documented answers (see "the app's other JSON
+    endpoints" above). One server per route, so that the verdict names the route that killed a worker."""
+
+    def setUp(self):
+        super().setUp()
+        state_dir = tempfile.mkdtemp(prefix="agente-fuzz-state-")
+        self.addCleanup(shutil.rmtree, state_dir, True)
+        # As test_agent configures agents. A high breaker threshold keeps calls going upstream (no
+        # 503 in front), more stream slots than mutants in flight keep streams streaming (no 429).
+        # The route deadline stays the default 6 s, above CHAT_TIMEOUT: a hang is a missing answer.
+        self.start_fuzzed_server(["header_timeout = 1"] + agent_conf(
+            self.fake.url, state_dir, 2, gateway=["circuit_breaker_threshold = 1000000", "max_concurrent_streams = 64"],
+            agents={"studly": [], "coach": ['name = "Coach"']}))
+
+    def test_json_rpc_mutants_get_json_rpc_errors_and_no_worker_dies(self):
+        mutants = rpc_mutants(random.Random(SEED + 2), RPC_MUTANTS)
+        self.verdict(self.send_all(mutants, judge_rpc, CHAT_TIMEOUT))
+
+    def test_ndjson_stream_mutants_get_a_stream_or_an_error_and_no_worker_dies(self):
+        mutants = ndjson_mutants(random.Random(SEED + 3), NDJSON_MUTANTS)
+        self.verdict(self.send_all(mutants, judge_ndjson, CHAT_TIMEOUT))
+
+    def test_embeddings_mutants_get_openai_errors_and_no_worker_dies(self):
+        mutants = embeddings_mutants(random.Random(SEED + 4), EMBEDDINGS_MUTANTS)
+        self.verdict(self.send_all(mutants, judge_openai, CHAT_TIMEOUT))
+
+    def test_breaker_reset_path_and_token_mutants_get_errors_and_no_worker_dies(self):
+        mutants = reset_mutants(random.Random(SEED + 5), RESET_MUTANTS)
+        self.verdict(self.send_all(mutants, judge_system, CHAT_TIMEOUT))
+
+    def test_agent_card_header_mutants_get_a_card_or_an_error_and_no_worker_dies(self):
+        mutants = card_mutants(random.Random(SEED + 6), CARD_MUTANTS)
+        self.verdict(self.send_all(mutants, judge_card, CHAT_TIMEOUT))
 
 
 if __name__ == "__main__":
