@@ -224,6 +224,10 @@ private:
         const Config& c = ctx_.config;
         parser_.emplace();
         parser_->header_limit(header_limit());
+        // The header limit binds the fields; a chunk's extensions and the trailer wait whole in the
+        // buffer, unbounded by Beast. Past this the read fails (431), not an allocation (bad_alloc
+        // would end the worker). Room: the body's read-ahead and a chunk line.
+        buffer_.max_size(header_limit() + 64 * 1024 + 16 * 1024);
         if (c.limit_request_body) parser_->body_limit(c.limit_request_body);
         else parser_->body_limit(boost::none);
         deadline_.expires_after(seconds(first ? c.header_timeout : std::max(1, c.keepalive)));
@@ -303,26 +307,29 @@ private:
 
     // A read that ended early: a quiet close for an idle or vanished peer, a 4xx for bad input.
     asio::awaitable<bool> reject_read(error_code ec) {
+        auto answer = answer_to(ec);   // named, not built inside the co_await (g++ 12 and temporaries)
+        if (!answer) co_return false;
+        co_return co_await reject(answer->first, answer->second);
+    }
+
+    std::optional<std::pair<int, std::string>> answer_to(error_code ec) const {
+        using Answer = std::pair<int, std::string>;
         if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
             ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
             ec == http::error::partial_message)
-            co_return false;
+            return std::nullopt;
         if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
             std::size_t limit = ctx_.config.limit_request_line ? ctx_.config.limit_request_line : 8190;
             // Beast consumes what it parsed: with the request line read, the limit was met in a field.
             bool line_too_long = parser_->get().target().empty() && first_line().size() > limit;
-            co_return co_await reject(line_too_long ? 414 : 431,
-                                      line_too_long ? "request line too long" : "request header too large");
+            return line_too_long ? Answer{414, "request line too long"} : Answer{431, "request header too large"};
         }
-        if (ec == http::error::body_limit) co_return co_await reject(413, "request body too large");
-        if (ec == http::error::bad_version) {
-            bool other_version = names_a_version(first_line());
-            co_return co_await reject(other_version ? 505 : 400,
-                                      other_version ? "HTTP version not supported" : "malformed request line");
-        }
-        if (ec.category() == make_error_code(http::error::bad_method).category())
-            co_return co_await reject(400, ec.message());
-        co_return false;  // a socket error: nobody to answer
+        if (ec == http::error::body_limit) return Answer{413, "request body too large"};
+        if (ec == http::error::bad_version)
+            return names_a_version(first_line()) ? Answer{505, "HTTP version not supported"}
+                                                 : Answer{400, "malformed request line"};
+        if (ec.category() == make_error_code(http::error::bad_method).category()) return Answer{400, ec.message()};
+        return std::nullopt;  // a socket error: nobody to answer
     }
 
     // The received request line, up to its CRLF or all there is.

@@ -256,6 +256,11 @@ class BadInput(ServerTest):
         "bad content-length": (b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", {400}),
         "null byte": (b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n", {400}),
         "body too large": (b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 2048\r\n\r\n", {413}),
+        # Waited for whole in the buffer, out of Beast's header limit: bounded by the buffer's size.
+        "endless chunk extension": (b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;"
+                                    + b"e" * 1000000, {431}),
+        "endless trailer": (b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: "
+                            + b"t" * 1000000, {431}),
         "chunked too large": (b"POST /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n" + b"a" * 2048 + b"\r\n0\r\n\r\n", {413}),
     }
 

@@ -99,6 +99,8 @@ TEST(RequestBody, DeepNestingIsRefusedWithoutExhaustingTheStack) {
     std::string one_more = R"({"model":"a","x":)" + std::string(1000, '[') + std::string(1000, ']') + "}";
     EXPECT_EQ(problem_of(one_more), "request body nests deeper than 1000 levels");
     EXPECT_EQ(parsed(allowed).model(), "a");
+    std::string with_scalar = R"({"model":"a","x":)" + std::string(998, '[') + "[1]" + std::string(998, ']') + "}";
+    EXPECT_EQ(parsed(with_scalar).model(), "a");   // a scalar is no level, as in parse_json()
 }
 
 TEST(RequestBody, RefusesWhatTheGatewayCannotForward) {

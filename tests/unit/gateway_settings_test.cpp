@@ -86,6 +86,9 @@ TEST(GatewaySettings, SecretsFromTheEnvironmentAndFiles) {
     auto s = load_gateway_settings(
         parse("[providers.p]\nbase_url = \"http://h\"\napi_key_env = \"AGENTE_TEST_PROVIDER_KEY\"\n"), "server.conf");
     EXPECT_EQ(s.providers[0].api_key, "sk-from-env");
+    ::setenv("AGENTE_TEST_PROVIDER_KEY", "sk-new\r\nsk-old", 1);   // it would end the Authorization line early
+    EXPECT_EQ(error_of("[providers.p]\nbase_url = \"http://h\"\napi_key_env = \"AGENTE_TEST_PROVIDER_KEY\"\n"),
+              "server.conf:3: providers.p.api_key_env: the secret has a blank or a control character inside it");
     ::unsetenv("AGENTE_TEST_PROVIDER_KEY");
     EXPECT_EQ(error_of("[providers.p]\nbase_url = \"http://h\"\napi_key_file = \"/nonexistent/key\"\n"),
               "server.conf:3: providers.p.api_key_file: cannot read /nonexistent/key");

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 using agente::json_text;
@@ -24,6 +25,22 @@ TEST(JsonText, NestingIsBoundedAtTheGatewaysDepth) {
     std::string objects;
     for (int i = 0; i < 100'000; ++i) objects += R"({"a":)";
     EXPECT_TRUE(parse_json(objects + "1" + std::string(100'000, '}')).is_discarded());
+}
+
+TEST(JsonText, ScalarsDoNotCountAsLevels) {
+    std::string with_scalar = R"({"x":)" + std::string(998, '[') + "[1]" + std::string(998, ']') + "}";
+    EXPECT_FALSE(parse_json(with_scalar).is_discarded());   // 1000 containers, the gateway's bound too
+}
+
+TEST(JsonText, ManySiblingsParseInLinearTime) {
+    // With a parse callback, nlohmann rescans the parent as each object closes: a million siblings
+    // took minutes, an event loop stalled past the heartbeat. Linear, this is well under a second.
+    std::string siblings = "[";
+    for (int i = 0; i < 1'000'000; ++i) siblings += "{},";
+    siblings += "{}]";
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(parse_json(siblings).size(), 1'000'001u);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30));
 }
 
 TEST(JsonText, InvalidJsonIsDiscardedAndValidJsonKept) {

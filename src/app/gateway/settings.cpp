@@ -38,20 +38,28 @@ std::string trim(std::string s) {
 }
 
 // The value of key_env (an environment variable's name) or key_file; never shown in any error.
+// A secret goes into a header line as it is (Authorization: Bearer ...): a blank or a control
+// character inside it (two lines in a key file) would split or bend that line.
+std::string checked_secret(std::string secret, const std::string& file, const toml::node& where, const std::string& key) {
+    for (unsigned char c : secret)
+        if (c <= ' ' || c == 0x7f) fail(file, where, key, "the secret has a blank or a control character inside it");
+    return secret;
+}
+
 std::string read_secret(const toml::table& t, const std::string& file, const std::string& prefix, const char* env_key,
                         const char* file_key) {
     std::string env = get_string(t, file, prefix, env_key), path = get_string(t, file, prefix, file_key);
     if (!env.empty()) {
         const char* v = std::getenv(env.c_str());
         if (!v || !*v) fail(file, *t.get(env_key), prefix + env_key, "environment variable " + env + " is not set");
-        return trim(v);
+        return checked_secret(trim(v), file, *t.get(env_key), prefix + env_key);
     }
     if (!path.empty()) {
         std::ifstream in(secret_path(path, file));
         if (!in) fail(file, *t.get(file_key), prefix + file_key, "cannot read " + secret_path(path, file));
         std::ostringstream s;
         s << in.rdbuf();
-        return trim(s.str());
+        return checked_secret(trim(s.str()), file, *t.get(file_key), prefix + file_key);
     }
     return {};
 }
