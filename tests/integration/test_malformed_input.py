@@ -1423,26 +1423,25 @@ class AppEndpointsMalformedInputTest(FuzzTest):
             self.fake.url, state_dir, 2, gateway=["circuit_breaker_threshold = 1000000", "max_concurrent_streams = 64"],
             agents={"studly": [], "coach": ['name = "Coach"']}))
 
+    def fuzz(self, make_mutants, seed_offset, count, judge):
+        """One endpoint's mutants, from their own stream of the seed, sent and judged."""
+        mutants = make_mutants(random.Random(SEED + seed_offset), count)
+        self.verdict(self.send_all(mutants, judge, CHAT_TIMEOUT))
+
     def test_json_rpc_mutants_get_json_rpc_errors_and_no_worker_dies(self):
-        mutants = rpc_mutants(random.Random(SEED + 2), RPC_MUTANTS)
-        self.verdict(self.send_all(mutants, judge_rpc, CHAT_TIMEOUT))
+        self.fuzz(rpc_mutants, 2, RPC_MUTANTS, judge_rpc)
 
     def test_ndjson_stream_mutants_get_a_stream_or_an_error_and_no_worker_dies(self):
-        mutants = ndjson_mutants(random.Random(SEED + 3), NDJSON_MUTANTS)
-        self.verdict(self.send_all(mutants, judge_ndjson, CHAT_TIMEOUT))
+        self.fuzz(ndjson_mutants, 3, NDJSON_MUTANTS, judge_ndjson)
 
     def test_embeddings_mutants_get_openai_errors_and_no_worker_dies(self):
-        mutants = embeddings_mutants(random.Random(SEED + 4), EMBEDDINGS_MUTANTS)
-        self.verdict(self.send_all(mutants, judge_openai, CHAT_TIMEOUT))
+        self.fuzz(embeddings_mutants, 4, EMBEDDINGS_MUTANTS, judge_openai)
 
     def test_breaker_reset_path_and_token_mutants_get_errors_and_no_worker_dies(self):
-        mutants = reset_mutants(random.Random(SEED + 5), RESET_MUTANTS)
-        self.verdict(self.send_all(mutants, judge_system, CHAT_TIMEOUT))
+        self.fuzz(reset_mutants, 5, RESET_MUTANTS, judge_system)
 
     def test_agent_card_header_mutants_get_a_card_or_an_error_and_no_worker_dies(self):
-        mutants = card_mutants(random.Random(SEED + 6), CARD_MUTANTS)
-        self.verdict(self.send_all(mutants, judge_card, CHAT_TIMEOUT))
-
+        self.fuzz(card_mutants, 6, CARD_MUTANTS, judge_card)
 
 if __name__ == "__main__":
     import unittest
