@@ -31,6 +31,8 @@ using Clock = std::chrono::steady_clock;
 // Awaiting a deferred operation needs no coroutine frame of its own (use_awaitable allocates one
 // per operation).
 constexpr auto tuple_deferred = asio::as_tuple(asio::deferred);
+// The most of a body read at once (the buffer makes room for it before the read).
+constexpr std::size_t body_read_ahead = 64 * 1024;
 
 namespace {
 
@@ -227,7 +229,7 @@ private:
         // The header limit binds the fields; a chunk's extensions and the trailer wait whole in the
         // buffer, unbounded by Beast. Past this the read fails (431), not an allocation (bad_alloc
         // would end the worker). Room: the body's read-ahead and a chunk line.
-        buffer_.max_size(header_limit() + 64 * 1024 + 16 * 1024);
+        buffer_.max_size(header_limit() + body_read_ahead + 16 * 1024);
         if (c.limit_request_body) parser_->body_limit(c.limit_request_body);
         else parser_->body_limit(boost::none);
         deadline_.expires_after(seconds(first ? c.header_timeout : std::max(1, c.keepalive)));
@@ -262,9 +264,8 @@ private:
     // the body each time: without room made here, a 21 KB body took 42 reads of 512 bytes.
     // The remaining length counts the body's bytes already in the buffer too.
     void make_room_for_body() {
-        constexpr std::size_t most = 64 * 1024;
-        std::size_t left = most;
-        if (auto length = parser_->content_length_remaining()) left = std::min<std::size_t>(*length, most);
+        std::size_t left = body_read_ahead;
+        if (auto length = parser_->content_length_remaining()) left = std::min<std::size_t>(*length, body_read_ahead);
         buffer_.reserve(std::max(buffer_.size(), left));
     }
 
