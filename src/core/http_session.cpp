@@ -174,6 +174,9 @@ public:
           ctx_(ctx),
           trusted_(ctx.trusts_forwarded(remote_)) {}
 
+    // An answer to bad input: a 4xx (or 505) status and its message.
+    using Answer = std::pair<int, std::string>;
+
     // The few fields the core itself looks at, picked up in the one pass over the header.
     struct Fields {
         std::string_view expect, forwarded_for, forwarded_proto;
@@ -225,11 +228,12 @@ private:
     void start_parser(bool first) {
         const Config& c = ctx_.config;
         parser_.emplace();
-        parser_->header_limit(header_limit());
+        std::size_t limit = header_limit();
+        parser_->header_limit(limit);
         // The header limit binds the fields; a chunk's extensions and the trailer wait whole in the
         // buffer, unbounded by Beast. Past this the read fails (431), not an allocation (bad_alloc
         // would end the worker). Room: the body's read-ahead and a chunk line.
-        buffer_.max_size(header_limit() + body_read_ahead + 16 * 1024);
+        buffer_.max_size(limit + body_read_ahead + 16 * 1024);
         if (c.limit_request_body) parser_->body_limit(c.limit_request_body);
         else parser_->body_limit(boost::none);
         deadline_.expires_after(seconds(first ? c.header_timeout : std::max(1, c.keepalive)));
@@ -284,19 +288,19 @@ private:
     }
 
     // gunicorn's limits, checked on the parsed header: line length, field count, field size.
-    std::optional<std::pair<int, std::string>> scan_header(const RequestMessage& m, Fields& out) const {
+    std::optional<Answer> scan_header(const RequestMessage& m, Fields& out) const {
         const Config& c = ctx_.config;
-        if (m.version() != 10 && m.version() != 11) return std::pair{505, "HTTP version not supported"};
+        if (m.version() != 10 && m.version() != 11) return Answer{505, "HTTP version not supported"};
         std::size_t line = m.method_string().size() + m.target().size() + 10;
         if (c.limit_request_line && line > std::size_t(c.limit_request_line) + 2)
-            return std::pair{414, "request line too long"};
+            return Answer{414, "request line too long"};
         int count = 0;
         for (const auto& f : m) {
             if (c.limit_request_fields && ++count > c.limit_request_fields)
-                return std::pair{431, "too many header fields"};
+                return Answer{431, "too many header fields"};
             if (c.limit_request_field_size &&
                 f.name_string().size() + f.value().size() + 2 > std::size_t(c.limit_request_field_size))
-                return std::pair{431, "header field too large"};
+                return Answer{431, "header field too large"};
             if (f.name() == http::field::expect) out.expect = f.value();
             else if (f.name() == http::field::unknown && trusted_) {
                 if (beast::iequals(f.name_string(), "X-Forwarded-For")) out.forwarded_for = f.value();
@@ -313,8 +317,7 @@ private:
         co_return co_await reject(answer->first, answer->second);
     }
 
-    std::optional<std::pair<int, std::string>> answer_to(error_code ec) const {
-        using Answer = std::pair<int, std::string>;
+    std::optional<Answer> answer_to(error_code ec) const {
         if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
             ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
             ec == http::error::partial_message)

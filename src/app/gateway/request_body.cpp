@@ -15,14 +15,13 @@ using simdjson::error_code;
 // doubles, which every valid JSON number has (an integer no 64 bits hold is still valid JSON, and
 // passes through as written). Nesting is bounded here, as this recursion must be, and below the
 // parser's own 1024 levels (which it asserts on in a debug build rather than reporting).
-constexpr int max_depth = max_json_depth;
 
 // `depth`: the level `v` is at, counting containers only (as parse_json() does).
 error_code check(od::value v, int depth) {
     od::json_type type;
     if (auto e = v.type().get(type)) return e;
     bool container = type == od::json_type::array || type == od::json_type::object;
-    if (container && depth > max_depth) return simdjson::DEPTH_ERROR;
+    if (container && depth > max_json_depth) return simdjson::DEPTH_ERROR;
     switch (type) {
         case od::json_type::array: {
             od::array a;
