@@ -4,10 +4,10 @@ nginx's own reverse proxy (the peer proxy), and through the gateway.
 
 0. Runs bench/loadgen/stall_probe on the idle machine: how often a never-sleeping process is stopped
    for over 1 ms by the hypervisor, and how often a sleeping one wakes over 1 ms late, without and
-   with bench/loadgen/keep_awake. Then keeps keep_awake running for every run below (unless
-   --no-keep-awake): it stops the VM's virtual CPUs from halting, whose slow wake-ups would otherwise
-   dominate every p99 (bare metal, like the Orange Pi, wakes in microseconds). What stays is the
-   hypervisor's steal, reported per run.
+   with a CPU latency request of 0 (cpu_latency.py). Then holds that request for every run below
+   (unless --let-cpus-halt): idle virtual CPUs poll instead of halting, whose slow wake-ups would
+   otherwise dominate every p99 (bare metal, like the Orange Pi, wakes in microseconds). What stays
+   is the hypervisor's steal, reported per run.
 1. Finds the highest rate the gateway sustains with bench/loadgen (doubling, then bisecting), and the
    same for the peer proxy: a rate is sustained when the achieved rate is within 1% of the offered
    one, every request was answered within the run, and p99 stays under SUSTAIN_P99_MS (a queue that
@@ -20,10 +20,10 @@ nginx's own reverse proxy (the peer proxy), and through the gateway.
 4. The same with a chat-sized request body (--chat-body, ~21 KB) at one share: the short body of
    the runs above leaves out what reading and forwarding a real request costs.
 
-Usage: fixed_rate.py --loadgen BIN --stall-probe BIN --keep-awake BIN --direct PORT --proxy PORT --gateway PORT
+Usage: fixed_rate.py --loadgen BIN --stall-probe BIN --direct PORT --proxy PORT --gateway PORT
                      --body FILE --stream-body FILE --gw-pids P,P --proxy-pids P --up-pids P,P
                      [--rounds 5] [--duration 6] [--shares 25,50,75,90] [--stream-share 50]
-                     [--chat-body FILE] [--chat-share 20] [--max-rate R] [--no-keep-awake]
+                     [--chat-body FILE] [--chat-share 20] [--max-rate R] [--let-cpus-halt]
 Raw loadgen lines go to stderr (and to --raw FILE when given)."""
 import argparse
 import os
@@ -31,6 +31,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+import cpu_latency
 
 SUSTAIN_P99_MS = 10.0
 TICK = os.sysconf("SC_CLK_TCK")
@@ -67,12 +69,9 @@ def cpu_times():
     return (v[0] + v[1] + v[2]) / TICK, v[7] / TICK
 
 
-KEEP_AWAKE = []  # the keep_awake process, whose spinning is nobody's load
-
-
 def others_busy():
-    """Busy seconds so far, keep_awake's own spinning excepted."""
-    return cpu_times()[0] - proc_cpu(KEEP_AWAKE)
+    """Busy seconds so far (an idle CPU's polling is idle time)."""
+    return cpu_times()[0]
 
 
 def with_children(pids):
@@ -213,17 +212,17 @@ def stall_floor(probe, mode, seconds, what):
     print(f"{what} over {seconds:g} s, over 1 ms: {per_s}", flush=True)
 
 
-def start_keep_awake(a):
-    """Probes the machine's stalls, then starts keep_awake for the rest of the bench."""
+def keep_cpus_polling(a):
+    """Probes the machine's stalls, then holds the CPU latency request for the rest of the bench (its
+    descriptor, closed at exit)."""
     stall_floor(a.stall_probe, "busy", 10, "host stalls of a busy loop on the idle machine")
     stall_floor(a.stall_probe, "wake", 10, "late wake-ups of a sleeping real-time thread, idle machine")
-    if a.no_keep_awake:
+    if a.let_cpus_halt:
         return None
-    ka = subprocess.Popen([a.keep_awake])
-    KEEP_AWAKE.append(ka.pid)
-    time.sleep(0.2)
-    stall_floor(a.stall_probe, "wake", 10, "late wake-ups of a sleeping real-time thread, keep_awake running")
-    return ka
+    fd = cpu_latency.hold()
+    if fd is not None:
+        stall_floor(a.stall_probe, "wake", 10, "late wake-ups of a sleeping real-time thread, idle CPUs polling")
+    return fd
 
 
 def at_share(top, share):
@@ -251,8 +250,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--loadgen", required=True)
     ap.add_argument("--stall-probe", required=True)
-    ap.add_argument("--keep-awake", required=True)
-    ap.add_argument("--no-keep-awake", action="store_true")
+    ap.add_argument("--let-cpus-halt", action="store_true")
     ap.add_argument("--direct", type=int, required=True)
     ap.add_argument("--proxy", type=int, required=True)
     ap.add_argument("--gateway", type=int, required=True)
@@ -274,12 +272,12 @@ def main():
     ap.add_argument("--raw")
     a = ap.parse_args()
     b = Bench(a)
-    keep_awake = start_keep_awake(a)
+    polling = keep_cpus_polling(a)
     try:
         measure(a, b)
     finally:
-        if keep_awake:
-            keep_awake.kill()
+        if polling is not None:
+            os.close(polling)
 
 
 def measure(a, b):

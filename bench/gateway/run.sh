@@ -9,18 +9,18 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 bin=${1:-$root/build-bench/agente-hibrido}
 dir=$(mktemp -d /tmp/agente-gw-bench.XXXXXX)
-pids=(); proxy_pid=; keep_awake_pid=
-cleanup() { for p in "${pids[@]}" $proxy_pid $keep_awake_pid; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
+pids=(); proxy_pid=; polling_pid=
+cleanup() { for p in "${pids[@]}" $proxy_pid $polling_pid; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
-# The open-loop load generator, the stall probe and keep_awake, built outside the tree's build directories when
+# The open-loop load generator and the stall probe, built outside the tree's build directories when
 # their sources changed.
 lgdir=${BENCH_LOADGEN_DIR:-/tmp/agente-bench-loadgen}
 mkdir -p "$lgdir"
-for tool in loadgen stall_probe keep_awake; do
+for tool in loadgen stall_probe; do
     if [ ! -x "$lgdir/$tool" ] || [ "$root/bench/loadgen/$tool.cpp" -nt "$lgdir/$tool" ]; then
         echo "building $lgdir/$tool" >&2
         g++ -std=c++20 -O2 -pthread -o "$lgdir/$tool.tmp" "$root/bench/loadgen/$tool.cpp"
@@ -76,7 +76,7 @@ printf '%s' "$sbody" > "$dir/stream.json"
 python3 "$here/chat_body.py" bench > "$dir/chat.json"
 echo "== fixed rates: direct, through nginx's reverse proxy, through ${BENCH_WORKERS:-1} gateway worker(s)"
 python3 "$here/fixed_rate.py" --loadgen "$loadgen" --stall-probe "$lgdir/stall_probe" \
-    --keep-awake "$lgdir/keep_awake" $([ "${BENCH_KEEP_AWAKE:-1}" = 0 ] && echo --no-keep-awake) \
+    $([ "${BENCH_CPUS_POLL:-1}" = 0 ] && echo --let-cpus-halt) \
     --direct "$up" --proxy "$proxy" --gateway "$gw" --body "$dir/body.json" --stream-body "$dir/stream.json" \
     --chat-body "$dir/chat.json" --chat-share "${BENCH_CHAT_SHARE:-20}" \
     --gw-pids "${pids[1]}" --proxy-pids "$proxy_pid" --up-pids "${pids[0]}" --rounds "${BENCH_ROUNDS:-5}" \
@@ -85,13 +85,13 @@ python3 "$here/fixed_rate.py" --loadgen "$loadgen" --stall-probe "$lgdir/stall_p
     ${BENCH_RAW:+--raw "$BENCH_RAW"} 2> "$dir/fixed_rate.log" || { cat "$dir/fixed_rate.log" >&2; exit 1; }
 kill "$proxy_pid" 2>/dev/null || true; proxy_pid=
 if [ -n "${BENCH_VERBOSE:-}" ]; then cat "$dir/fixed_rate.log"; fi
-# A sequential client leaves the CPUs idle between requests: keep them awake here too, as in the
-# fixed-rate runs (BENCH_KEEP_AWAKE=0: the VM as it is).
-[ "${BENCH_KEEP_AWAKE:-1}" = 0 ] || { "$lgdir/keep_awake" & keep_awake_pid=$!; }
+# A sequential client leaves the CPUs idle between requests: keep them polling here too, as in the
+# fixed-rate runs (BENCH_CPUS_POLL=0: the VM as it is).
+[ "${BENCH_CPUS_POLL:-1}" = 0 ] || { python3 "$here/cpu_latency.py" & polling_pid=$!; }
 echo "== time to first byte, sequential, 2000 requests"
 echo "direct : $(python3 "$here/ttfb.py" "$up" /v1/stream/chat/completions "$sbody" 2000)"
 echo "gateway: $(python3 "$here/ttfb.py" "$gw" /v1/chat/completions "$sbody" 2000)"
-kill $keep_awake_pid 2>/dev/null || true; keep_awake_pid=
+kill $polling_pid 2>/dev/null || true; polling_pid=
 
 # Memory: held streams against the Python fake, which keeps each one silent (plain HTTP upstream).
 n=${BENCH_STREAMS:-5000}

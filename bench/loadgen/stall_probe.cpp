@@ -12,7 +12,7 @@
 //
 // Every request through a proxy wakes several processes (load generator, proxy, upstream), so these
 // two rates are the floor under any p99 measured on the machine: no process of the guest can avoid
-// them. bench/loadgen/keep_awake removes most of the second (see there). Default 5 s.
+// them. bench/gateway/cpu_latency.py removes most of the second (see there). Default 5 s.
 //
 // Prints one line per CPU: mode=M cpu=N seconds=S events=E over_0.1ms=A over_1ms=B per_s_over_1ms=C
 // over_5ms=D max_ms=F (events: clock readings or wake-ups; over_*: gaps or late wake-ups)
