@@ -3,6 +3,8 @@
 #include "core/io_deadline.hpp"
 #include "core/request_parser.hpp"
 
+#include <agente/write_now.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -185,10 +187,12 @@ public:
     // The whole connection in one coroutine frame, allocated once: a keep-alive GET answered by a
     // sync route allocates no frame (a coroutine per request cost a malloc and free each time).
     asio::awaitable<void> run() {
+        error_code ignored;
+        socket_.non_blocking(true, ignored);  // for write_now(); async operations need it anyway
         // A passed deadline cancels whatever read or write is pending; it then ends with an error.
         deadline_.watch(this->weak_from_this(), [this] {
-            error_code ignored;
-            socket_.cancel(ignored);
+            error_code not_open;
+            socket_.cancel(not_open);
         });
         for (bool first = true; keep_alive_; first = false) {
             start_parser(first);
@@ -209,7 +213,8 @@ public:
                 Response r = !match.route ? Response::error(match.path_known ? 405 : 404,
                                                             match.path_known ? "method not allowed" : "not found")
                                           : call_sync(*match.route, req);
-                auto [wec, wn] = co_await asio::async_write(socket_, prepare_response(r), tuple_deferred);
+                auto whole = prepare_response(r);
+                auto [wec, wn] = co_await write_now(socket_, whole);
                 if (wec) written_short(wn);
             }
             count_request(req);
@@ -457,7 +462,8 @@ private:
     // Whole responses are the hot path: the head goes into one reused buffer and leaves with the
     // body in a single gather write (Beast's generic serializer cost half our CPU per request).
     asio::awaitable<error_code> write_response(Response r) {
-        auto [ec, n] = co_await asio::async_write(socket_, prepare_response(r), tuple_deferred);
+        auto whole = prepare_response(r);
+        auto [ec, n] = co_await write_now(socket_, whole);
         if (ec) written_short(n);
         co_return ec;
     }
@@ -550,16 +556,22 @@ private:
         head_held_ = false;
         auto data = asio::buffer(chunk.data(), head_ ? 0 : chunk.size());
         bytes_ += data.size();  // the access log counts the body sent, without chunk framing
-        error_code ec;
-        if (head_ || version_ == 10)
-            std::tie(ec, std::ignore) = co_await asio::async_write(socket_, std::array<asio::const_buffer, 2>{head, data}, tuple_deferred);
-        else if (!last)
-            std::tie(ec, std::ignore) = co_await asio::async_write(socket_, beast::buffers_cat(head, http::make_chunk(data)), tuple_deferred);
-        else if (chunk.empty())
-            std::tie(ec, std::ignore) = co_await asio::async_write(socket_, beast::buffers_cat(head, http::make_chunk_last()), tuple_deferred);
-        else
-            std::tie(ec, std::ignore) = co_await asio::async_write(
-                socket_, beast::buffers_cat(head, http::make_chunk(data), http::make_chunk_last()), tuple_deferred);
+        // Each sequence named before the co_await: g++ 12 mishandles temporaries inside one.
+        std::tuple<error_code, std::size_t> sent;
+        if (head_ || version_ == 10) {
+            std::array<asio::const_buffer, 2> bare{head, data};
+            sent = co_await write_now(socket_, bare);
+        } else if (!last) {
+            auto framed = beast::buffers_cat(head, http::make_chunk(data));
+            sent = co_await write_now(socket_, framed);
+        } else if (chunk.empty()) {
+            auto end = beast::buffers_cat(head, http::make_chunk_last());
+            sent = co_await write_now(socket_, end);
+        } else {
+            auto framed_end = beast::buffers_cat(head, http::make_chunk(data), http::make_chunk_last());
+            sent = co_await write_now(socket_, framed_end);
+        }
+        error_code ec = std::get<0>(sent);
         // The deadline bounds a write, not the handler's pace: between chunks (an LLM thinking for
         // a minute) the connection waits as long as the handler does.
         if (ec) {

@@ -14,7 +14,7 @@ say), optionally tuned by extra fields of the JSON body, which the gateway passe
   closing       like ok, with "fake_close": "next"
 
 With "fake_json_stream": true, a stream request gets a plain JSON answer (an upstream that cannot
-stream). Any answer is preceded by the interim (1xx) responses listed in the body's `fake_interim`, e.g.
+stream). With "fake_content_bytes": N, an `ok` answer's content (streamed: each event's) is `padding(N)`. Any answer is preceded by the interim (1xx) responses listed in the body's `fake_interim`, e.g.
 [103, 100], each with a header, sent in one write with the start of the answer when possible.
 
 Connections are kept alive (HTTP/1.1), unless the body's `fake_close` says otherwise: true or
@@ -55,6 +55,12 @@ def completion(model, content="Hello from the fake upstream."):
             "usage": {"prompt_tokens": 3, "completion_tokens": 6, "total_tokens": 9}}
 
 
+def padding(n):
+    """n bytes of a pattern a test can check for cuts, repeats and reordering."""
+    unit = "".join(f"{i:07x}," for i in range(n // 8 + 1))
+    return unit[:n]
+
+
 def chunk(model, i, content):
     return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(now()), "model": model,
             "sent_at": now(), "index": i,
@@ -91,7 +97,8 @@ async def stream(writer, model, body, chunks=None, delay_before=0.0):
     for i in range(n):
         if i and interval:
             await asyncio.sleep(interval)
-        await send_event(writer, "data: " + json.dumps(chunk(model, i, f"tok{i} ")) + "\n\n")
+        content = padding(body["fake_content_bytes"]) if "fake_content_bytes" in body else f"tok{i} "
+        await send_event(writer, "data: " + json.dumps(chunk(model, i, content)) + "\n\n")
     await send_event(writer, "data: [DONE]\n\n")
     writer.write(b"0\r\n\r\n")
     await writer.drain()
@@ -137,6 +144,8 @@ async def respond(path, body, writer):
         return False
     elif is_stream and not body.get("fake_json_stream"):
         await stream(writer, model, body)
+    elif "fake_content_bytes" in body:
+        await send_json(writer, 200, completion(model, padding(body["fake_content_bytes"])))
     else:
         await send_json(writer, 200, completion(model))
     return True

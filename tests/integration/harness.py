@@ -160,6 +160,30 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def slow_reader_exchanges(port, requests, piece=16 * 1024, pause=0.001, timeout=30):
+    """Sends `requests` ((method, path, body, headers) each) one after the other on one kept-alive
+    connection whose client reads each answer `piece` bytes at a time with a pause between, through
+    a small receive buffer: an answer larger than the socket buffers (up to 4 MB for sending on
+    loopback) leaves the server part of it to write later. Returns [(status, body bytes)]."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c.connect()
+    c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    out = []
+    try:
+        for method, path, body, headers in requests:
+            c.request(method, path, body=body, headers=headers)
+            r = c.getresponse()
+            data = bytearray()
+            while chunk := r.read(piece):
+                data += chunk
+                time.sleep(pause)
+            out.append((r.status, bytes(data)))
+    finally:
+        c.close()
+    return out
+
+
 def concurrent_gets(port, path, n, timeout=10):
     """Starts n threads, each one GET; returns (threads, results) — results fill with statuses or errors."""
     import threading

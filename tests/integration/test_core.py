@@ -8,7 +8,7 @@ import threading
 import time
 
 from harness import (BIN, TEST_BIN, ServerTest, cmdline, concurrent_gets, free_port, http_get, raw_request,
-                     status_of, wait_until)
+                     slow_reader_exchanges, status_of, wait_until)
 
 
 def recv_until(sock, marker):
@@ -310,6 +310,17 @@ class BadInput(ServerTest):
             waited = time.monotonic() - t0
         self.assertGreater(waited, 1.5)
         self.assertLess(waited, 4)
+
+    def test_slow_reader_gets_a_large_answer_whole_and_the_connection_goes_on(self):
+        # 8 MB does not fit the socket buffers: the server writes what they take at once and the rest
+        # as the client reads; the next request on the connection must find it in order.
+        s = self.server(["limit_request_body = 0"], binary=TEST_BIN).start()
+        body = bytes(range(256)) * (8 << 12)
+        got = slow_reader_exchanges(s.port, [("POST", "/echo", body, {}), ("GET", "/health", None, {})])
+        self.assertEqual(got[0][0], 200)
+        self.assertTrue(got[0][1] == body, f"{len(got[0][1])} bytes back of {len(body)}")
+        self.assertEqual(got[1][0], 200)
+        self.assertEqual(json.loads(got[1][1])["status"], "ok")
 
     def test_peer_that_stops_reading_is_cut_after_timeout(self):
         # A 16 MB echo the client never reads: the write stalls once the socket buffers are full,

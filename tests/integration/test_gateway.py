@@ -12,9 +12,12 @@ import time
 import unittest
 import urllib.request
 
-from harness import ChunkedReader, ServerTest, Server, free_port, http_get, raw_request, status_of, wait_until
+from harness import (ChunkedReader, ServerTest, Server, free_port, http_get, raw_request, slow_reader_exchanges,
+                     status_of, wait_until)
 
 FAKE = os.path.join(os.path.dirname(__file__), "../fake_upstream/fake_openai.py")
+sys.path.insert(0, os.path.dirname(FAKE))
+from fake_openai import padding  # noqa: E402  (what a fake_content_bytes answer holds)
 CLIENT_KEY = "sk-client-7f3a9c1e5b2d4068"
 PROVIDER_KEY = "sk-provider-91be27d05c6a4f13"
 ADMIN_TOKEN = "admin-token-5e8d1f2a7c3b"
@@ -229,6 +232,22 @@ class ProxyTest(GatewayTest):
             self.assertLess(arrived - chunk["sent_at"], 0.05)
         self.assertGreater(data[-1][0] - data[0][0], 0.7)
         self.assertEqual(self.fake.requests("ok")[-1]["headers"]["accept"], "text/event-stream")
+
+    def test_a_slow_reader_gets_large_answers_whole(self):
+        # 8 MB whole, then eight 1 MB events streamed, on one kept-alive connection read slowly: each
+        # leaves the gateway in parts as the client reads, and nothing is cut, repeated or reordered.
+        size = 1 << 20
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {CLIENT_KEY}"}
+        whole = json.dumps({"model": "fast", "fake_content_bytes": 8 * size})
+        streamed = json.dumps({"model": "fast", "stream": True, "fake_chunks": 8, "fake_content_bytes": size})
+        got = slow_reader_exchanges(self.s.port, [("POST", CHAT, whole, headers), ("POST", CHAT, streamed, headers)])
+        self.assertEqual([g[0] for g in got], [200, 200])
+        self.assertTrue(json.loads(got[0][1])["choices"][0]["message"]["content"] == padding(8 * size))
+        events = got[1][1].decode().split("\n\n")
+        self.assertEqual(events[-2:], ["data: [DONE]", ""])
+        contents = [json.loads(e[6:])["choices"][0]["delta"]["content"] for e in events[:-2]]
+        self.assertEqual(len(contents), 8)
+        self.assertTrue(all(c == padding(size) for c in contents))
 
     def test_fallback_on_a_failing_provider(self):
         status, _, body = post(self.s.port, CHAT, {"model": "fallback"})

@@ -3,6 +3,8 @@
 // timer per call enforces the connect / first-byte / total deadlines by closing the socket.
 #include "app/gateway/http_client.hpp"
 
+#include <agente/write_now.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -54,7 +56,7 @@ struct Connection {
 
     asio::awaitable<std::tuple<error_code, std::size_t>> write(std::array<asio::const_buffer, 2> b) {
         if (tls) co_return co_await asio::async_write(*tls, b, use_tuple);
-        co_return co_await asio::async_write(*plain, b, use_tuple);
+        co_return co_await write_now(*plain, b);
     }
 
     // An idle connection the peer closed (or wrote to unasked) is readable; a usable one is not.
@@ -284,6 +286,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         if (cec) co_return fail(CallError::connect);
         error_code ignored;
         conn->socket().set_option(tcp::no_delay(true), ignored);
+        conn->socket().non_blocking(true, ignored);  // for write_now()
         if (endpoint.tls) {
             // SNI, so that a server with several names presents this one's certificate (never an
             // address: RFC 6066 forbids it); then the chain must lead to a trusted CA and the
