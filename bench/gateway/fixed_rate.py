@@ -19,20 +19,25 @@ nginx's own reverse proxy (the peer proxy), and through the gateway.
 3. The same for streamed answers (SSE) at one share, with the time to the first byte.
 4. The same with a chat-sized request body (--chat-body, ~21 KB) at one share: the short body of
    the runs above leaves out what reading and forwarding a real request costs.
+5. One more run per path at --trace-share (0: none) with the machine's scheduling traced
+   (sched_waits.py, needs perf): how often the load generator, the upstream and the proxy waited for
+   a CPU, to tell the machine's part of a p99 from the proxy's own.
 
 Usage: fixed_rate.py --loadgen BIN --stall-probe BIN --direct PORT --proxy PORT --gateway PORT
                      --body FILE --stream-body FILE --gw-pids P,P --proxy-pids P --up-pids P,P
                      [--rounds 5] [--duration 6] [--shares 25,50,75,90] [--stream-share 50]
-                     [--chat-body FILE] [--chat-share 20] [--max-rate R] [--let-cpus-halt]
+                     [--chat-body FILE] [--chat-share 20] [--max-rate R] [--trace-share 75] [--let-cpus-halt]
 Raw loadgen lines go to stderr (and to --raw FILE when given)."""
 import argparse
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import cpu_latency
+import sched_waits
 
 SUSTAIN_P99_MS = 10.0
 TICK = os.sysconf("SC_CLK_TCK")
@@ -127,24 +132,28 @@ class Bench:
         self.disturbed += best["other_cores"] >= QUIET_CORES
         return best
 
+    def loadgen_cmd(self, path, rate, duration, warmup, stream=False, body=None):
+        url = STREAM_DIRECT if stream and path != "gateway" else CHAT  # the gateway maps it by model
+        return [self.a.loadgen, "--port", str(self.port[path]), "--path", url,
+                "--body-file", body or (self.a.stream_body if stream else self.a.body),
+                "--header", "Content-Type: application/json", "--header", "Authorization: Bearer bench-key",
+                "--rate", str(rate), "--duration", str(duration), "--warmup", str(warmup),
+                "--connections", str(self.a.connections), "--label", path.replace(" ", "_"),
+                "--record-header", "x-agente-overhead-duration-ms"]
+
+    @staticmethod
+    def loadgen_result(path, rate, returncode, stdout, stderr):
+        if returncode == 1 or not stdout.strip():
+            sys.exit(f"loadgen failed ({path} at {rate}/s): {stderr.strip()}")
+        r = dict(kv.split("=", 1) for kv in stdout.split())
+        return {k: v if k == "label" else float(v) for k, v in r.items()}
+
     def load_once(self, path, rate, duration, warmup, stream, body):
         proxy, up = with_children(self.pids[path]), with_children(self.up_pids)
         px0, up0, busy0, steal0 = proc_cpu(proxy), proc_cpu(up), others_busy(), cpu_times()[1]
-        url = STREAM_DIRECT if stream and path != "gateway" else CHAT  # the gateway maps it by model
-        cmd = [self.a.loadgen, "--port", str(self.port[path]), "--path", url,
-               "--body-file", body or (self.a.stream_body if stream else self.a.body),
-               "--header", "Content-Type: application/json", "--header", "Authorization: Bearer bench-key",
-               "--rate", str(rate), "--duration", str(duration), "--warmup", str(warmup),
-               "--connections", str(self.a.connections), "--label", path.replace(" ", "_"),
-               "--record-header", "x-agente-overhead-duration-ms"]
-        p = subprocess.run(cmd, capture_output=True, text=True)
+        p = subprocess.run(self.loadgen_cmd(path, rate, duration, warmup, stream, body), capture_output=True, text=True)
         px1, up1, busy1, steal1 = proc_cpu(proxy), proc_cpu(up), others_busy(), cpu_times()[1]
-        if p.returncode == 1 or not p.stdout.strip():
-            sys.exit(f"loadgen failed ({path} at {rate}/s): {p.stderr.strip()}")
-        r = dict(kv.split("=", 1) for kv in p.stdout.split())
-        for k in list(r):
-            if k != "label":
-                r[k] = float(r[k])
+        r = self.loadgen_result(path, rate, p.returncode, p.stdout, p.stderr)
         r["proxy_cpu_s"], r["upstream_cpu_s"] = px1 - px0, up1 - up0
         # CPU of everything else on the machine during the run, in cores (tick-based /proc/stat: rough).
         ours = (px1 - px0) + (up1 - up0) + r["cpu_s"]
@@ -175,6 +184,24 @@ class Bench:
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if self.sustained(path, mid) else (lo, mid)
         return lo // 100 * 100
+
+    def traced(self, path, rate):
+        """One run with the whole machine's scheduling traced over its counted part (sched_waits.py):
+        the loadgen result, and the waits and stints of the load generator, the upstream and the
+        proxy; None without perf."""
+        wait_quiet()
+        lg = subprocess.Popen(self.loadgen_cmd(path, rate, self.a.duration, self.a.warmup),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(self.a.warmup + 0.5)
+        groups = {"load generator": sched_waits.threads([lg.pid]),
+                  "upstream": sched_waits.threads(with_children(self.up_pids)),
+                  "proxy": sched_waits.threads(with_children(self.pids[path]))}
+        with tempfile.TemporaryDirectory() as d:
+            text = sched_waits.record(max(1.0, self.a.duration - 1.5), os.path.join(d, "perf.data"))
+        out, err = lg.communicate()
+        r = self.loadgen_result(path, rate, lg.returncode, out, err)
+        self.log(f"traced: {path} at {rate}/s: p99={r['p99']:.3f}")
+        return None if text is None else (r, sched_waits.summarize(text, groups))
 
     def rounds(self, rate, stream=False, body=None):
         """The three paths at one rate, a.rounds times, the order rotating per round."""
@@ -246,6 +273,33 @@ def table(a, rates, results):
               f"{fmt(h)} | {cpu} | {steal:.1f}% |")
 
 
+def where_the_tail_comes_from(b, rate, label):
+    """One traced run per path at `rate`: how often each process on a request's path waited 1 ms or
+    more for a CPU while runnable, against the p99 of that run."""
+    rows = []
+    for path in PATHS:
+        got = b.traced(path, rate)
+        if got is None:
+            print("\n(no scheduler trace: perf is missing or not permitted)")
+            return
+        rows.append((path, *got))
+    print(f"\nWhere the tail comes from: one more run per path at {label}, the whole machine's context "
+          f"switches traced (bench/gateway/sched_waits.py) over its counted part. *Waits*: a thread was "
+          f"runnable (woken, or preempted) and did not run for 1 ms or more; every request in flight "
+          f"through it is late by as much. *Stints*: a proxy thread ran 1 ms or more at a stretch (a "
+          f"backlog worked off, or the host stopping its vCPU).\n")
+    print("| path | p99 of the run | waits >= 1 ms per s: load generator / upstream / proxy | "
+          "the proxy's longest wait | the proxy's stints >= 1 ms per s |")
+    print("|---|---:|---|---:|---:|")
+    for path, r, st in rows:
+        per_s = lambda name, key: st[name][key] / st[name]["seconds"] if st[name]["seconds"] else 0.0
+        waits = " / ".join(f"{per_s(n, 'waits'):.1f}" if path != "direct" or n != "proxy" else "–"
+                           for n in ("load generator", "upstream", "proxy"))
+        longest = f"{st['proxy']['max_wait_ms']:.2f} ms" if path != "direct" else "–"
+        stints = f"{per_s('proxy', 'stints'):.1f}" if path != "direct" else "–"
+        print(f"| {path} | {r['p99']:.2f} ms | {waits} | {longest} | {stints} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--loadgen", required=True)
@@ -269,6 +323,7 @@ def main():
     ap.add_argument("--chat-body")
     ap.add_argument("--chat-share", type=int, default=20)
     ap.add_argument("--max-rate", type=int, default=0)
+    ap.add_argument("--trace-share", type=int, default=75)
     ap.add_argument("--raw")
     a = ap.parse_args()
     b = Bench(a)
@@ -309,6 +364,10 @@ def measure(a, b):
         chat = {clabel: b.rounds(crate, body=a.chat_body)}
         print("\nA chat-sized request body (bench/gateway/chat_body.py: history and tools), same method:\n")
         table(a, {clabel: crate}, chat)
+
+    if a.trace_share:
+        trate = at_share(top, a.trace_share)
+        where_the_tail_comes_from(b, trate, f"{trate:,}/s ({a.trace_share}%)")
 
     hi = list(rates)[-1]
     over = {t: med(whole[hi][t], "p99") - med(whole[hi]["direct"], "p99") for t in PROXIES}

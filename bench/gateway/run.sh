@@ -81,7 +81,7 @@ python3 "$here/fixed_rate.py" --loadgen "$loadgen" --stall-probe "$lgdir/stall_p
     --chat-body "$dir/chat.json" --chat-share "${BENCH_CHAT_SHARE:-20}" \
     --gw-pids "${pids[1]}" --proxy-pids "$proxy_pid" --up-pids "${pids[0]}" --rounds "${BENCH_ROUNDS:-5}" \
     --duration "${BENCH_SECONDS:-6}" --connections "${BENCH_CONNECTIONS:-32}" \
-    --shares "${BENCH_SHARES:-25,50,75,90}" --max-rate "${BENCH_MAX_RATE:-0}" \
+    --shares "${BENCH_SHARES:-25,50,75,90}" --max-rate "${BENCH_MAX_RATE:-0}" --trace-share "${BENCH_TRACE_SHARE:-75}" \
     ${BENCH_RAW:+--raw "$BENCH_RAW"} 2> "$dir/fixed_rate.log" || { cat "$dir/fixed_rate.log" >&2; exit 1; }
 kill "$proxy_pid" 2>/dev/null || true; proxy_pid=
 if [ -n "${BENCH_VERBOSE:-}" ]; then cat "$dir/fixed_rate.log"; fi
@@ -106,8 +106,13 @@ base_url = "http://127.0.0.1:$fake/v1"
 targets = [{ provider = "fake", model = "silent" }]
 CONF
 kill -HUP "${pids[1]}"
-for _ in $(seq 200); do grep -q "generation 2" "$dir/error.log" 2>/dev/null && break; sleep 0.05; done
-worker=$(pgrep -P "${pids[1]}" | tail -1)
+# The new generation serves, and the old worker, which would answer the new model 404 while it
+# drains, is gone: one child left.
+for _ in $(seq 200); do
+    grep -q "serving (generation 2)" "$dir/error.log" 2>/dev/null && [ "$(pgrep -c -P "${pids[1]}")" = 1 ] && break
+    sleep 0.05
+done
+worker=$(pgrep -P "${pids[1]}")
 echo "== load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $n held streams on one worker (pid $worker)"
 python3 "$here/streams.py" "$gw" "$worker" "$n"
