@@ -225,6 +225,9 @@ public:
     // The connection is over, however run() ended (an exception too): the deadline's timer lets go.
     void finished() { deadline_.stop(); }
 
+    // Emitted to stop the async handler that runs in run(); see call_async().
+    asio::cancellation_signal& handler_cancel() { return handler_cancel_; }
+
 private:
     friend class SessionExchange<Protocol>;
 
@@ -399,8 +402,11 @@ private:
         }
     }
 
+    // The handler runs in the session's own coroutine, whose cancellation slot (bound in spawn())
+    // is how a stop reaches whatever the handler awaits: a co_spawn of its own per request cost a
+    // posted start, another round of the event loop and two allocations.
     asio::awaitable<void> call_async(const Route& route, const BeastRequest& req) {
-        auto control = std::make_shared<HandlerControl>();
+        auto control = std::make_shared<HandlerControl>(handler_cancel_);
         auto executor = co_await asio::this_coro::executor;
         SessionExchange<Protocol> ex(*this, req, control);
         auto running = ctx_.running.insert(ctx_.running.end(), control);
@@ -412,8 +418,7 @@ private:
         watch_peer(control);
         bool failed = false;
         try {
-            co_await asio::co_spawn(executor, route.async(ex),
-                                    asio::bind_cancellation_slot(control->cancel.slot(), use_awaitable));
+            co_await route.async(ex);
         } catch (const std::exception& e) {
             if (control->reason == StopReason::none) {
                 spdlog::error("Error handling request {} {}: {}", req.method(), req.target(), e.what());
@@ -421,6 +426,8 @@ private:
             }
         }
         control->done = true;
+        // A stop leaves the coroutine cancelled, and every operation it started next would throw.
+        co_await asio::this_coro::reset_cancellation_state();
         deadline.cancel();
         error_code ignored;
         socket_.cancel(ignored);  // ends the peer watch; nothing else is pending now
@@ -607,6 +614,7 @@ private:
     beast::flat_buffer buffer_;
     std::optional<RequestParser> parser_;
     char peeked_ = 0;                       // the peer watch's one-byte peek lands here
+    asio::cancellation_signal handler_cancel_;  // bound to run()'s coroutine (spawn())
     std::string head_buffer_;               // grown, never shrunk: the head is written in place
     std::size_t head_size_ = 0;
     bool head_held_ = false;                // a stream's head prepared, not yet sent
@@ -625,8 +633,9 @@ void spawn(asio::basic_stream_socket<Protocol, IoExecutor> socket, ServerContext
     ctx.slot.connections.store(ctx.connections, std::memory_order_relaxed);
     auto executor = socket.get_executor();
     auto session = std::make_shared<Session<Protocol>>(std::move(socket), ctx);
+    auto& cancel = session->handler_cancel();
     asio::co_spawn(executor, session->run(),
-                   [session, &ctx](std::exception_ptr e) {
+                   asio::bind_cancellation_slot(cancel.slot(), [session, &ctx](std::exception_ptr e) {
                        session->finished();
                        if (e) {
                            try { std::rethrow_exception(e); }
@@ -635,7 +644,7 @@ void spawn(asio::basic_stream_socket<Protocol, IoExecutor> socket, ServerContext
                        --ctx.connections;
                        ctx.slot.connections.store(ctx.connections, std::memory_order_relaxed);
                        if (ctx.on_connection_closed) ctx.on_connection_closed();
-                   });
+                   }));
 }
 
 }  // namespace

@@ -21,9 +21,13 @@
 namespace agente::core {
 
 // The control block of one running async handler: shared with the timers and the peer watch that
-// may stop it, so that their late completions never touch a finished exchange.
+// may stop it, so that their late completions never touch a finished exchange. `cancel` is the
+// signal bound to the session's coroutine, in which the handler runs; it is emitted only while
+// the handler runs (`done` false), so never after the session is gone.
 struct HandlerControl {
-    asio::cancellation_signal cancel;
+    explicit HandlerControl(asio::cancellation_signal& session_cancel) : cancel(session_cancel) {}
+
+    asio::cancellation_signal& cancel;
     StopReason reason = StopReason::none;
     bool done = false;
 
