@@ -187,8 +187,12 @@ public:
     // The whole connection in one coroutine frame, allocated once: a keep-alive GET answered by a
     // sync route allocates no frame (a coroutine per request cost a malloc and free each time).
     asio::awaitable<void> run() {
-        error_code ignored;
-        socket_.non_blocking(true, ignored);  // for write_now(); async operations need it anyway
+        error_code ec;
+        socket_.non_blocking(true, ec);  // for write_now(), whose first try would block otherwise
+        if (ec) {
+            spdlog::error("Connection dropped: cannot make its socket non-blocking: {}", ec.message());
+            co_return;
+        }
         // A passed deadline cancels whatever read or write is pending; it then ends with an error.
         deadline_.watch(this->weak_from_this(), [this] {
             error_code not_open;
@@ -420,10 +424,11 @@ private:
         try {
             co_await route.async(ex);
         } catch (const std::exception& e) {
-            if (control->reason == StopReason::none) {
-                spdlog::error("Error handling request {} {}: {}", req.method(), req.target(), e.what());
-                failed = true;
-            }
+            failed = handler_failed(req, e.what(), control->reason);
+        } catch (...) {
+            // Whatever was thrown, `done` must be set below: the peer watch and the deadline still
+            // hold the control, and a stop after this session is gone would emit on a freed signal.
+            failed = handler_failed(req, "unknown exception", control->reason);
         }
         control->done = true;
         // A stop leaves the coroutine cancelled, and every operation it started next would throw.
@@ -435,6 +440,13 @@ private:
         co_await ex.complete(route, failed);
         if (control->reason != StopReason::none) keep_alive_ = false;
         status_ = status_ ? status_ : ex.status();
+    }
+
+    // A handler that threw is a failure unless it was stopped (its operation aborted by the stop).
+    static bool handler_failed(const Request& req, std::string_view what, StopReason reason) {
+        if (reason != StopReason::none) return false;
+        spdlog::error("Error handling request {} {}: {}", req.method(), req.target(), what);
+        return true;
     }
 
     // While a handler runs nobody reads the socket; end of stream means the peer left. A peeking

@@ -23,7 +23,8 @@ namespace agente::core {
 // The control block of one running async handler: shared with the timers and the peer watch that
 // may stop it, so that their late completions never touch a finished exchange. `cancel` is the
 // signal bound to the session's coroutine, in which the handler runs; it is emitted only while
-// the handler runs (`done` false), so never after the session is gone.
+// the handler runs (`done` false), so never after the session is gone. stop() is for the worker's
+// own thread: from another, Asio would post the emit, and it could land on the next request.
 struct HandlerControl {
     explicit HandlerControl(asio::cancellation_signal& session_cancel) : cancel(session_cancel) {}
 

@@ -230,6 +230,15 @@ class HandlerInterface(ServerTest):
         self.assertEqual(status, 500, body)
         self.assertIn(b"internal server error", body)
 
+    def test_a_handler_throwing_what_is_no_std_exception_gets_a_500_and_the_worker_lives(self):
+        s = self.server(binary=TEST_BIN).start()
+        pid = json.loads(http_get(s.port, "/health")[2])["pid"]
+        status, _, body = http_get(s.port, "/stream?fail=2")
+        self.assertEqual(status, 500, body)
+        self.assertIn(b"internal server error", body)
+        self.assertEqual(json.loads(http_get(s.port, "/health")[2])["pid"], pid)
+        self.assertIn("unknown exception", s.read_log())
+
     def _tmp(self):
         import tempfile, shutil
         d = tempfile.mkdtemp(prefix="agente-it-ev-")

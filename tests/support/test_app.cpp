@@ -54,7 +54,9 @@ public:
             long n = query_int(ex.request(), "n", 5), ms = query_int(ex.request(), "ms", 100);
             ex.on_stop([](StopReason why) { return "event: end\ndata: " + std::to_string(int(why)) + "\n\n"; });
             co_await ex.start_stream(200, "text/event-stream");
-            if (query_int(ex.request(), "fail", 0)) throw std::runtime_error("failed before the first chunk");
+            long fail = query_int(ex.request(), "fail", 0);
+            if (fail == 2) throw 42;  // not a std::exception
+            if (fail) throw std::runtime_error("failed before the first chunk");
             for (long i = 0; i < n; ++i) {
                 co_await ex.write("data: " + std::to_string(i) + "\n\n");
                 co_await sleep_ms(ms);

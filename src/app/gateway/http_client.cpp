@@ -284,9 +284,10 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         }
         auto [cec, ep] = co_await asio::async_connect(conn->socket(), results, use_tuple);
         if (cec) co_return fail(CallError::connect);
-        error_code ignored;
+        error_code ignored, blocking;
         conn->socket().set_option(tcp::no_delay(true), ignored);
-        conn->socket().non_blocking(true, ignored);  // for write_now()
+        conn->socket().non_blocking(true, blocking);  // for write_now(), whose first try would block otherwise
+        if (blocking) co_return fail(CallError::connect);
         if (endpoint.tls) {
             // SNI, so that a server with several names presents this one's certificate (never an
             // address: RFC 6066 forbids it); then the chain must lead to a trusted CA and the
