@@ -110,8 +110,11 @@ public:
         co_return error_code{};
     }
 
+    // After a failed write (a cancelled one too) part of a chunk may be on the wire: any byte more
+    // would be read as that chunk's data, so the stream takes none.
     asio::awaitable<error_code> write(std::string_view chunk) override {
         if (!started_ || finished_) co_return asio::error::not_connected;
+        if (s_.stream_write_failed_) co_return asio::error::broken_pipe;
         if (chunk.empty()) co_return error_code{};
         co_return co_await s_.write_chunks(chunk, false);
     }
@@ -120,6 +123,7 @@ public:
     asio::awaitable<error_code> finish(std::string_view last) override {
         if (!started_ || finished_) co_return error_code{};
         finished_ = true;
+        if (s_.stream_write_failed_) co_return asio::error::broken_pipe;
         co_return co_await s_.write_chunks(last, true);
     }
 

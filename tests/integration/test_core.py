@@ -175,6 +175,30 @@ class HandlerInterface(ServerTest):
         self.assertTrue(told, "the handler was not told that the client left")
         self.assertLess(time.monotonic() - t0, 0.2)
 
+    def test_nothing_follows_a_chunk_cut_short_when_the_handler_finishes_the_stream(self):
+        # The client reads nothing until the handler's 16 MB write has lost its race to a timer and
+        # the handler has called finish(): what then arrives must be the start of that one chunk.
+        events = os.path.join(self._tmp(), "events")
+        s = self.server(binary=TEST_BIN, env={"AGENTE_TEST_EVENTS": events}).start()
+        with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            c.sendall(b"GET /stream-race?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n")
+            def finished():
+                return os.path.exists(events) and "finished" in open(events).read()
+            self.assertTrue(wait_until(finished, 5, interval=0.01), "the handler never finished")
+            data = b""
+            while chunk := c.recv(1 << 20):
+                data += chunk
+        told = open(events).read()
+        self.assertIn("raced 1", told)  # the timer won
+        self.assertNotIn("finished Success", told)
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertIn(b"Transfer-Encoding: chunked", head)
+        size_line, _, payload = body.partition(b"\r\n")
+        self.assertEqual(int(size_line, 16), 16 << 20)
+        self.assertLess(len(payload), 16 << 20)
+        self.assertEqual(payload.strip(b"x"), b"", "bytes after the cut chunk: %r" % payload.strip(b"x")[:80])
+
     def test_stream_chunks_arrive_as_written(self):
         s = self.server(binary=TEST_BIN).start()
         with socket.create_connection(("127.0.0.1", s.port), timeout=5) as c:

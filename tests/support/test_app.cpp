@@ -2,6 +2,7 @@
 // what /health cannot: slow handlers, streams, deadlines, crashes and workers that cannot boot.
 #include <agente/app.hpp>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -63,6 +64,20 @@ public:
             }
             co_await ex.write("data: [DONE]\n\n");
             co_await ex.finish();
+        }));
+        // A stream whose big chunk the client does not read in time: the write loses a race to a
+        // timer, and the handler finishes the stream anyway (as the agent's routes do when a
+        // cancellation wins). Nothing may follow the part of the chunk already on the wire.
+        router.add("GET", "/stream-race", AsyncHandler([](Exchange& ex) -> asio::awaitable<void> {
+            using namespace asio::experimental::awaitable_operators;
+            std::string big(std::size_t(query_int(ex.request(), "size", 16 << 20)), 'x');
+            co_await ex.start_stream(200, "text/event-stream");
+            auto write = ex.write(big);
+            auto timer = sleep_ms(query_int(ex.request(), "ms", 300));
+            auto raced = co_await (std::move(write) || std::move(timer));
+            record("raced " + std::to_string(raced.index()));
+            auto finished = co_await ex.finish("data: end\n\n");
+            record("finished " + finished.message());
         }));
         RouteOptions deadline;
         deadline.deadline = milliseconds(300);
