@@ -10,8 +10,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
@@ -26,7 +24,6 @@ namespace agente::core {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
-using asio::use_awaitable;
 using std::chrono::seconds;
 using namespace std::string_view_literals;
 using Clock = std::chrono::steady_clock;
