@@ -74,11 +74,6 @@ def cpu_times():
     return (v[0] + v[1] + v[2]) / TICK, v[7] / TICK
 
 
-def others_busy():
-    """Busy seconds so far (an idle CPU's polling is idle time)."""
-    return cpu_times()[0]
-
-
 def with_children(pids):
     out = list(pids)
     for pid in pids:
@@ -95,9 +90,9 @@ def wait_quiet():
     seconds). Our own servers are idle between runs, so what is busy is someone else's work."""
     deadline, calm = time.monotonic() + QUIET_WAIT, 0
     while calm < 2 and time.monotonic() < deadline:
-        b0 = others_busy()
+        b0 = cpu_times()[0]
         time.sleep(1)
-        calm = calm + 1 if others_busy() - b0 < QUIET_CORES else 0
+        calm = calm + 1 if cpu_times()[0] - b0 < QUIET_CORES else 0
 
 
 def pids(arg):
@@ -150,9 +145,9 @@ class Bench:
 
     def load_once(self, path, rate, duration, warmup, stream, body):
         proxy, up = with_children(self.pids[path]), with_children(self.up_pids)
-        px0, up0, busy0, steal0 = proc_cpu(proxy), proc_cpu(up), others_busy(), cpu_times()[1]
+        px0, up0, busy0, steal0 = proc_cpu(proxy), proc_cpu(up), *cpu_times()
         p = subprocess.run(self.loadgen_cmd(path, rate, duration, warmup, stream, body), capture_output=True, text=True)
-        px1, up1, busy1, steal1 = proc_cpu(proxy), proc_cpu(up), others_busy(), cpu_times()[1]
+        px1, up1, busy1, steal1 = proc_cpu(proxy), proc_cpu(up), *cpu_times()
         r = self.loadgen_result(path, rate, p.returncode, p.stdout, p.stderr)
         r["proxy_cpu_s"], r["upstream_cpu_s"] = px1 - px0, up1 - up0
         # CPU of everything else on the machine during the run, in cores (tick-based /proc/stat: rough).
@@ -292,11 +287,10 @@ def where_the_tail_comes_from(b, rate, label):
           "the proxy's longest wait | the proxy's stints >= 1 ms per s |")
     print("|---|---:|---|---:|---:|")
     for path, r, st in rows:
-        per_s = lambda name, key: st[name][key] / st[name]["seconds"] if st[name]["seconds"] else 0.0
-        waits = " / ".join(f"{per_s(n, 'waits'):.1f}" if path != "direct" or n != "proxy" else "–"
-                           for n in ("load generator", "upstream", "proxy"))
+        waits = " / ".join(f"{sched_waits.per_second(st[n], 'waits'):.1f}" if path != "direct" or n != "proxy"
+                           else "–" for n in ("load generator", "upstream", "proxy"))
         longest = f"{st['proxy']['max_wait_ms']:.2f} ms" if path != "direct" else "–"
-        stints = f"{per_s('proxy', 'stints'):.1f}" if path != "direct" else "–"
+        stints = f"{sched_waits.per_second(st['proxy'], 'stints'):.1f}" if path != "direct" else "–"
         print(f"| {path} | {r['p99']:.2f} ms | {waits} | {longest} | {stints} |")
 
 

@@ -74,6 +74,11 @@ def summarize(text, groups, threshold_ms=1.0):
     return stats
 
 
+def per_second(stats, key):
+    """A group's count of `key` ("waits" or "stints") per traced second."""
+    return stats[key] / stats["seconds"] if stats["seconds"] else 0.0
+
+
 def threads(pids):
     """Every thread id of the processes."""
     out = set()
@@ -92,9 +97,8 @@ def main():
         name, tids = arg.split("=", 1)
         groups[name] = {int(x) for x in tids.split(",") if x}
     for name, s in summarize(text, groups).items():
-        per_s = lambda n: n / s["seconds"] if s["seconds"] else 0.0
-        print(f"{name}: waits >= 1 ms {per_s(s['waits']):.1f}/s (longest {s['max_wait_ms']:.2f} ms), "
-              f"stints >= 1 ms {per_s(s['stints']):.1f}/s over {s['seconds']:.1f} s")
+        print(f"{name}: waits >= 1 ms {per_second(s, 'waits'):.1f}/s (longest {s['max_wait_ms']:.2f} ms), "
+              f"stints >= 1 ms {per_second(s, 'stints'):.1f}/s over {s['seconds']:.1f} s")
 
 
 if __name__ == "__main__":
