@@ -15,6 +15,7 @@
 
 #include <cstddef>
 #include <tuple>
+#include <utility>
 
 namespace agente {
 
@@ -28,7 +29,9 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> write
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
         boost::beast::buffers_suffix<Buffers> rest(buffers);
         rest.consume(sent);
-        auto [wec, wn] = co_await asio::async_write(socket, rest, asio::as_tuple(asio::deferred));
+        // Named before the co_await: g++ 12 mishandles temporaries inside one (this one holds `rest`).
+        auto rest_written = asio::async_write(socket, rest, asio::as_tuple(asio::deferred));
+        auto [wec, wn] = co_await std::move(rest_written);
         ec = wec;
         sent += wn;
     }
