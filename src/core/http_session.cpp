@@ -1,6 +1,7 @@
 #include "core/http_session.hpp"
 
 #include "core/io_deadline.hpp"
+#include "core/request_framing.hpp"
 #include "core/request_parser.hpp"
 
 #include <agente/write_now.hpp>
@@ -12,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/container/small_vector.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -35,14 +37,19 @@ constexpr std::size_t body_read_ahead = 64 * 1024;
 
 namespace {
 
-// A request as the handler interface shows it, over Beast's parsed message.
+// A request as the handler interface shows it, over Beast's parsed message. An absolute-form
+// target ("GET http://host/path HTTP/1.1") shows as its path and query, and its authority as the
+// Host (RFC 9112 section 3.2.2); `framing` holds them, and outlives the request.
 class BeastRequest final : public Request {
 public:
-    BeastRequest(const RequestMessage& m, std::string_view remote, std::string_view scheme)
-        : m_(m), remote_(remote), scheme_(scheme) {}
+    BeastRequest(const RequestMessage& m, const Framing& framing, std::string_view remote, std::string_view scheme)
+        : m_(m), framing_(framing), remote_(remote), scheme_(scheme) {}
     std::string_view method() const override { return m_.method_string(); }
-    std::string_view target() const override { return m_.target(); }
+    std::string_view target() const override {
+        return framing_.target.empty() ? std::string_view(m_.target()) : std::string_view(framing_.target);
+    }
     std::string_view header(std::string_view name) const override {
+        if (!framing_.target.empty() && beast::iequals(name, "Host")) return framing_.host;
         auto it = m_.find(name);
         return it == m_.end() ? std::string_view() : std::string_view(it->value());
     }
@@ -54,6 +61,7 @@ public:
 
 private:
     const RequestMessage& m_;
+    const Framing& framing_;
     std::string_view remote_, scheme_, param_;
 };
 
@@ -177,12 +185,18 @@ public:
           ctx_(ctx),
           trusted_(ctx.trusts_forwarded(remote_)) {}
 
-    // An answer to bad input: a 4xx (or 505) status and its message.
+    // An answer to bad input: a 4xx (or 501, 505) status and its message.
     using Answer = std::pair<int, std::string>;
 
-    // The few fields the core itself looks at, picked up in the one pass over the header.
+    // Each line of a field that frames the request; one is usual, and more stay off the heap.
+    using Lines = boost::container::small_vector<std::string_view, 2>;
+
+    // The few fields the core itself looks at, picked up in the one pass over the header, and what
+    // the framing rules made of them.
     struct Fields {
         std::string_view expect, forwarded_for, forwarded_proto;
+        Lines transfer_encoding, content_length, host;
+        Framing framing;
     };
 
     // The whole connection in one coroutine frame, allocated once: a keep-alive GET answered by a
@@ -236,9 +250,16 @@ public:
 private:
     friend class SessionExchange<Protocol>;
 
-    // A fresh parser with gunicorn's limits; the idle keep-alive wait, then the whole header
-    // within header_timeout (slow clients).
+    // A fresh parser; the idle keep-alive wait, then the whole header within header_timeout (slow
+    // clients).
     void start_parser(bool first) {
+        new_parser();
+        const Config& c = ctx_.config;
+        deadline_.expires_after(seconds(first ? c.header_timeout : std::max(1, c.keepalive)));
+    }
+
+    // A parser with gunicorn's limits.
+    void new_parser() {
         const Config& c = ctx_.config;
         parser_.emplace();
         std::size_t limit = header_limit();
@@ -249,12 +270,21 @@ private:
         buffer_.max_size(limit + body_read_ahead + 16 * 1024);
         if (c.limit_request_body) parser_->body_limit(c.limit_request_body);
         else parser_->body_limit(boost::none);
-        deadline_.expires_after(seconds(first ? c.header_timeout : std::max(1, c.keepalive)));
     }
 
-    // The less common ends of a header read: a read error, a header over the limits, a body to
-    // read (after 100 Continue when asked). False when the connection is over.
+    // The less common ends of a header read: a read error, a header over the limits or refused by
+    // the framing rules, a body to read (after 100 Continue when asked). False when the connection
+    // is over.
     asio::awaitable<bool> finish_reading(error_code ec, Fields& fields) {
+        // RFC 9112 section 2.2: empty lines before the request line are ignored (a client may end a
+        // POST's body with an extra CRLF). Beast refuses them as a bad method; they are dropped and
+        // the read starts over, within the same deadline.
+        for (std::size_t skipped = 0; ec == http::error::bad_method && skip_empty_lines(skipped);) {
+            new_parser();
+            auto [again, n] = co_await http::async_read_header(socket_, buffer_, *parser_, tuple_deferred);
+            ec = again;
+            received_at_ = Clock::now();
+        }
         if (ec) co_return co_await reject_read(ec);
         auto& m = parser_->get();
         if (auto bad = scan_header(m, fields)) co_return co_await reject(bad->first, bad->second);
@@ -292,17 +322,37 @@ private:
         return seconds(ctx_.config.timeout > 0 ? ctx_.config.timeout : 60);
     }
 
+    // CRLFs at the start of the buffer, dropped; at most the request line's limit of them in all.
+    // False when there was none.
+    bool skip_empty_lines(std::size_t& skipped) {
+        std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+        std::size_t n = 0;
+        while (data.substr(n, 2) == "\r\n" && skipped + n < request_line_limit()) n += 2;
+        buffer_.consume(n);
+        skipped += n;
+        return n > 0;
+    }
+
+    std::size_t request_line_limit() const {
+        return ctx_.config.limit_request_line ? ctx_.config.limit_request_line : 8190;
+    }
+
     std::size_t header_limit() const {
         const Config& c = ctx_.config;
-        std::size_t line = c.limit_request_line ? c.limit_request_line : 8190;
+        std::size_t line = request_line_limit();
         std::size_t fields = c.limit_request_fields ? c.limit_request_fields : 32768;
         std::size_t size = c.limit_request_field_size ? c.limit_request_field_size : 65536;
         return line + 4 + fields * (size + 2) + 2;
     }
 
-    // gunicorn's limits, checked on the parsed header: line length, field count, field size.
+    // gunicorn's limits, checked on the parsed header: line length, field count, field size; then
+    // the framing rules over the fields that frame the request.
     std::optional<Answer> scan_header(const RequestMessage& m, Fields& out) const {
         const Config& c = ctx_.config;
+        // Scanned again when finish_reading() answers what this found: the lines start afresh.
+        out.transfer_encoding.clear();
+        out.content_length.clear();
+        out.host.clear();
         if (m.version() != 10 && m.version() != 11) return Answer{505, "HTTP version not supported"};
         std::size_t line = m.method_string().size() + m.target().size() + 10;
         if (c.limit_request_line && line > std::size_t(c.limit_request_line) + 2)
@@ -314,12 +364,36 @@ private:
             if (c.limit_request_field_size &&
                 f.name_string().size() + f.value().size() + 2 > std::size_t(c.limit_request_field_size))
                 return Answer{431, "header field too large"};
-            if (f.name() == http::field::expect) out.expect = f.value();
-            else if (f.name() == http::field::unknown && trusted_) {
-                if (beast::iequals(f.name_string(), "X-Forwarded-For")) out.forwarded_for = f.value();
-                else if (beast::iequals(f.name_string(), "X-Forwarded-Proto")) out.forwarded_proto = f.value();
+            switch (f.name()) {
+                case http::field::expect: out.expect = f.value(); break;
+                case http::field::transfer_encoding: out.transfer_encoding.push_back(f.value()); break;
+                case http::field::content_length: out.content_length.push_back(f.value()); break;
+                case http::field::host: out.host.push_back(f.value()); break;
+                case http::field::unknown:
+                    if (!trusted_) break;
+                    if (beast::iequals(f.name_string(), "X-Forwarded-For")) out.forwarded_for = f.value();
+                    else if (beast::iequals(f.name_string(), "X-Forwarded-Proto")) out.forwarded_proto = f.value();
+                    break;
+                default: break;
             }
         }
+        return frame(m, out);
+    }
+
+    // The framing rules (request_framing.hpp), then Beast's own reading of the same fields: a body
+    // is read only when both frame it alike, so that any difference between them (a list Beast
+    // splits otherwise, a Beast upgrade) is a refusal, never a desync.
+    std::optional<Answer> frame(const RequestMessage& m, Fields& out) const {
+        RequestHead head{m.method_string(), m.version(), m.target(),
+                         FieldLines(out.transfer_encoding.data(), out.transfer_encoding.size()),
+                         FieldLines(out.content_length.data(), out.content_length.size()),
+                         FieldLines(out.host.data(), out.host.size())};
+        out.framing = frame_request(head);
+        const Framing& f = out.framing;
+        if (!f.ok()) return Answer{f.status, std::string(f.reason)};
+        bool alike = f.body == BodyFraming::chunked ? parser_->chunked()
+                                                    : !parser_->chunked() && parser_->content_length().value_or(0) == f.length;
+        if (!alike) return Answer{400, "ambiguous message framing"};
         return std::nullopt;
     }
 
@@ -331,12 +405,13 @@ private:
     }
 
     std::optional<Answer> answer_to(error_code ec) const {
+        if (!parser_->refusal().empty()) return Answer{400, std::string(parser_->refusal())};
         if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == beast::error::timeout ||
             ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
             ec == http::error::partial_message)
             return std::nullopt;
         if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-            std::size_t limit = ctx_.config.limit_request_line ? ctx_.config.limit_request_line : 8190;
+            std::size_t limit = request_line_limit();
             // Beast consumes what it parsed: with the request line read, the limit was met in a field.
             bool line_too_long = parser_->get().target().empty() && first_line().size() > limit;
             return line_too_long ? Answer{414, "request line too long"} : Answer{431, "request header too large"};
@@ -395,7 +470,7 @@ private:
         keep_alive_ = parser_->keep_alive() && !ctx_.draining && ctx_.config.keepalive > 0;  // 0: off, as gunicorn
         status_ = 0;
         bytes_ = 0;
-        return BeastRequest(m, client_address(fields), scheme(fields));
+        return BeastRequest(m, fields.framing, client_address(fields), scheme(fields));
     }
 
     Response call_sync(const Route& route, const Request& req) {

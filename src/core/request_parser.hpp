@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <string_view>
 
 namespace agente::core {
 
@@ -32,8 +33,15 @@ struct BodyText : boost::beast::http::string_body {
 
 using RequestMessage = boost::beast::http::request<BodyText>;
 
-// Refuses a field Beast cannot store, as a header too large (431), before basic_fields throws.
+// Refuses a field Beast cannot store, as a header too large (431), before basic_fields throws; and a
+// field continued on the next line (obs-fold), which Beast would join into one value. Drops the
+// trailer's fields.
 class RequestParser final : public boost::beast::http::request_parser<BodyText> {
+public:
+    // Why the parse failed when Beast's error code cannot say it: the 400's message; else empty.
+    std::string_view refusal() const { return refusal_; }
+
+private:
     static constexpr std::size_t longest = std::numeric_limits<std::uint16_t>::max() - 2;
 
     void on_field_impl(boost::beast::http::field f, boost::beast::string_view name, boost::beast::string_view value,
@@ -42,8 +50,32 @@ class RequestParser final : public boost::beast::http::request_parser<BodyText> 
             ec = boost::beast::http::error::header_limit;
             return;
         }
+        if (folded(name, value)) {
+            refusal_ = "obsolete line folding in a header field";
+            ec = boost::beast::http::error::bad_value;
+            return;
+        }
+        // A chunked body's trailer: Beast would merge it into the header, where a Host or an
+        // Authorization sent after the body would stand as if sent before it. RFC 9110 section
+        // 6.5.1 forbids merging fields not defined for it, and no route reads a trailer: dropped.
+        if (is_header_done()) return;
         get().insert(f, name, value);
     }
+
+    // RFC 9112 section 5.2 lets a server refuse obs-fold (a field line followed by one that starts
+    // with SP or HTAB) with a 400, as gunicorn 22+ does: a proxy in front may have read the second
+    // line as a field of its own. Beast joins the lines instead, and only the value's position
+    // tells: the name is a view of the input, ended by the colon, and an unfolded value starts right
+    // after it and its leading blanks (an empty one too, at the CR). A folded value is a copy Beast
+    // made, or, when the first line held nothing, starts on the next line. (Equality of pointers
+    // into different objects is well defined; the walk stays within the line, which ends in CRLF.)
+    static bool folded(boost::beast::string_view name, boost::beast::string_view value) {
+        const char* p = name.data() + name.size() + 1;
+        while (*p == ' ' || *p == '\t') ++p;
+        return p != value.data();
+    }
+
+    std::string_view refusal_;
 };
 
 }  // namespace agente::core

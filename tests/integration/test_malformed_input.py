@@ -979,6 +979,10 @@ def looks_incomplete(raw):
         return True  # nothing sent yet
     pos = 0
     while pos < len(raw):
+        while raw.startswith(b"\r\n", pos):  # empty lines before a request are skipped (RFC 9112 2.2)
+            pos += 2
+        if pos == len(raw):
+            return True  # the request after them has not come
         end = raw.find(b"\r\n\r\n", pos)
         if end < 0:
             return True
@@ -1022,18 +1026,22 @@ def json_problem(answer, openai):
 
 
 UNSUPPORTED_VERSION = re.compile(rb" HTTP/(?!1\.[01]\r\n)\d\.\d\r\n")
+# A Transfer-Encoding list with a coding before another: 501 when chunked comes last.
+UNSUPPORTED_CODING = re.compile(rb"(?i)\r\ntransfer-encoding:[^\r\n]*[!#$%&'*+.^_`|~0-9a-z-][ \t]*,")
 
 
 def status_problem(answer, mutant):
     """5xx is the server's fault; the only ones allowed are the gateway's upstream-related 502/503/504,
-    and 505 when the request names a well-formed version the server does not speak (what HTTP
-    prescribes). A 505 for a malformed request line, e.g. one ended by a bare LF, tells the client
+    and 505 when the request names a well-formed version the server does not speak, 501 when it
+    applies a transfer coding other than chunked (what HTTP prescribes). A 505 for a malformed request line, e.g. one ended by a bare LF, tells the client
     the wrong thing: that is a 400."""
     if answer.status < 500:
         return None
     if mutant.gateway and answer.status in (502, 503, 504):
         return None
     if answer.status == 505 and UNSUPPORTED_VERSION.search(mutant.raw):
+        return None
+    if answer.status == 501 and UNSUPPORTED_CODING.search(mutant.raw):
         return None
     return f"status {answer.status} {answer.reason!r}: {answer.body[:200]!r}"
 

@@ -95,7 +95,9 @@ public:
         router.add("GET", "/items/{id}", SyncHandler([](const Request& r) {
             return Response::json(200, "{\"id\":\"" + std::string(r.path_param()) + "\",\"remote\":\"" +
                                            std::string(r.remote_addr()) + "\",\"scheme\":\"" +
-                                           std::string(r.scheme()) + "\"}");
+                                           std::string(r.scheme()) + "\",\"host\":\"" +
+                                           std::string(r.header("Host")) + "\",\"query\":\"" +
+                                           std::string(r.query()) + "\"}");
         }));
         router.add("GET", "/crash", SyncHandler([](const Request&) -> Response { std::abort(); }));
         router.add("GET", "/throw", SyncHandler([](const Request&) -> Response { throw std::runtime_error("boom"); }));
