@@ -440,7 +440,7 @@ private:
     }
 
     asio::awaitable<bool> reject(int status, std::string message) {
-        spdlog::warn("Invalid request from {}: {} ({})", remote_, message, status);
+        log_invalid(status, message);
         Response r = Response::error(status, message);
         r.close = true;
         keep_alive_ = false;
@@ -448,6 +448,16 @@ private:
         head_ = false;
         co_await write_response(std::move(r));
         co_return false;
+    }
+
+    // Bad input is the client's doing, and any client can send much of it: one warning per interval
+    // and worker, which says how many it left out, and each at debug level.
+    void log_invalid(int status, std::string_view message) {
+        std::optional<std::uint64_t> left_out = ctx_.invalid_request_warnings.admit(Clock::now());
+        if (!left_out) spdlog::debug("Invalid request from {}: {} ({})", remote_, message, status);
+        else if (*left_out == 0) spdlog::warn("Invalid request from {}: {} ({})", remote_, message, status);
+        else spdlog::warn("Invalid request from {}: {} ({}); {} more since the last such warning, logged at debug level",
+                          remote_, message, status, *left_out);
     }
 
     // The forwarded fields were only picked up when the peer is trusted (forwarded_allow_ips).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/access_log.hpp"
+#include "core/log_throttle.hpp"
 #include "core/router.hpp"
 #include "core/scoreboard.hpp"
 
@@ -53,6 +54,9 @@ struct ServerContext {
     bool draining = false;
     std::list<std::shared_ptr<HandlerControl>> running;   // stopped when draining runs out of time
     std::function<void()> on_connection_closed;           // the worker checks whether it may exit
+    // One "Invalid request" warning per interval; the others are logged at debug level.
+    static constexpr std::chrono::seconds invalid_request_warning_interval{10};
+    LogThrottle invalid_request_warnings{invalid_request_warning_interval};
 
     bool trusts_forwarded(std::string_view peer) const;
     std::string_view fixed_fields();                      // "Server: ...\r\nDate: ...\r\n", cached per second

@@ -3,14 +3,15 @@
 A head whose body a proxy in front could frame otherwise than we do (Transfer-Encoding not ending in
 chunked, with a Content-Length, in HTTP/1.0, chunked twice; several lengths; a folded line) is refused
 and the connection closed, so that a request hidden in its body is never answered. HTTP/1.1 needs
-one valid Host. An absolute-form target and empty lines before a request are served. Each of these
-was wrong before (see docs/architecture.md, "Request framing")."""
+one valid Host. An absolute-form target and empty lines before a request are served. A burst of bad
+requests logs a bounded number of warnings. Each of these was wrong before (see
+docs/architecture.md, "Request framing")."""
 import json
 import re
 import socket
 import time
 
-from harness import TEST_BIN, ServerTest
+from harness import TEST_BIN, ServerTest, wait_until
 
 # What a smuggler hides behind the request a proxy sees: answered, it would show "smuggled".
 HIDDEN = b"GET /items/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -130,3 +131,29 @@ class Served(ServerTest):
                                    b"5\r\nhello\r\n0\r\n\r\nGET /items/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"])
         self.assertEqual(statuses(out), [200, 200], out)
         self.assertIn(b"hello", out)
+
+
+class Logging(ServerTest):
+    BAD = b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n"
+
+    def burst(self, port, n):
+        for _ in range(n):
+            out, _ = exchange(port, [self.BAD])
+            self.assertEqual(statuses(out), [400], out)
+
+    def test_a_burst_of_bad_requests_logs_a_bounded_number_of_warnings(self):
+        # It logged a warning each: 178,000 lines in 25 s of fuzzing.
+        s = self.server(["workers = 2"]).start(workers=2)
+        t0 = time.monotonic()
+        self.burst(s.port, 300)
+        elapsed = time.monotonic() - t0
+        self.assertTrue(s.wait_log(r"\[WARNING\] Invalid request from 127\.0\.0\.1: .* \(400\)"))
+        lines = re.findall(r"Invalid request", s.read_log())
+        # One per worker and 10 s, plus the first of each worker.
+        self.assertLessEqual(len(lines), 2 * (2 + int(elapsed / 10)), s.read_log()[-2000:])
+
+    def test_at_debug_level_each_bad_request_is_logged(self):
+        s = self.server(["workers = 1", 'loglevel = "debug"']).start(workers=1)
+        self.burst(s.port, 20)
+        self.assertTrue(wait_until(lambda: len(re.findall(r"Invalid request", s.read_log())) == 20, 10),
+                        s.read_log()[-2000:])
