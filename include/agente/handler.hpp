@@ -54,7 +54,7 @@ struct Response {
 enum class StopReason {
     none,
     client_gone,   // the peer closed its connection: cancel upstream work, nobody will read the answer
-    deadline,      // the route's deadline passed; the core answers with the route's on_deadline response
+    deadline,      // the route's deadline passed
     draining,      // the worker is stopping and graceful_timeout has run out
 };
 
@@ -96,7 +96,10 @@ using AsyncHandler = std::function<asio::awaitable<void>(Exchange&)>;
 
 struct RouteOptions {
     std::chrono::milliseconds deadline{0};                 // 0: none
-    std::function<Response(const Request&)> on_deadline;   // sent when the deadline passes first
+    // The answer when the server stops the handler (StopReason::deadline or ::draining) before its
+    // response started, in the route's own shape. Unset: the core's 504 for a deadline, 503 for
+    // draining. (A started stream ends with its on_stop chunk instead.)
+    std::function<Response(const Request&, StopReason)> on_stop;
 };
 
 // Routes: exact paths, or a path ending in "/{name}" whose last segment becomes path_param().

@@ -141,9 +141,7 @@ public:
             s_.head_held_ = false;
         }
         if (!started_) {
-            Response r = why == StopReason::deadline && route.options.on_deadline ? route.options.on_deadline(req_)
-                       : why == StopReason::deadline ? Response::error(504, "request deadline exceeded")
-                       : Response::error(500, failed ? "internal server error" : "handler sent no response");
+            Response r = unstarted_answer(route, why, failed);
             if (why != StopReason::none) r.close = true;
             if (why != StopReason::client_gone) co_await respond(std::move(r));
             co_return;
@@ -158,6 +156,17 @@ public:
     int status() const { return status_; }
 
 private:
+    // What a handler that never started its response gets: the route's own answer to a stop by the
+    // server, else the core's (a plain function: g++ 12 mishandles conditional expressions in
+    // coroutine bodies).
+    Response unstarted_answer(const Route& route, StopReason why, bool failed) const {
+        bool server_stop = why == StopReason::deadline || why == StopReason::draining;
+        if (server_stop && route.options.on_stop) return route.options.on_stop(req_, why);
+        if (why == StopReason::deadline) return Response::error(504, "request deadline exceeded");
+        if (why == StopReason::draining) return Response::error(503, "server shutting down");
+        return Response::error(500, failed ? "internal server error" : "handler sent no response");
+    }
+
     // The route's last words when the server ends the stream itself (a plain function: g++ 12
     // mishandles conditional expressions in coroutine bodies).
     std::string closing_chunk(StopReason why) const {

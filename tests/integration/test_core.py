@@ -396,6 +396,21 @@ class Processes(ServerTest):
         self.assertEqual(s.wait_exit(10), 0)
         self.assertLess(time.monotonic() - t0, 5)
 
+    def test_term_past_graceful_timeout_answers_a_response_never_started_with_503(self):
+        # It was "500 handler sent no response": the server stopped the handler, which did nothing
+        # wrong. (A route's on_stop answers in its own shape: the app's tests check theirs.)
+        s = self.server(["graceful_timeout = 1"], binary=TEST_BIN).start()
+        answer = []
+        t = threading.Thread(target=lambda: answer.append(
+            raw_request(s.port, b"GET /slow?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)))
+        t.start()
+        time.sleep(0.5)  # let the request reach the worker before the signal
+        s.signal(signal.SIGTERM)
+        t.join(15)
+        self.assertEqual(status_of(answer[0]), 503, answer)
+        self.assertIn(b"server shutting down", answer[0])
+        self.assertEqual(s.wait_exit(), 0)
+
     @staticmethod
     def _ignore(f):
         try:

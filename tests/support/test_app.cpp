@@ -81,7 +81,9 @@ public:
         }));
         RouteOptions deadline;
         deadline.deadline = milliseconds(300);
-        deadline.on_deadline = [](const Request&) { return Response::error(408, "deadline"); };
+        deadline.on_stop = [](const Request&, StopReason why) {
+            return Response::error(why == StopReason::deadline ? 408 : 503, "stopped");
+        };
         router.add("GET", "/deadline", AsyncHandler([](Exchange& ex) -> asio::awaitable<void> {
             co_await sleep_ms(query_int(ex.request(), "ms", 2000));
             co_await ex.respond(Response::json(200, "{}"));

@@ -540,7 +540,12 @@ asio::awaitable<void> tasks_send(std::shared_ptr<Service> s, Exchange& ex) {
     }
 }
 
-Response deadline_response(const Request& r, milliseconds deadline) {
+// /tasks/send stopped by the server before its answer started: the seed's 408 / -32000 for the
+// deadline; a 503 for a worker that stopped past graceful_timeout.
+Response stopped_response(const Request& r, StopReason why, milliseconds deadline) {
+    if (why != StopReason::deadline)
+        return rpc_response(503, rpc_error(rpc_id(r.body()), rpc_code::upstream_error, "Server shutting down",
+                                           json{{"http_status", 503}}), true);
     char secs[32];
     std::snprintf(secs, sizeof secs, "%.3g", double(deadline.count()) / 1000.0);
     return rpc_response(408, rpc_error(rpc_id(r.body()), rpc_code::timeout, std::string("Request timed out after ") + secs + " s"),
@@ -646,7 +651,7 @@ void add_agent_routes(Router& router, const WorkerContext& context, std::shared_
     milliseconds deadline = s->settings.request_deadline;
     RouteOptions options;
     options.deadline = deadline;
-    options.on_deadline = [deadline](const Request& r) { return deadline_response(r, deadline); };
+    options.on_stop = [deadline](const Request& r, StopReason why) { return stopped_response(r, why, deadline); };
     router.add("POST", std::string(rpc_path), AsyncHandler([s](Exchange& ex) { return tasks_send(s, ex); }), options);
     router.add("POST", "/agent/stream/{agent_id}", AsyncHandler([s](Exchange& ex) { return agent_stream(s, ex); }));
 }
