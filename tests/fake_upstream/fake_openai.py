@@ -8,6 +8,7 @@ say), optionally tuned by extra fields of the JSON body, which the gateway passe
   slow          answers after `fake_delay_ms` (default 2000) — streamed: waits before the first event
   hang          reads the request and never answers
   fail500       500 with an OpenAI error object         fail429   429 with Retry-After: 1
+  reject400     400 with an OpenAI error object (a request the provider refuses)
   flaky         500 for the first `fake_fail` requests (per model name), then like ok
   drop          streamed: two events, then the connection is cut without ending the chunked body
   silent        streamed: headers at once, `fake_delay_ms` of silence, then like ok
@@ -16,6 +17,10 @@ say), optionally tuned by extra fields of the JSON body, which the gateway passe
 With "fake_json_stream": true, a stream request gets a plain JSON answer (an upstream that cannot
 stream). With "fake_content_bytes": N, an `ok` answer's content (streamed: each event's) is `padding(N)`. Any answer is preceded by the interim (1xx) responses listed in the body's `fake_interim`, e.g.
 [103, 100], each with a header, sent in one write with the start of the answer when possible.
+
+A request whose path has a segment "early413" (a provider whose base_url ends in /early413/v1) is
+refused from its head alone, as a server with a body size limit does: 413, the write side closed,
+and after a moment the connection closed with the body still unread, which resets it.
 
 Connections are kept alive (HTTP/1.1), unless the body's `fake_close` says otherwise: true or
 "after" closes right after the answer, "next" reads the connection's next request and closes
@@ -68,7 +73,8 @@ def chunk(model, i, content):
 
 
 def head(status, ctype, extra=(), chunked=False, length=0):
-    reason = {200: "OK", 429: "Too Many Requests", 500: "Internal Server Error", 404: "Not Found"}.get(status, "X")
+    reason = {200: "OK", 400: "Bad Request", 413: "Content Too Large", 429: "Too Many Requests",
+              500: "Internal Server Error", 404: "Not Found"}.get(status, "X")
     lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {ctype}"]
     lines.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {length}")
     lines += list(extra)
@@ -122,6 +128,9 @@ async def respond(path, body, writer):
         model = "fail500" if counters[model] <= int(body.get("fake_fail", 1)) else "ok"
     if model == "fail500":
         await send_json(writer, 500, {"error": {"message": "fake failure", "type": "server_error", "code": None}})
+    elif model == "reject400":
+        await send_json(writer, 400, {"error": {"message": "fake refusal", "type": "invalid_request_error",
+                                                "code": None}})
     elif model == "fail429":
         await send_json(writer, 429, {"error": {"message": "slow down", "type": "rate_limit", "code": None}},
                         ["Retry-After: 1"])
@@ -163,6 +172,8 @@ async def read_request(reader):
             break
         k, v = h.decode().split(":", 1)
         headers[k.strip().lower()] = v.strip()
+    if "/early413/" in target:
+        return method, target, headers, None   # refused before the body is read
     data = await reader.readexactly(int(headers.get("content-length", 0)))
     return method, target, headers, data
 
@@ -174,6 +185,8 @@ async def read_requests(reader, inbox):
     try:
         while (req := await read_request(reader)) is not None:
             await inbox.put(req)
+            if req[3] is None:
+                return   # the rest of the connection is left unread
     except (ConnectionError, asyncio.IncompleteReadError, ValueError):
         pass
     await inbox.put(None)
@@ -224,6 +237,15 @@ async def handle(reader, writer):
                                                                struct.pack("ii", 1, 0))
                 break
             conn["api"] = True
+            if data is None:
+                requests.append({"connection": cid, "at": now(), "method": method, "path": target,
+                                 "headers": headers, "body": {}})
+                await send_json(writer, 413, {"error": {"message": "request body too large",
+                                                        "type": "invalid_request_error", "code": None}},
+                                ["Connection: close"])
+                writer.write_eof()
+                await asyncio.sleep(0.2)
+                break
             body = json.loads(data or b"{}")
             keep, req = await answer(method, target, headers, body, cid, writer, inbox)
             if not keep:

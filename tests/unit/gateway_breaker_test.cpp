@@ -1,4 +1,6 @@
-// The breaker's state machine and the stream limiter, over cells laid out as in shared memory.
+// The breaker's state machine and what counts against it, and the stream limiter, over cells laid
+// out as in shared memory.
+#include "app/gateway/attempts.hpp"
 #include "app/gateway/breaker.hpp"
 #include "app/gateway/stream_limiter.hpp"
 
@@ -82,6 +84,33 @@ TEST_F(BreakerFixture, StateIsSharedThroughTheCell) {
     worker_b.reset();
     EXPECT_TRUE(worker_a.allow());
     EXPECT_EQ(worker_a.failures(), 0u);
+}
+
+TEST_F(BreakerFixture, EachTransitionIsReportedOnceToTheCallerThatMadeIt) {
+    Breaker a = make(), b = make();
+    EXPECT_EQ(a.record_failure(), BreakerChange::none);
+    EXPECT_EQ(b.record_failure(), BreakerChange::none);
+    EXPECT_EQ(a.record_failure(), BreakerChange::opened);   // the third: the threshold
+    EXPECT_EQ(b.record_failure(), BreakerChange::none);     // a straggler of the closed period
+    now += 500;
+    ASSERT_TRUE(b.allow());                                  // the half-open probe
+    EXPECT_EQ(b.record_failure(), BreakerChange::reopened);
+    EXPECT_EQ(a.record_failure(), BreakerChange::none);     // already re-opened, by b
+    now += 500;
+    ASSERT_TRUE(a.allow());
+    EXPECT_EQ(a.record_success(), BreakerChange::closed);
+    EXPECT_EQ(b.record_success(), BreakerChange::none);
+    EXPECT_EQ(a.reset(), BreakerChange::none);
+}
+
+// What counts against a provider (docs/gateway.md, "Breakers"): a client must not be able to open
+// a breaker for every other client with requests the provider refuses.
+TEST(CountsAgainstProvider, TransportFailures5xxAnd429NeverAnotherAnswer) {
+    for (CallError e : {CallError::connect, CallError::timeout, CallError::io, CallError::protocol, CallError::tls})
+        EXPECT_TRUE(counts_against_provider(0, e)) << call_error_name(e);
+    for (int status : {500, 502, 503, 504, 529, 429}) EXPECT_TRUE(counts_against_provider(status, CallError::none)) << status;
+    for (int status : {200, 201, 204, 301, 400, 401, 403, 404, 408, 409, 413, 415, 422, 451})
+        EXPECT_FALSE(counts_against_provider(status, CallError::none)) << status;
 }
 
 TEST(StreamLimiter, HoldsTheLimitAcrossSlots) {

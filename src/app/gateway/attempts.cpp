@@ -1,5 +1,6 @@
-// The one attempt loop. A failed attempt always counts against its provider's breaker; once the
-// receiver has something there is no retry and no fallback.
+// The one attempt loop. A failed attempt (counts_against_provider) counts against its provider's
+// breaker; once the receiver has something there is no retry and no fallback. At loglevel debug,
+// each retry, fallback and skipped target is told; breaker transitions at info and above.
 #include "app/gateway/attempts.hpp"
 
 #include "app/gateway/ascii.hpp"
@@ -26,12 +27,37 @@ struct Attempts {
 
     // Counts the failure against the provider and keeps it for the final answer.
     void failed(Breaker& breaker, const ProviderSettings& p, int n, int status, CallError e, std::string retry_after = {}) {
-        breaker.record_failure();
+        BreakerChange change = breaker.record_failure();
         last = Failure{status, e, std::move(retry_after), p.name, true};
         if (status)
             spdlog::warn("gateway: {} attempt {} for model {}: upstream status {}", p.name, n + 1, req.model->name, status);
         else
             spdlog::warn("gateway: {} attempt {} for model {}: {}", p.name, n + 1, req.model->name, call_error_name(e));
+        log_change(change, breaker, p);
+    }
+
+    // The provider answered: a 2xx, or a 4xx that is the client's own doing (not counted).
+    void answered(Breaker& breaker, const ProviderSettings& p, int status) {
+        if (status >= 400)
+            spdlog::debug("gateway: {} answered {} for model {}: the request was refused, the provider works", p.name,
+                          status, req.model->name);
+        log_change(breaker.record_success(), breaker, p);
+    }
+
+    void log_change(BreakerChange change, const Breaker& breaker, const ProviderSettings& p) const {
+        long cooldown_s = long(gw.settings.circuit_breaker_cooldown.count() / 1000);
+        switch (change) {
+        case BreakerChange::opened:
+            spdlog::warn("gateway: circuit breaker {} opened after {} consecutive failures; {} s until a probe", p.name,
+                         breaker.failures(), cooldown_s);
+            break;
+        case BreakerChange::reopened:
+            spdlog::warn("gateway: circuit breaker {} re-opened: the half-open probe failed; {} s until the next", p.name,
+                         cooldown_s);
+            break;
+        case BreakerChange::closed: spdlog::info("gateway: circuit breaker {} closed: the provider answered", p.name); break;
+        case BreakerChange::none: break;
+        }
     }
 
     asio::awaitable<Next> whole(UpstreamCall& call, Breaker& breaker, const ProviderSettings& p, int n) {
@@ -43,7 +69,7 @@ struct Attempts {
             failed(breaker, p, n, 0, e);
             co_return Next::fallback;
         }
-        breaker.record_success();   // the provider works, even when it refused the client's request
+        answered(breaker, p, call.status());
         const std::string& content_type = call.content_type();
         co_await rx.whole(call.status(), body, content_type);
         co_return Next::done;
@@ -73,7 +99,7 @@ struct Attempts {
             co_await rx.stream_broken(last);
             co_return Next::done;
         }
-        breaker.record_success();
+        answered(breaker, p, call.status());
         co_await rx.end_stream();
         co_return Next::done;
     }
@@ -91,7 +117,7 @@ struct Attempts {
             co_return e == CallError::connect ? Next::retry : Next::fallback;
         }
         int status = call.status();
-        if (status == 429 || status >= 500) {
+        if (counts_against_provider(status, CallError::none)) {
             failed(breaker, p, n, status, CallError::none, call.retry_after());
             co_return Next::retry;
         }
@@ -119,6 +145,10 @@ asio::awaitable<void> sleep_for(milliseconds d) {
 
 }  // namespace
 
+bool counts_against_provider(int status, CallError error) {
+    return error != CallError::none || status == 429 || status >= 500;
+}
+
 int failure_status(const Failure& f) {
     if (!f.attempted) return 503;
     if (f.status == 429) return 429;
@@ -140,15 +170,27 @@ std::string broken_stream_message(const Failure& f) {
 
 asio::awaitable<void> try_targets(Gateway& gw, UpstreamRequest req, Receiver& rx) {
     Attempts a{gw, req, rx, {}};
+    const std::string* previous = nullptr;   // the provider of the target that failed last
     for (const Target& target : req.model->targets) {
         const ProviderSettings* p = gw.settings.provider(target.provider);
         if (!p) continue;
+        if (previous) spdlog::debug("gateway: model {}: falling back from {} to {}", req.model->name, *previous, p->name);
+        previous = &p->name;
         std::string body = req.body->with_model(target.model_json);
         for (int n = 0; n <= gw.settings.retries; ++n) {
-            if (!gw.breaker_of(*p).allow()) break;   // open: straight to the fallback
+            Breaker& breaker = gw.breaker_of(*p);
+            bool half_open = breaker.state() == BreakerState::half_open;
+            if (!breaker.allow()) {   // open: straight to the fallback
+                spdlog::debug("gateway: model {}: {} skipped, its circuit breaker is open", req.model->name, p->name);
+                break;
+            }
+            if (half_open) spdlog::debug("gateway: circuit breaker {} half-open: this request is the probe", p->name);
             if (n > 0) {
+                milliseconds backoff = gw.settings.retry_backoff * (1 << (n - 1));
+                spdlog::debug("gateway: model {}: retrying {} in {} ms (attempt {} of {})", req.model->name, p->name,
+                              backoff.count(), n + 1, gw.settings.retries + 1);
                 auto t0 = Clock::now();
-                co_await sleep_for(gw.settings.retry_backoff * (1 << (n - 1)));
+                co_await sleep_for(backoff);
                 rx.upstream_time += Clock::now() - t0;
             }
             Next next = co_await a.attempt(*p, body, n);

@@ -24,6 +24,14 @@ struct Failure {
     bool attempted = false;         // false: every target was skipped by an open breaker
 };
 
+// Whether an attempt that ended so counts against its provider's breaker: every transport failure
+// (connect, timeout, a connection lost or closed before the answer, a bad HTTP answer, a refused
+// certificate), every 5xx, and 429. Any other answer, a 4xx among them, shows the provider working:
+// a client whose request the provider refuses must not open the breaker for every other client.
+// 429 counts: the limit is on the gateway's account, which every client shares, so the next client
+// would be refused too, and another target should be tried. (docs/gateway.md, "Breakers")
+bool counts_against_provider(int status, CallError error);
+
 // The status the client gets for it: 503 every breaker open, 429 rate limited, 504 timed out, 502
 // otherwise; and what to tell it.
 int failure_status(const Failure& f);

@@ -35,25 +35,30 @@ bool Breaker::allow() {
     return cell_.probe_at_ms.compare_exchange_strong(probe, now);
 }
 
-void Breaker::record_success() {
+BreakerChange Breaker::record_success() {
     cell_.failures.store(0);
-    cell_.opened_at_ms.store(0);
+    std::int64_t was_open = cell_.opened_at_ms.exchange(0);
     cell_.probe_at_ms.store(0);
+    return was_open ? BreakerChange::closed : BreakerChange::none;
 }
 
-void Breaker::record_failure() {
+BreakerChange Breaker::record_failure() {
     std::int64_t now = clock_();
     std::uint32_t n = cell_.failures.fetch_add(1) + 1;
     std::int64_t opened = cell_.opened_at_ms.load();
     if (opened != 0) {
         // A failed probe (or a straggler of the closed period) re-opens for a whole new cool-down.
-        if (now >= opened + cooldown_ms_ && cell_.opened_at_ms.compare_exchange_strong(opened, now))
+        if (now >= opened + cooldown_ms_ && cell_.opened_at_ms.compare_exchange_strong(opened, now)) {
             cell_.probe_at_ms.store(0);
-        return;
+            return BreakerChange::reopened;
+        }
+        return BreakerChange::none;
     }
-    if (n >= std::uint32_t(threshold_)) cell_.opened_at_ms.compare_exchange_strong(opened, now);
+    if (n >= std::uint32_t(threshold_) && cell_.opened_at_ms.compare_exchange_strong(opened, now))
+        return BreakerChange::opened;
+    return BreakerChange::none;
 }
 
-void Breaker::reset() { record_success(); }
+BreakerChange Breaker::reset() { return record_success(); }
 
 }  // namespace agente::gateway

@@ -13,6 +13,10 @@ namespace agente::gateway {
 enum class BreakerState { closed, open, half_open };
 std::string_view state_name(BreakerState s);
 
+// What a call changed, for the log: each transition is reported to the one caller whose
+// compare-and-swap made it, so racing workers log it once.
+enum class BreakerChange { none, opened, reopened, closed };
+
 // Milliseconds on a clock every process shares; injected by tests.
 using ClockMs = std::function<std::int64_t()>;
 std::int64_t steady_now_ms();
@@ -24,9 +28,9 @@ public:
 
     // May a request go to this provider now? In half-open state only the one probe may.
     bool allow();
-    void record_success();
-    void record_failure();
-    void reset();
+    BreakerChange record_success();
+    BreakerChange record_failure();
+    BreakerChange reset();
 
     BreakerState state() const;
     std::uint32_t failures() const { return cell_.failures.load(std::memory_order_relaxed); }

@@ -223,6 +223,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     std::optional<AnswerParser> parser;
     CallError error = CallError::none;
     bool reused = false, finished = false;
+    bool answered_early = false;   // the answer came before the whole request went: never pooled
 
     Impl(Pool& p, const Endpoint& e, CallTimeouts t)
         : pool(p), endpoint(e), timeouts(t), key(e.key()), timer(p.executor()) {}
@@ -359,12 +360,23 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         arm(Clock::now() + timeouts.first_byte, Watch::deadline);
         auto [wec, wn] = co_await conn->write({asio::buffer(head), asio::buffer(body.data(), body.size())});
         co_await throw_if_cancelled();
-        if (wec) {
-            stale = reused && fired == Watch::none;
-            co_return fail(CallError::io);
-        }
         buffer.clear();
         next_response();
+        if (wec) {
+            // An upstream may refuse a request before it has read the body (413, 400) and close the
+            // connection; our write then fails, but its answer is here to read (RFC 9112, 9.5). It is
+            // the upstream's answer, not a lost connection: a 4xx must not count against the breaker.
+            bool answer = false;
+            if (fired == Watch::none) answer = co_await read_early_answer();
+            co_await throw_if_cancelled();
+            if (answer) {
+                answered_early = true;
+                arm(total_deadline, Watch::deadline);
+                co_return CallError::none;
+            }
+            stale = reused && fired == Watch::none && !parser->got_some();
+            co_return fail(CallError::io);
+        }
         for (int interim = 0;; ++interim) {
             while (!parser->is_header_done()) {
                 error_code ec = co_await read_more();
@@ -389,11 +401,20 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         co_return CallError::none;
     }
 
+    // What the upstream answered before it closed, after our write failed: a final answer's head.
+    asio::awaitable<bool> read_early_answer() {
+        while (!parser->is_header_done()) {
+            error_code ec = co_await read_more();
+            if (ec) co_return false;
+        }
+        co_return parser->status >= 200;
+    }
+
     // The end of the body: the connection goes back to the pool if both sides agree to keep it.
     void finish() {
         finished = true;
         disarm();
-        if (conn && parser->keep_alive() && buffer.size() == 0) pool.put(key, std::move(conn));
+        if (conn && !answered_early && parser->keep_alive() && buffer.size() == 0) pool.put(key, std::move(conn));
         conn.reset();
     }
 };
