@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import unittest
 
-from test_agent import AgentTest
+from test_agent import CLIENT_KEY, AgentTest
 
 JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../js")
 
@@ -19,7 +19,8 @@ JS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../js")
 class A2ANodeClientTest(AgentTest):
     def test_official_client_card_send_stream_and_cancel(self):
         s = self.start(workers=2, agents={"studly": [], "slow": ['model = "agent-slow"', "params = { fake_delay_ms = 4000 }"]})
-        env = dict(os.environ, AGENTE_BASE_URL=f"http://127.0.0.1:{s.port}", AGENTE_SLOW_AGENT="slow")
+        env = dict(os.environ, AGENTE_BASE_URL=f"http://127.0.0.1:{s.port}", AGENTE_SLOW_AGENT="slow",
+                   AGENTE_API_KEY=CLIENT_KEY)
         out = subprocess.run(["node", "a2a_client_test.mjs"], cwd=JS, env=env, capture_output=True, text=True, timeout=60)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         summary = json.loads(out.stdout.strip().splitlines()[-1])

@@ -58,6 +58,11 @@ def load_test(url, concurrency=20, rounds=5, timeout=10):
 
 
 class LoadTest(AgentTest):
+    """The seed's client sends no key: servers without api_keys."""
+
+    def start(self, workers=3, **kwargs):
+        return super().start(workers, client_keys=False, **kwargs)
+
     def test_seed_load_20_concurrent_5_rounds(self):
         # Upstream connections kept alive (the default): calls reuse them across the rounds.
         s = self.start(workers=4,

@@ -52,11 +52,12 @@ class FakeUpstream:
         self.proc.stdout.close()
 
 
-def gateway_conf(fake_url, workers=2, gateway=(), providers=None, models=None):
+def gateway_conf(fake_url, workers=2, gateway=(), providers=None, models=None, client_keys=True):
     """server.conf lines: `providers` maps name -> extra lines, `models` maps public name -> targets
-    as [(provider, upstream model)]."""
+    as [(provider, upstream model)]; without `client_keys` no api_keys (the endpoints are open)."""
+    keys = [f'api_keys = ["{CLIENT_KEY}"]'] if client_keys else []
     lines = [f"workers = {workers}", "loglevel = \"debug\"", "accesslog = \"-\"", "", "[gateway]",
-             f'api_keys = ["{CLIENT_KEY}"]', 'admin_token_env = "GW_TEST_ADMIN_TOKEN"', *gateway]
+             *keys, 'admin_token_env = "GW_TEST_ADMIN_TOKEN"', *gateway]
     for name, extra in (providers or {}).items():
         settings = {"base_url": f'"{fake_url}"', "api_key_env": '"GW_TEST_PROVIDER_KEY"', "connect_timeout": "1",
                     "first_byte_timeout": "3", "total_timeout": "5"}

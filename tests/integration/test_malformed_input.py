@@ -714,8 +714,8 @@ def rpc_mutants(rng, n):
     for i in range(n):
         name = rng.choice(sorted(RPC_BASES))
         what, body, ctype = body_mutation(rng, rpc_request_object(name, i), RPC_MUTATIONS)
-        out.append(Mutant(i, f"POST /tasks/send {name}", frame(b"POST", b"/tasks/send", body, content_type=ctype),
-                          True, [what]))
+        raw = frame(b"POST", b"/tasks/send", body, [bearer(CLIENT_KEY)], content_type=ctype)
+        out.append(Mutant(i, f"POST /tasks/send {name}", raw, True, [what]))
     return out
 
 
@@ -1156,7 +1156,7 @@ def ndjson_problem(body):
 
 # docs/agent.md, "JSON-RPC errors": the HTTP status each code comes with.
 RPC_ERROR_STATUS = {-32700: {400}, -32600: {400}, -32601: {200}, -32602: {200}, -32000: {408}, -32001: {200},
-                    -32002: {200}, -32003: {200}, -32004: {200}, -32603: {429, 502, 503}}
+                    -32002: {200}, -32003: {200}, -32004: {200}, -32603: {429, 502, 503}, -32090: {401}}
 UNKNOWN = object()   # an id Python cannot tell for certain (a body only nlohmann reads)
 
 

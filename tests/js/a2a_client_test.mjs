@@ -2,14 +2,25 @@
 // ClientFactory fetches /.well-known/agent-card.json and picks the JSON-RPC interface it declares,
 // then a message is sent whole and streamed, the task read back, and a slow task cancelled; and the
 // same client with its v0.3 compatibility on reads the seed's /.well-known/agent.json and talks v0.3.
+// The client key goes in an Authorization header, through the SDK's own authenticating fetch.
 // Prints one JSON summary; exits 1 on any mismatch.
-// Usage: AGENTE_BASE_URL=http://127.0.0.1:PORT AGENTE_SLOW_AGENT=slow node a2a_client_test.mjs
+// Usage: AGENTE_BASE_URL=http://127.0.0.1:PORT AGENTE_SLOW_AGENT=slow AGENTE_API_KEY=sk-... node a2a_client_test.mjs
 import assert from "node:assert/strict";
 import { Role, TaskState } from "@a2a-js/sdk";
-import { ClientFactory, DefaultAgentCardResolver, JsonRpcTransportFactory } from "@a2a-js/sdk/client";
+import {
+  ClientFactory,
+  ClientFactoryOptions,
+  DefaultAgentCardResolver,
+  JsonRpcTransportFactory,
+  createAuthenticatingFetchWithRetry,
+} from "@a2a-js/sdk/client";
 
 const base = process.env.AGENTE_BASE_URL;
 const summary = {};
+const keyed = createAuthenticatingFetchWithRetry(fetch, {
+  headers: async () => (process.env.AGENTE_API_KEY ? { Authorization: `Bearer ${process.env.AGENTE_API_KEY}` } : {}),
+  shouldRetryWithHeaders: async () => undefined,
+});
 
 function message(text, contextId = "", metadata = undefined) {
   return {
@@ -28,7 +39,11 @@ function textOf(parts) {
   return parts.map((p) => (p.content?.$case === "text" ? p.content.value : "")).join("");
 }
 
-const factory = new ClientFactory();
+const factory = new ClientFactory(
+  ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+    transports: [new JsonRpcTransportFactory({ fetchImpl: keyed })],
+  }),
+);
 const client = await factory.createFromUrl(base);
 summary.protocol = client.protocolVersion ?? null;
 
@@ -88,7 +103,7 @@ summary.notFound = notFound;
 
 // v0.3: the seed's card, message/send and message/stream through the SDK's legacy transport.
 const legacyFactory = new ClientFactory({
-  transports: [new JsonRpcTransportFactory({ legacyCompat: { enabled: true } })],
+  transports: [new JsonRpcTransportFactory({ legacyCompat: { enabled: true }, fetchImpl: keyed })],
   cardResolver: new DefaultAgentCardResolver({ legacyCompat: { enabled: true } }),
 });
 const legacy = await legacyFactory.createFromUrl(base, "/.well-known/agent.json");

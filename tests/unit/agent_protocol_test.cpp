@@ -1,8 +1,11 @@
 // The agent's wire formats: JSON-RPC parsing and errors, message reading in both A2A dialects and
 // the seed's shape, and the cards built from settings.
+#include "app/agent/base_url.hpp"
 #include "app/agent/protocol.hpp"
 
 #include <gtest/gtest.h>
+
+#include <set>
 
 namespace agente::agent {
 namespace {
@@ -94,6 +97,50 @@ TEST(AgentMessages, ReadsA2AMessagesOfBothVersions) {
     IncomingMessage bad;
     EXPECT_TRUE(read_a2a_message(json::parse(R"({"role":"ROLE_USER","parts":[]})"), bad));
     EXPECT_TRUE(read_a2a_message(json::parse(R"({"parts":[{"text":"x"}]})"), bad));
+}
+
+// Client-chosen ids are stored and logged: bounded, and without control characters.
+TEST(AgentIds, BoundedInLengthWithoutControlCharacters) {
+    EXPECT_FALSE(id_problem("contextId", ""));
+    EXPECT_FALSE(id_problem("contextId", std::string(max_id_length, 'a')));
+    EXPECT_FALSE(id_problem("contextId", "ctx-\u00e9 A.1"));
+    EXPECT_EQ(id_problem("contextId", std::string(max_id_length + 1, 'a')), "\"contextId\" is longer than 128 bytes");
+    EXPECT_EQ(id_problem("id", "a\nb"), "\"id\" has a control character");
+    EXPECT_TRUE(id_problem("id", "a\x7f"));
+    IncomingMessage m;
+    json long_context = {{"role", "user"}, {"parts", {{{"text", "x"}}}}, {"contextId", std::string(5'000'000, 'c')}};
+    EXPECT_EQ(read_a2a_message(long_context, m), "\"message.contextId\" is longer than 128 bytes");
+    json long_message_id = {{"role", "user"}, {"parts", {{{"text", "x"}}}}, {"messageId", std::string(200, 'm')}};
+    EXPECT_TRUE(read_a2a_message(long_message_id, m));
+    json long_task_id = {{"role", "user"}, {"parts", {{{"text", "x"}}}}, {"taskId", std::string(200, 't')}};
+    EXPECT_TRUE(read_a2a_message(long_task_id, m));
+}
+
+// Context ids are capabilities: random version-4 UUIDs from the OS's generator, never repeated.
+TEST(AgentIds, NewIdsAreVersion4Uuids) {
+    std::set<std::string> seen;
+    for (int i = 0; i < 1000; ++i) {
+        std::string id = new_id();
+        ASSERT_EQ(id.size(), 36u);
+        EXPECT_EQ(id[14], '4');
+        EXPECT_NE(std::string("89ab").find(id[19]), std::string::npos) << id;
+        seen.insert(id);
+    }
+    EXPECT_EQ(seen.size(), 1000u);
+}
+
+// The card's URL comes from Host only when Host is a host (RFC 9110 uri-host [":" port]).
+TEST(AgentCardUrl, FromHostOnlyWhenItIsAHost) {
+    EXPECT_EQ(base_url_from_host("http", "127.0.0.1:8000"), "http://127.0.0.1:8000");
+    EXPECT_EQ(base_url_from_host("https", "agents.example.com"), "https://agents.example.com");
+    EXPECT_EQ(base_url_from_host("http", "[::1]:8080"), "http://[::1]:8080");
+    EXPECT_EQ(base_url_from_host("http", "xn--bcher-kva.example:443"), "http://xn--bcher-kva.example:443");
+    for (std::string_view bad : {"", "evil.example/phish?x=", "user@evil.example", "a b", "h:99999", "h:0", "h:",
+                                 "h:80:90", "h\xff", "h\r\nX-Injected: 1", "evil.example#", "[::1"})
+        EXPECT_EQ(base_url_from_host("http", bad), "") << bad;
+    AgentSettings s;
+    EXPECT_EQ(agent_card(s, "")["supportedInterfaces"][0]["url"], "/tasks/send");   // relative: resolved by the client
+    EXPECT_EQ(legacy_agent_card(s, "")["url"], "/tasks/send");
 }
 
 TEST(AgentObjects, TasksAndEventsInEachDialect) {

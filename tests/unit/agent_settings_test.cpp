@@ -72,6 +72,7 @@ TEST(AgentSettings, Defaults) {
     EXPECT_EQ(s.request_deadline.count(), 6000);   // the seed's hard limit
     EXPECT_EQ(s.max_contexts, 1000);               // the seed's max_contexts
     EXPECT_EQ(s.state_dir, "./var");
+    EXPECT_EQ(s.max_context_bytes, 512 * 1024);
     EXPECT_EQ(s.default_one(), nullptr);
 }
 
@@ -80,6 +81,8 @@ TEST(AgentSettings, ErrorsNameFileAndLine) {
     EXPECT_EQ(error_of("[agent]\n\nrequest_deadline = \"6\"\n"),
               "server.conf:3: agent.request_deadline: expected seconds (a number), got '6'");
     EXPECT_EQ(error_of("[agent]\nmax_context = 3\n"), "server.conf:2: agent.max_context: unknown setting");
+    EXPECT_EQ(error_of("[agent]\nmax_context_bytes = 10\n"),
+              "server.conf:2: agent.max_context_bytes: expected 1024..1073741824, got 10");
     EXPECT_EQ(error_of("[agent]\nurl = \"example.com\"\n"),
               "server.conf:2: agent.url: expected an http:// or https:// URL, got \"example.com\"");
     EXPECT_EQ(error_of("[agents.a]\nname = \"x\"\n"),

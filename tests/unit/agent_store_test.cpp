@@ -40,6 +40,32 @@ TEST_F(AgentStoreTest, KeepsHistoryInOrderAndCapsEachContext) {
     EXPECT_EQ(store.message_count("a"), 4);
 }
 
+// A count alone let 50 messages of 15 MB each into one context: bytes are bounded too, oldest first,
+// the new messages themselves when they alone are more.
+TEST_F(AgentStoreTest, CapsEachContextInBytes) {
+    StoreLimits limits{10, 50, 100, std::chrono::milliseconds(1000), 1000};
+    ContextStore store(path_, limits);
+    std::string big(300, 'x');
+    for (int i = 0; i < 5; ++i) store.append("a", {{"user", big}, {"assistant", "ok"}});
+    EXPECT_LE(store.context_bytes("a"), 1000);
+    auto h = store.history("a");
+    ASSERT_EQ(h.size(), 7u);   // three turns of 300 + 4 + 2 + 9 bytes, and the reply before them
+    EXPECT_EQ(h.back().content, "ok");
+    EXPECT_EQ(store.context_bytes("a"), 3 * 315 + 11);
+    store.append("a", {{"user", std::string(40, 'x')}});
+    EXPECT_EQ(store.context_bytes("a"), 1000);   // at the bound: kept
+    store.append("a", {{"user", "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"}});
+    // UTF-8 bytes (24 + 4), not characters: the two oldest messages (11 and 304 bytes) made room.
+    EXPECT_EQ(store.context_bytes("a"), 1000 + 28 - 11 - 304);
+    store.append("a", {{"user", std::string(5000, 'y')}, {"assistant", "ok"}});
+    h = store.history("a");
+    ASSERT_EQ(h.size(), 1u);
+    EXPECT_EQ(h[0].content, "ok");
+    store.append("b", {{"user", std::string(2000, 'z')}});
+    EXPECT_EQ(store.context_bytes("b"), 0);
+    EXPECT_TRUE(store.history("b").empty());
+}
+
 TEST_F(AgentStoreTest, EvictsTheLeastRecentlyUsedAcrossConnections) {
     StoreLimits limits{3, 10, 100, std::chrono::milliseconds(1000)};
     ContextStore w1(path_, limits), w2(path_, limits);   // two workers, one file

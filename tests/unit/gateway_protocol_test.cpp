@@ -1,5 +1,5 @@
 // SSE framing, error objects, client-key checks and base URLs.
-#include "app/gateway/auth.hpp"
+#include "app/common/auth.hpp"
 #include "app/gateway/errors.hpp"
 #include "app/gateway/settings.hpp"
 #include "app/gateway/sse.hpp"
@@ -11,6 +11,8 @@
 
 namespace agente::gateway {
 namespace {
+using app::bearer_token;
+using app::KeySet;
 
 TEST(SseSplitter, EmitsEachEventWhenItsBlankLineArrives) {
     SseSplitter s;

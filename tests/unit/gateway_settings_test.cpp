@@ -94,6 +94,27 @@ TEST(GatewaySettings, SecretsFromTheEnvironmentAndFiles) {
               "server.conf:3: providers.p.api_key_file: cannot read /nonexistent/key");
 }
 
+// As configuration.md promises for every secret: a blank or control character inside refuses the
+// start, inline values included (they were let through; no client can send such a key).
+TEST(GatewaySettings, InlineKeysAndTokenWithBlanksAreRefused) {
+    EXPECT_EQ(error_of("[gateway]\napi_keys = [\n  \"sk-good\",\n  \"sk bad\",\n]\n"),
+              "server.conf:4: gateway.api_keys: the secret has a blank or a control character inside it");
+    EXPECT_EQ(error_of("[gateway]\n\nadmin_token = \"adm\\ttab\"\n"),
+              "server.conf:3: gateway.admin_token: the secret has a blank or a control character inside it");
+    EXPECT_EQ(error_of("[gateway]\napi_keys = [\"\"]\n"), "server.conf:2: gateway.api_keys: expected non-empty strings, got ''");
+    char dir[] = "/tmp/agente-keys-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    std::string keys = std::string(dir) + "/keys";
+    std::ofstream(keys) << "# clients\nsk-one\n  sk-two  \nsk three\n";
+    EXPECT_EQ(error_of("[gateway]\napi_keys_file = \"" + keys + "\"\n"),
+              "server.conf:2: gateway.api_keys_file (line 4): the secret has a blank or a control character inside it");
+    std::ofstream(keys) << "# clients\nsk-one\n  sk-two  \n";
+    auto s = load_gateway_settings(parse("[gateway]\napi_keys = [\"k0\"]\napi_keys_file = \"" + keys + "\"\n"), "server.conf");
+    EXPECT_EQ(s.api_keys, (std::vector<std::string>{"k0", "sk-one", "sk-two"}));
+    std::remove(keys.c_str());
+    ::rmdir(dir);
+}
+
 TEST(GatewaySettings, PrivateCaBundlePerProvider) {
     char dir[] = "/tmp/agente-ca-XXXXXX";
     ASSERT_NE(::mkdtemp(dir), nullptr);

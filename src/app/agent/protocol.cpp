@@ -4,10 +4,12 @@
 
 #include "app/json_text.hpp"
 
+#include <boost/uuid/random_generator.hpp>
+#include <boost/uuid/uuid_io.hpp>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <random>
 
 namespace agente::agent {
 
@@ -167,18 +169,24 @@ std::optional<std::string> read_a2a_message(const json& message, IncomingMessage
     out.message_id = string_field(message, "messageId", "message_id");
     out.context_id = string_field(message, "contextId", "context_id");
     out.task_id = string_field(message, "taskId", "task_id");
+    if (auto e = id_problem("message.messageId", out.message_id)) return e;
+    if (auto e = id_problem("message.contextId", out.context_id)) return e;
+    return id_problem("message.taskId", out.task_id);
+}
+
+std::optional<std::string> id_problem(std::string_view field, std::string_view id) {
+    if (id.size() > max_id_length)
+        return "\"" + std::string(field) + "\" is longer than " + std::to_string(max_id_length) + " bytes";
+    for (unsigned char c : id)
+        if (c < 0x20 || c == 0x7f) return "\"" + std::string(field) + "\" has a control character";
     return std::nullopt;
 }
 
+// getrandom(2) for every id: whoever knows a context id reads and continues its conversation, so
+// it must not be predictable from other ids (mt19937_64 is, from 312 outputs).
 std::string new_id() {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    std::uint64_t a = rng(), b = rng();
-    a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;   // version 4
-    b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;   // variant 10
-    char s[37];
-    std::snprintf(s, sizeof s, "%08x-%04x-%04x-%04x-%012llx", unsigned(a >> 32), unsigned((a >> 16) & 0xffff),
-                  unsigned(a & 0xffff), unsigned(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
-    return s;
+    thread_local boost::uuids::random_generator generate;
+    return boost::uuids::to_string(generate());
 }
 
 std::string now_iso8601() {

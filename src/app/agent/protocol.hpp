@@ -29,6 +29,9 @@ inline constexpr int task_not_found = -32001;        // A2A TaskNotFoundError
 inline constexpr int task_not_cancelable = -32002;   // A2A TaskNotCancelableError
 inline constexpr int push_not_supported = -32003;    // A2A PushNotificationNotSupportedError
 inline constexpr int unsupported_operation = -32004; // A2A UnsupportedOperationError
+// No valid client key (HTTP 401). A2A leaves authentication to HTTP and has no code for it; this one
+// is of JSON-RPC's implementation-defined range, clear of the codes A2A uses.
+inline constexpr int unauthorized = -32090;
 // The LLM call failed or could not start: JSON-RPC's internal error, the HTTP status the gateway
 // would have answered in data.http_status. (A2A reserves -32001 and up for its own errors.)
 inline constexpr int upstream_error = internal_error;
@@ -75,7 +78,12 @@ struct IncomingMessage {
 };
 std::optional<std::string> read_a2a_message(const json& message, IncomingMessage& out);
 
-std::string new_id();       // a random UUID (v4)
+// Ids a client chooses (context, task and message ids) are stored, looked up and logged: at most
+// max_id_length bytes and no control characters. What is wrong with `id`, named `field`, or nothing.
+inline constexpr std::size_t max_id_length = 128;
+std::optional<std::string> id_problem(std::string_view field, std::string_view id);
+
+std::string new_id();       // a random UUID (v4) from the OS's CSPRNG: a context id is a capability
 std::string now_iso8601();  // "2026-11-23T17:00:00.123Z"
 
 enum class TaskState { submitted, working, completed, failed, canceled };

@@ -4,6 +4,7 @@
 // braced initializer lists inside coroutine bodies.
 #include "app/agent/agent.hpp"
 
+#include "app/agent/base_url.hpp"
 #include "app/agent/protocol.hpp"
 #include "app/agent/settings.hpp"
 #include "app/agent/store.hpp"
@@ -87,11 +88,7 @@ int http_status_of_rpc(int code) {
     return code == rpc_code::parse_error || code == rpc_code::invalid_request ? 400 : 200;
 }
 
-std::string base_url_of(const Request& r) {
-    std::string host(r.header("Host"));
-    if (host.empty()) host = "localhost";
-    return std::string(r.scheme().empty() ? "http" : r.scheme()) + "://" + host;
-}
+std::string base_url_of(const Request& r) { return base_url_from_host(r.scheme(), r.header("Host")); }
 
 std::string ndjson(const json& event) { return json_text(event) + "\n"; }
 
@@ -313,6 +310,10 @@ asio::awaitable<void> execute(Service& s, Exchange& ex, const RpcCall& call) {
     std::string context_id = param_string(call.params, "context_id", "contextId");
     for (auto& m : call.params["messages"])
         if (context_id.empty() && m.is_object()) context_id = param_string(m, "contextId", "context_id");
+    if (auto problem = id_problem("context_id", context_id)) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::invalid_params, "Invalid params: " + *problem));
+        co_return;
+    }
     if (context_id.empty()) context_id = new_id();
 
     auto history = co_await load_history(s, context_id);
@@ -454,8 +455,10 @@ std::string task_id_param(const json& params) { return param_string(params, "id"
 // no such task) and returns nothing then.
 asio::awaitable<std::optional<StoredTask>> lookup_task(Service& s, Exchange& ex, const RpcCall& call) {
     std::string id = task_id_param(call.params);
-    if (id.empty()) {
-        co_await ex.respond(rpc_failure(call.id, rpc_code::invalid_params, "Invalid params: \"id\" (the task id) is required"));
+    std::optional<std::string> problem = id_problem("id", id);
+    if (id.empty()) problem = "\"id\" (the task id) is required";
+    if (problem) {
+        co_await ex.respond(rpc_failure(call.id, rpc_code::invalid_params, "Invalid params: " + *problem));
         co_return std::nullopt;
     }
     bool failed = false;
@@ -514,7 +517,19 @@ asio::awaitable<void> cancel_task(Service& s, Exchange& ex, const RpcCall& call,
     co_await ex.respond(rpc_response(200, rpc_result(call.id, task_from_store(d, *task))));
 }
 
+// The client-key refusal as a JSON-RPC error, with the request's id when it has one (the body is
+// read for it only then). Used at once, while `r` lives.
+app::ErrorShape rpc_shape(const Request& r) {
+    return [&r](int status, std::string_view message) {
+        return rpc_failure(rpc_id(r.body()), rpc_code::unauthorized, message, status, json{{"http_status", status}});
+    };
+}
+
 asio::awaitable<void> tasks_send(std::shared_ptr<Service> s, Exchange& ex) {
+    if (auto refusal = s->gw->gate.refuse_client(ex.request(), rpc_shape(ex.request()))) {
+        co_await ex.respond(std::move(*refusal));
+        co_return;
+    }
     auto parsed = parse_rpc(ex.request().body());
     if (auto* err = std::get_if<RpcError>(&parsed)) {
         co_await ex.respond(rpc_failure(err->id, err->code, err->message, http_status_of_rpc(err->code)));
@@ -554,7 +569,6 @@ Response stopped_response(const Request& r, StopReason why, milliseconds deadlin
 
 // ---- The seed's NDJSON stream -----------------------------------------------------------------------
 
-Response unauthorized() { return gateway::unauthorized(plain_error, "missing or invalid bearer token"); }
 Response too_many_streams(const gateway::Gateway& gw) { return gateway::streams_full(plain_error, gw.limiter.max()); }
 
 // g++ 12 warns -Wmismatched-new-delete on this coroutine's frame (asio's recycling allocator seen
@@ -564,8 +578,8 @@ Response too_many_streams(const gateway::Gateway& gw) { return gateway::streams_
 asio::awaitable<void> agent_stream(std::shared_ptr<Service> sp, Exchange& ex) {
     Service& s = *sp;
     const Request& req = ex.request();
-    if (!s.gw->admits(req)) {
-        co_await ex.respond(unauthorized());
+    if (auto refusal = s.gw->gate.refuse_client(req, plain_error)) {
+        co_await ex.respond(std::move(*refusal));
         co_return;
     }
     const AgentDef* agent = s.settings.agent(std::string(req.path_param()));
@@ -581,6 +595,7 @@ asio::awaitable<void> agent_stream(std::shared_ptr<Service> sp, Exchange& ex) {
     else if (body.is_discarded()) problem = "request body is not valid JSON, or nests deeper than 1000 levels";
     else if (!body.is_object() || !body.contains("messages")) problem = "\"messages\" is required";
     else problem = read_messages(body["messages"], fresh);
+    if (!problem) problem = id_problem("context_id", param_string(body, "context_id", "contextId"));
     if (problem) {
         int status = model ? 400 : 500;
         co_await ex.respond(plain_error(status, *problem));
@@ -633,7 +648,8 @@ std::shared_ptr<Service> make_service(const WorkerContext& context, std::shared_
     }
     s->gw = std::move(gw);  // the worker's one gateway: one upstream pool, the same shared cells
     s->executor = context.executor;
-    StoreLimits limits{s->settings.max_contexts, s->settings.max_messages, s->settings.max_tasks, s->settings.busy_timeout};
+    StoreLimits limits{s->settings.max_contexts, s->settings.max_messages, s->settings.max_tasks, s->settings.busy_timeout,
+                       s->settings.max_context_bytes};
     s->store = std::make_unique<StoreThread>(state_directory(s->settings) + "/" + database_name, limits);
     return s;
 }
@@ -653,7 +669,10 @@ void add_agent_routes(Router& router, const WorkerContext& context, std::shared_
     options.deadline = deadline;
     options.on_stop = [deadline](const Request& r, StopReason why) { return stopped_response(r, why, deadline); };
     router.add("POST", std::string(rpc_path), AsyncHandler([s](Exchange& ex) { return tasks_send(s, ex); }), options);
-    router.add("POST", "/agent/stream/{agent_id}", AsyncHandler([s](Exchange& ex) { return agent_stream(s, ex); }));
+    RouteOptions stream_options;
+    stream_options.on_stop = [](const Request&, StopReason) { return plain_error(503, "server shutting down"); };
+    router.add("POST", "/agent/stream/{agent_id}", AsyncHandler([s](Exchange& ex) { return agent_stream(s, ex); }),
+               stream_options);
 }
 
 }  // namespace agente::agent

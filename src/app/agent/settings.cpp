@@ -47,7 +47,7 @@ bool valid_id(std::string_view id) {
 
 const std::set<std::string> agent_keys{"name", "description", "version", "url", "organization", "organization_url",
                                        "default_agent", "request_deadline", "state_dir", "max_contexts",
-                                       "max_messages", "max_tasks", "busy_timeout"};
+                                       "max_messages", "max_context_bytes", "max_tasks", "busy_timeout"};
 const std::set<std::string> agent_def_keys{"name", "description", "model", "system_prompt", "params", "skills"};
 const std::set<std::string> skill_keys{"id", "name", "description", "tags", "examples"};
 
@@ -69,6 +69,7 @@ AgentSettings read_agent(const toml::table& t, const std::string& file) {
     s.state_dir = get_string(t, file, prefix, "state_dir", s.state_dir, true);
     s.max_contexts = int(get_int(t, file, prefix, "max_contexts", s.max_contexts, 1, 100'000'000));
     s.max_messages = int(get_int(t, file, prefix, "max_messages", s.max_messages, 2, 100'000));
+    s.max_context_bytes = get_int(t, file, prefix, "max_context_bytes", s.max_context_bytes, 1024, 1L << 30);
     s.max_tasks = int(get_int(t, file, prefix, "max_tasks", s.max_tasks, 1, 100'000'000));
     s.busy_timeout = get_seconds(t, file, prefix, "busy_timeout", s.busy_timeout, 0.001, 60);
     return s;

@@ -47,6 +47,9 @@ struct AgentSettings {
     std::string state_dir = "./var";    // $STATE_DIRECTORY wins when set
     int max_contexts = 1000;            // the seed's max_contexts; least recently used evicted
     int max_messages = 50;              // per context; the oldest dropped
+    // Bytes of one context's stored messages; the oldest dropped. 512 KiB is about 128k tokens of
+    // English, the context window of most models: a longer history would be refused upstream anyway.
+    long max_context_bytes = 512 * 1024;
     int max_tasks = 10000;              // A2A tasks kept for GetTask; the oldest dropped
     milliseconds busy_timeout{2000};    // SQLite's wait for another worker's write lock
 

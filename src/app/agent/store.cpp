@@ -107,6 +107,9 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_by_context ON tasks(context_id);
 )sql";
 
+// What a stored message weighs: its text and role in bytes (length() of TEXT counts characters).
+#define MESSAGE_BYTES_SQL "length(CAST(content AS BLOB)) + length(CAST(role AS BLOB))"
+
 // Marks a context used: the next value of one counter every worker shares through the database, so
 // the order of use is exact whichever process wrote it.
 void touch(sqlite3* db, const std::string& context_id) {
@@ -175,6 +178,13 @@ void ContextStore::append(const std::string& context_id, const std::vector<ChatM
         Stmt s(db_, "DELETE FROM messages WHERE context_id = ?1 AND seq NOT IN "
                     "(SELECT seq FROM messages WHERE context_id = ?1 ORDER BY seq DESC LIMIT ?2)");
         s.bind(1, context_id).bind(2, long(limits_.max_messages)).step();
+    }
+    {
+        // Newest first, each message with the bytes of itself and every newer one: those past the
+        // bound go. (A count alone let 50 messages of 15 MB each into one context.)
+        Stmt s(db_, "DELETE FROM messages WHERE seq IN (SELECT seq FROM (SELECT seq, SUM(" MESSAGE_BYTES_SQL ") "
+                    "OVER (ORDER BY seq DESC) AS newer FROM messages WHERE context_id = ?1) WHERE newer > ?2)");
+        s.bind(1, context_id).bind(2, limits_.max_context_bytes).step();
     }
     evict();
     t.commit();
@@ -245,6 +255,12 @@ long ContextStore::context_count() {
 
 long ContextStore::message_count(const std::string& context_id) {
     Stmt s(db_, "SELECT COUNT(*) FROM messages WHERE context_id = ?1");
+    s.bind(1, context_id).step();
+    return s.integer(0);
+}
+
+long ContextStore::context_bytes(const std::string& context_id) {
+    Stmt s(db_, "SELECT COALESCE(SUM(" MESSAGE_BYTES_SQL "), 0) FROM messages WHERE context_id = ?1");
     s.bind(1, context_id).step();
     return s.integer(0);
 }

@@ -1,8 +1,8 @@
 // Conversation contexts and A2A tasks in SQLite, shared by every worker through one database file
 // (each worker its own connection, WAL mode, a busy timeout), so a conversation goes on whichever
 // worker takes its next request and survives a reload or a restart. Bounded: max_contexts (least
-// recently used evicted, with their messages and tasks), max_messages per context (oldest dropped),
-// max_tasks.
+// recently used evicted, with their messages and tasks), max_messages and max_context_bytes per
+// context (oldest dropped), max_tasks.
 //
 // ContextStore is synchronous and blocks on the disk: a worker's loop never calls it directly, only
 // through StoreThread, which owns the connection on a thread of its own and posts completions back.
@@ -42,6 +42,7 @@ struct StoreLimits {
     int max_messages = 50;
     int max_tasks = 10000;
     std::chrono::milliseconds busy_timeout{2000};
+    long max_context_bytes = 512 * 1024;   // of one context's stored messages (role and text)
 };
 
 struct StoredTask {
@@ -63,8 +64,9 @@ public:
 
     // The context's messages, oldest first; marks it used.
     std::vector<ChatMessage> history(const std::string& context_id);
-    // Adds messages to the context, drops its oldest beyond max_messages, evicts the least recently
-    // used contexts beyond max_contexts. One transaction.
+    // Adds messages to the context, drops its oldest beyond max_messages or max_context_bytes (the
+    // new ones too, when they alone are more), evicts the least recently used contexts beyond
+    // max_contexts. One transaction.
     void append(const std::string& context_id, const std::vector<ChatMessage>& messages);
 
     void put_task(const StoredTask& task);
@@ -76,6 +78,7 @@ public:
 
     long context_count();
     long message_count(const std::string& context_id);
+    long context_bytes(const std::string& context_id);
     long task_count();
 
 private:

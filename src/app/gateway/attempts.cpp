@@ -3,7 +3,7 @@
 // each retry, fallback and skipped target is told; breaker transitions at info and above.
 #include "app/gateway/attempts.hpp"
 
-#include "app/gateway/ascii.hpp"
+#include "app/common/ascii.hpp"
 #include "app/gateway/sse.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -124,7 +124,7 @@ struct Attempts {
         // 2xx, or a 4xx that is the client's own doing: the answer goes back as is. So does plain JSON
         // to a stream request (an upstream that cannot stream): the SSE splitter would find no event
         // in it and pass nothing on.
-        if (status >= 300 || !req.body->stream() || istarts_with(call.content_type(), "application/json"))
+        if (status >= 300 || !req.body->stream() || app::istarts_with(call.content_type(), "application/json"))
             co_return co_await whole(call, breaker, p, n);
         co_return co_await stream(call, breaker, p, n);
     }

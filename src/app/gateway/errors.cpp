@@ -25,6 +25,7 @@ std::string_view type_for(int status) {
 std::string_view code_for(int status) {
     switch (status) {
     case 401: return "invalid_api_key";
+    case 403: return "forbidden";
     case 404: return "model_not_found";
     case 429: return "rate_limit_exceeded";
     case 503: return "circuit_open";
@@ -46,12 +47,6 @@ Response error_response(int status, std::string_view message, std::string_view c
 
 std::string error_event(std::string_view message, std::string_view code) {
     return data_event(error_json(message, "api_error", code));
-}
-
-Response unauthorized(const ErrorShape& shape, std::string_view message) {
-    Response r = shape(401, message);
-    r.headers.push_back({"WWW-Authenticate", "Bearer"});
-    return r;
 }
 
 Response streams_full(const ErrorShape& shape, int max_streams) {

@@ -2,9 +2,10 @@
 // raise the right exception class for each status.
 #pragma once
 
+#include "app/common/auth.hpp"
+
 #include <agente/handler.hpp>
 
-#include <functional>
 #include <string>
 #include <string_view>
 
@@ -20,10 +21,7 @@ std::string error_event(std::string_view message, std::string_view code);
 
 // Answers every surface (gateway, agent) gives alike, in the body shape each one speaks: `shape`
 // makes the body (OpenAI error, JSON-RPC error, the seed's plain error) from a status and a message.
-using ErrorShape = std::function<Response(int status, std::string_view message)>;
-
-// 401 with the Bearer challenge, for a missing or wrong key.
-Response unauthorized(const ErrorShape& shape, std::string_view message);
+using app::ErrorShape;
 
 // 429 with Retry-After, when max_concurrent_streams are already running.
 Response streams_full(const ErrorShape& shape, int max_streams);

@@ -39,10 +39,6 @@ Breaker* Gateway::breaker_named(std::string_view name) {
     return nullptr;
 }
 
-bool Gateway::admits(const Request& r) const {
-    return client_keys.empty() || client_keys.contains(bearer_token(r.header("Authorization")));
-}
-
 std::size_t shared_state_size() { return sizeof(SharedState); }
 
 void assign_breaker_cells(SharedArea area, const GatewaySettings& settings) {
@@ -78,10 +74,8 @@ std::shared_ptr<Gateway> make_gateway(const WorkerContext& context) {
         if (!p.endpoint.tls_ca_file.empty()) private_cas.push_back(p.endpoint.tls_ca_file);
     auto pool = make_connection_pool(context.executor, settings.upstream_keepalive_connections, private_cas);
     StreamLimiter limiter(shared.streams, context.slot, settings.max_concurrent_streams);
-    KeySet clients(settings.api_keys);
-    KeySet admins(settings.admin_token.empty() ? std::vector<std::string>{} : std::vector{settings.admin_token});
-    auto g = std::make_shared<Gateway>(Gateway{std::move(settings), std::move(pool), {}, limiter, std::move(clients),
-                                               std::move(admins)});
+    app::Gatekeeper gate(settings.api_keys, settings.admin_token);
+    auto g = std::make_shared<Gateway>(Gateway{std::move(settings), std::move(pool), {}, limiter, std::move(gate)});
     for (auto& p : g->settings.providers) {
         BreakerCell* cell = find_cell(shared, p.name);
         if (!cell) throw std::runtime_error("gateway: no shared breaker cell for provider " + p.name);

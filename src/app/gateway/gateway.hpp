@@ -2,7 +2,7 @@
 // and stream counters. Everything here lives on the worker's single loop thread.
 #pragma once
 
-#include "app/gateway/auth.hpp"
+#include "app/common/auth.hpp"
 #include "app/gateway/breaker.hpp"
 #include "app/gateway/http_client.hpp"
 #include "app/gateway/settings.hpp"
@@ -20,13 +20,10 @@ struct Gateway {
     std::shared_ptr<ConnectionPool> pool;
     std::vector<Breaker> breakers;      // in the order of settings.providers
     StreamLimiter limiter;
-    KeySet client_keys;
-    KeySet admin_tokens;
+    app::Gatekeeper gate;               // the client keys and the admin token, for the agent's routes too
 
     Breaker& breaker_of(const ProviderSettings& p) { return breakers[&p - settings.providers.data()]; }
     Breaker* breaker_named(std::string_view name);
-    // The request's Bearer key is a client key, or no client key is configured (/v1 is open).
-    bool admits(const Request& r) const;
 };
 
 std::size_t shared_state_size();

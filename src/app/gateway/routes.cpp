@@ -21,12 +21,23 @@ Response openai_error(int status, std::string_view message) { return error_respo
 // Wraps a /v1 handler with the client-key check.
 AsyncHandler with_client_key(std::shared_ptr<Gateway> gw, Handler h) {
     return [gw, h](Exchange& ex) -> asio::awaitable<void> {
-        if (!gw->admits(ex.request())) {
-            co_await ex.respond(unauthorized(openai_error, "missing or invalid API key"));
+        if (auto refusal = gw->gate.refuse_client(ex.request(), openai_error)) {
+            co_await ex.respond(std::move(*refusal));
             co_return;
         }
         co_await h(*gw, ex);
     };
+}
+
+// A /v1 request the server stopped before its answer started (the worker draining past
+// graceful_timeout): OpenAI's error object, not the core's.
+RouteOptions openai_stop() {
+    RouteOptions o;
+    o.on_stop = [](const Request&, StopReason why) {
+        if (why == StopReason::deadline) return error_response(504, "request deadline exceeded", "deadline_exceeded");
+        return error_response(503, "server shutting down", "server_shutting_down");
+    };
+    return o;
 }
 
 Response too_many_streams(const Gateway& gw) {
@@ -117,14 +128,13 @@ Response streaming_health(Gateway& gw) {
 }
 
 Response reset_breaker(Gateway& gw, const Request& r) {
-    std::string_view auth = r.header("Authorization");
-    if (bearer_token(auth).empty()) return unauthorized(openai_error, "admin token required");
-    if (gw.admin_tokens.empty() || !gw.admin_tokens.contains(bearer_token(auth)))
-        return error_response(403, "invalid admin token", "forbidden");
+    if (auto refusal = gw.gate.refuse_admin(r, openai_error)) return std::move(*refusal);
     Breaker* b = gw.breaker_named(r.path_param());
     if (!b) return error_response(404, "no circuit breaker named \"" + std::string(r.path_param()) + "\"", "not_found");
+    BreakerState was = b->state();
     b->reset();
-    spdlog::info("gateway: circuit breaker {} reset by an admin", r.path_param());
+    spdlog::info("gateway: circuit breaker {} reset ({} before) by an admin from {}", r.path_param(), state_name(was),
+                 r.remote_addr());
     return Response::json(200, json_text(json{{"message", "circuit breaker reset"}, {"circuit_breaker", r.path_param()},
                                               {"state", "closed"}}));
 }
@@ -132,9 +142,9 @@ Response reset_breaker(Gateway& gw, const Request& r) {
 }  // namespace
 
 void add_gateway_routes(Router& router, std::shared_ptr<Gateway> gw) {
-    router.add("POST", "/v1/chat/completions", with_client_key(gw, chat_completions));
-    router.add("POST", "/v1/embeddings", with_client_key(gw, embeddings));
-    router.add("GET", "/v1/models", with_client_key(gw, list_models));
+    router.add("POST", "/v1/chat/completions", with_client_key(gw, chat_completions), openai_stop());
+    router.add("POST", "/v1/embeddings", with_client_key(gw, embeddings), openai_stop());
+    router.add("GET", "/v1/models", with_client_key(gw, list_models), openai_stop());
     router.add("GET", "/system/streaming-health", SyncHandler([gw](const Request&) { return streaming_health(*gw); }));
     router.add("POST", "/system/circuit-breaker/reset/{name}",
                SyncHandler([gw](const Request& r) { return reset_breaker(*gw, r); }));

@@ -71,9 +71,29 @@ std::vector<std::string> read_key_lines(const toml::table& t, const std::string&
     if (path.empty()) return keys;
     std::ifstream in(secret_path(path, file));
     if (!in) fail(file, *t.get(file_key), prefix + file_key, "cannot read " + secret_path(path, file));
-    for (std::string line; std::getline(in, line);)
-        if (auto k = trim(line); !k.empty() && k[0] != '#') keys.push_back(k);
+    int n = 0;
+    for (std::string line; std::getline(in, line);) {
+        ++n;
+        std::string k = trim(line);
+        if (k.empty() || k[0] == '#') continue;
+        keys.push_back(checked_secret(k, file, *t.get(file_key), prefix + file_key + " (line " + std::to_string(n) + ")"));
+    }
     return keys;
+}
+
+// Inline secrets obey the rule of those from the environment and files (a key with a blank inside
+// is two words in the Authorization header a client sends, and never matches).
+std::vector<std::string> read_inline_keys(const toml::table& t, const std::string& file, const std::string& prefix) {
+    std::vector<std::string> keys = get_strings(t, file, prefix, "api_keys", true);
+    const toml::array* list = t.get_as<toml::array>("api_keys");
+    for (std::size_t i = 0; i < keys.size(); ++i) checked_secret(keys[i], file, *list->get(i), prefix + "api_keys");
+    return keys;
+}
+
+std::string read_inline_admin_token(const toml::table& t, const std::string& file, const std::string& prefix) {
+    std::string token = get_string(t, file, prefix, "admin_token");
+    if (!token.empty()) checked_secret(token, file, *t.get("admin_token"), prefix + "admin_token");
+    return token;
 }
 
 // A provider's private CA bundle: found where secrets are (it may be a systemd credential), and
@@ -194,9 +214,9 @@ void validate_gateway_section(const toml::table& t, const std::string& file) {
                             "max_concurrent_streams", "stream_timeout_seconds", "stream_keepalive",
                             "circuit_breaker_threshold", "circuit_breaker_cooldown", "retries", "retry_backoff_ms",
                             "upstream_keepalive_connections"});
-    get_strings(t, file, p, "api_keys", true);
+    read_inline_keys(t, file, p);
     get_string(t, file, p, "api_keys_file");
-    get_string(t, file, p, "admin_token");
+    read_inline_admin_token(t, file, p);
     get_string(t, file, p, "admin_token_env");
     get_string(t, file, p, "admin_token_file");
     get_int(t, file, p, "max_concurrent_streams", 10, 1, 1'000'000);
@@ -225,9 +245,9 @@ GatewaySettings load_gateway_settings(const toml::table& app, const std::string&
     const toml::table* g = app.get_as<toml::table>("gateway");
     const toml::table& gt = g ? *g : empty;
     const std::string p = "gateway.";
-    s.api_keys = get_strings(gt, file, p, "api_keys", true);
+    s.api_keys = read_inline_keys(gt, file, p);
     for (auto& k : read_key_lines(gt, file, p, "api_keys_file")) s.api_keys.push_back(k);
-    s.admin_token = get_string(gt, file, p, "admin_token");
+    s.admin_token = read_inline_admin_token(gt, file, p);
     if (s.admin_token.empty()) s.admin_token = read_secret(gt, file, p, "admin_token_env", "admin_token_file");
     s.max_concurrent_streams = int(get_int(gt, file, p, "max_concurrent_streams", s.max_concurrent_streams, 1, 1'000'000));
     s.stream_timeout = get_seconds(gt, file, p, "stream_timeout_seconds", s.stream_timeout);

@@ -5,7 +5,7 @@
 
 #include <string_view>
 
-namespace agente::gateway {
+namespace agente::app {
 
 inline char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; }
 
@@ -16,4 +16,4 @@ inline bool istarts_with(std::string_view s, std::string_view prefix) {
     return true;
 }
 
-}  // namespace agente::gateway
+}  // namespace agente::app
