@@ -4,6 +4,7 @@
 
 #include "app/agent/agent.hpp"
 #include "app/gateway/gateway.hpp"
+#include "app/rag/settings.hpp"
 
 #include <toml++/toml.h>
 
@@ -17,6 +18,7 @@ public:
     // missing key) on every start and reload, and names the shared breaker cells.
     void on_master_config(const Config& config) override {
         auto settings = gateway::load_gateway_settings(*config.app, config.app_source);
+        rag::load_rag_settings(*config.app, config.app_source);   // [rag] embedding_model names a model
         for (auto& p : settings.providers) p.api_key.clear();   // the master never needs the keys
         settings.api_keys.clear();
         settings.admin_token.clear();
@@ -58,6 +60,7 @@ void register_app_sections() {
     register_app_section({"models", gateway::validate_models_section});
     register_app_section({"agent", agent::validate_agent_section});
     register_app_section({"agents", agent::validate_agents_section});
+    register_app_section({"rag", rag::validate_rag_section});
 }
 
 std::unique_ptr<App> make_app() { return std::make_unique<AgentApp>(); }

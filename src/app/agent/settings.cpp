@@ -1,6 +1,7 @@
 // Reading and checking [agent] and [agents.ID]. Every error names the line of the offending value.
 #include "app/agent/settings.hpp"
 
+#include "app/common/state_dir.hpp"
 #include "app/settings_reader.hpp"
 
 #include <agente/config.hpp>
@@ -178,12 +179,6 @@ AgentSettings load_agent_settings(const toml::table& app, const std::string& fil
     return s;
 }
 
-std::string state_directory(const AgentSettings& settings) {
-    if (const char* dir = std::getenv("STATE_DIRECTORY"); dir && *dir) {
-        std::string d(dir);
-        return d.substr(0, d.find(':'));   // systemd lists several directories separated by ':'
-    }
-    return settings.state_dir;
-}
+std::string state_directory(const AgentSettings& settings) { return app::state_directory(settings.state_dir); }
 
 }  // namespace agente::agent

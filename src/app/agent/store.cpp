@@ -2,6 +2,8 @@
 // deadlock upgrading a read lock; the busy timeout covers the wait for the other's commit.
 #include "app/agent/store.hpp"
 
+#include "app/common/sqlite.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
@@ -12,71 +14,8 @@ namespace agente::agent {
 
 namespace {
 
-// A prepared statement, finalized however the scope ends.
-class Stmt {
-public:
-    Stmt(sqlite3* db, const char* sql) : db_(db) {
-        if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK)
-            throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
-    }
-    ~Stmt() { sqlite3_finalize(s_); }
-    Stmt(const Stmt&) = delete;
-    Stmt& operator=(const Stmt&) = delete;
-
-    Stmt& bind(int i, const std::string& v) {
-        sqlite3_bind_text(s_, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
-        return *this;
-    }
-    Stmt& bind(int i, long v) {
-        sqlite3_bind_int64(s_, i, v);
-        return *this;
-    }
-    // true while there is a row.
-    bool step() {
-        int rc = sqlite3_step(s_);
-        if (rc == SQLITE_ROW) return true;
-        if (rc == SQLITE_DONE) return false;
-        throw std::runtime_error(std::string("sqlite: ") + sqlite3_errmsg(db_));
-    }
-    void reset() {
-        sqlite3_reset(s_);
-        sqlite3_clear_bindings(s_);
-    }
-    std::string text(int col) {
-        auto p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-        return p ? std::string(p, std::size_t(sqlite3_column_bytes(s_, col))) : std::string();
-    }
-    long integer(int col) { return long(sqlite3_column_int64(s_, col)); }
-
-private:
-    sqlite3* db_;
-    sqlite3_stmt* s_ = nullptr;
-};
-
-// BEGIN IMMEDIATE ... COMMIT, rolled back when the scope is left by an exception.
-class Transaction {
-public:
-    explicit Transaction(sqlite3* db) : db_(db) { run("BEGIN IMMEDIATE"); }
-    ~Transaction() {
-        if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    }
-    void commit() {
-        run("COMMIT");
-        done_ = true;
-    }
-
-private:
-    void run(const char* sql) {
-        char* err = nullptr;
-        if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-            std::string m = err ? err : sqlite3_errmsg(db_);
-            sqlite3_free(err);
-            throw std::runtime_error(std::string("sqlite ") + sql + ": " + m);
-        }
-    }
-    sqlite3* db_;
-    bool done_ = false;
-};
+using sqlite::Stmt;
+using sqlite::Transaction;
 
 // Opening a database other workers are opening too may meet a lock the busy timeout does not cover.
 constexpr int open_attempts = 5;
