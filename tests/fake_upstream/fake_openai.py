@@ -14,6 +14,9 @@ say), optionally tuned by extra fields of the JSON body, which the gateway passe
   silent        streamed: headers at once, `fake_delay_ms` of silence, then like ok
   closing       like ok, with "fake_close": "next"
 
+/embeddings answers each input with a deterministic bag-of-words vector (`dimensions`, default 8);
+flaky, fail500 and hang behave there as above.
+
 With "fake_json_stream": true, a stream request gets a plain JSON answer (an upstream that cannot
 stream). With "fake_content_bytes": N, an `ok` answer's content (streamed: each event's) is `padding(N)`. Any answer is preceded by the interim (1xx) responses listed in the body's `fake_interim`, e.g.
 [103, 100], each with a header, sent in one write with the start of the answer when possible.
@@ -35,8 +38,10 @@ Usage: fake_openai.py [--port N] [--tls-cert PEM --tls-key PEM] — prints "PORT
 it listens (the readiness line)."""
 import argparse
 import asyncio
+import hashlib
 import itertools
 import json
+import re
 import socket
 import ssl
 import struct
@@ -58,6 +63,15 @@ def completion(model, content="Hello from the fake upstream."):
     return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(now()), "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 3, "completion_tokens": 6, "total_tokens": 9}}
+
+
+def bag_of_words(text, dims):
+    """A deterministic embedding: words hashed into `dims` signed buckets, so texts sharing words are near."""
+    v = [0.0] * dims
+    for w in re.findall(r"\w+", str(text).lower()):
+        h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=4).digest(), "little")
+        v[h % dims] += 1.0 if h & 0x80000000 else -1.0
+    return v
 
 
 def padding(n):
@@ -117,11 +131,20 @@ async def respond(path, body, writer):
     for status in body.get("fake_interim", []):
         writer.write(f"HTTP/1.1 {status} Interim\r\nLink: </style.css>; rel=preload\r\n\r\n".encode())
     if path.endswith("/embeddings"):
+        if model == "flaky":
+            counters[model] = counters.get(model, 0) + 1
+            model = "fail500" if counters[model] <= int(body.get("fake_fail", 1)) else "ok"
+        if model == "fail500":
+            await send_json(writer, 500, {"error": {"message": "fake failure", "type": "server_error", "code": None}})
+            return True
+        if model == "hang":
+            await asyncio.Event().wait()
         inputs = body.get("input", "")
         inputs = inputs if isinstance(inputs, list) else [inputs]
+        dims = int(body.get("dimensions", 8))
         await send_json(writer, 200, {"object": "list", "model": model, "usage": {"prompt_tokens": 1, "total_tokens": 1},
-                                      "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
-                                               for i in range(len(inputs))]})
+                                      "data": [{"object": "embedding", "index": i, "embedding": bag_of_words(t, dims)}
+                                               for i, t in enumerate(inputs)]})
         return True
     if model == "flaky":
         counters[model] = counters.get(model, 0) + 1

@@ -65,15 +65,19 @@ void reclaim_worker_streams(SharedArea area, int slot) {
 }
 
 std::shared_ptr<Gateway> make_gateway(const WorkerContext& context) {
-    GatewaySettings settings = load_gateway_settings(*context.config.app, context.config.app_source);
-    if (!context.shared.data || context.shared.size < sizeof(SharedState))
+    return make_gateway(context.executor, context.config, context.shared, context.slot);
+}
+
+std::shared_ptr<Gateway> make_gateway(asio::any_io_executor executor, const Config& config, SharedArea area, int slot) {
+    GatewaySettings settings = load_gateway_settings(*config.app, config.app_source);
+    if (!area.data || area.size < sizeof(SharedState))
         throw std::runtime_error("gateway: shared memory area too small");
-    SharedState& shared = shared_of(context.shared);
+    SharedState& shared = shared_of(area);
     std::vector<std::string> private_cas;
     for (const auto& p : settings.providers)
         if (!p.endpoint.tls_ca_file.empty()) private_cas.push_back(p.endpoint.tls_ca_file);
-    auto pool = make_connection_pool(context.executor, settings.upstream_keepalive_connections, private_cas);
-    StreamLimiter limiter(shared.streams, context.slot, settings.max_concurrent_streams);
+    auto pool = make_connection_pool(executor, settings.upstream_keepalive_connections, private_cas);
+    StreamLimiter limiter(shared.streams, slot, settings.max_concurrent_streams);
     app::Gatekeeper gate(settings.api_keys, settings.admin_token);
     auto g = std::make_shared<Gateway>(Gateway{std::move(settings), std::move(pool), {}, limiter, std::move(gate)});
     for (auto& p : g->settings.providers) {

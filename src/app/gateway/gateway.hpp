@@ -37,6 +37,10 @@ void reclaim_worker_streams(SharedArea area, int slot);
 
 // A worker: reads the settings (secrets included) and binds to the shared cells.
 std::shared_ptr<Gateway> make_gateway(const WorkerContext& context);
+// The same for code that runs the attempt loop outside an HTTP worker (a dirty worker's embedding
+// calls, the CLI): on `executor`, with the breaker cells of `area` (the master's, so that every
+// process counts against the same breakers, or an area of the caller's own) and the stream slot `slot`.
+std::shared_ptr<Gateway> make_gateway(asio::any_io_executor executor, const Config& config, SharedArea area, int slot);
 
 // POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models, and the /system endpoints.
 void add_gateway_routes(Router& router, std::shared_ptr<Gateway> gateway);
