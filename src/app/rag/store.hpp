@@ -170,6 +170,9 @@ public:
                             const ChunkingOptions& chunking, const std::string& batch_id = {});
     std::optional<AttachmentRecord> attachment(const std::string& store_id, const std::string& file_id);
     Page<AttachmentRecord> attachments(const std::string& store_id, const ListQuery& q);
+    // The newest attachment in the store of a file of that name (the CLI's path), if any.
+    std::optional<std::pair<AttachmentRecord, FileRecord>> attachment_by_filename(const std::string& store_id,
+                                                                                 const std::string& filename);
     bool update_attributes(const std::string& store_id, const std::string& file_id, const std::string& attributes);
     bool detach(const std::string& store_id, const std::string& file_id);
     std::string create_batch(const std::string& store_id);
@@ -181,6 +184,9 @@ public:
 
     // Ingest.
     std::optional<Claim> claim_next(const std::string& owner, int max_attempts);
+    // Claims one attachment (the CLI ingests what it attached); nullopt when it is not in progress or
+    // a live process has it.
+    std::optional<Claim> claim(long attachment, const std::string& owner);
     // Still ours to finish: in progress and owned by `owner` (a cancel or a detach says no).
     bool still_claimed(long attachment, const std::string& owner);
     // Cached vectors of these hashes under `model` (the rest are to be embedded); `dims` of those found.
@@ -201,6 +207,7 @@ public:
     long generation(long store_rowid);
     std::vector<Vector> vectors(long store_rowid, const std::string& model, long after_chunk);
     std::vector<long> chunk_ids(long store_rowid);
+    bool has_chunks(long store_rowid);
     std::vector<AttachmentMeta> completed_attachments(long store_rowid);
     // BM25 ranking (best first) of the store's chunks for `query`, within `allowed` attachments when
     // given. Scores are positive, larger is better.
@@ -216,5 +223,6 @@ private:
 // "vs_" / "file-" / "vsfb_" followed by 32 hex digits of randomness.
 std::string new_id(const std::string& prefix);
 long now_seconds();
+std::string sha256_hex(std::string_view bytes);
 
 }  // namespace agente::rag

@@ -28,13 +28,6 @@ std::string hex(const unsigned char* p, std::size_t n) {
     return out;
 }
 
-std::string sha256_hex(std::string_view bytes) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-    return hex(md, n);
-}
-
 std::string fts_table(long store_rowid) { return "fts_" + std::to_string(store_rowid); }
 
 FileRecord read_file(Stmt& s) {
@@ -123,6 +116,13 @@ void bump_generation(sqlite::Db& db, long store_rowid) {
 }
 
 }  // namespace
+
+std::string sha256_hex(std::string_view bytes) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
+    return hex(md, n);
+}
 
 std::string new_id(const std::string& prefix) {
     unsigned char r[16];
@@ -363,6 +363,22 @@ Page<AttachmentRecord> Store::attachments(const std::string& store_id, const Lis
     while (s.step()) p.items.push_back(read_attachment(s));
     trim_page(p, q.limit);
     return p;
+}
+
+std::optional<std::pair<AttachmentRecord, FileRecord>> Store::attachment_by_filename(const std::string& store_id,
+                                                                                    const std::string& filename) {
+    std::string file_id;
+    {
+        Stmt s(db_, "SELECT a.file_id FROM attachments a JOIN stores s ON s.rowid = a.store JOIN files f ON f.id = a.file_id "
+                    "WHERE s.id = ?1 AND f.filename = ?2 ORDER BY a.rowid DESC LIMIT 1");
+        s.bind(1, store_id).bind(2, filename);
+        if (!s.step()) return std::nullopt;
+        file_id = s.text(0);
+    }
+    auto a = attachment(store_id, file_id);
+    auto f = file(file_id);
+    if (!a || !f) return std::nullopt;
+    return std::make_pair(*a, *f);
 }
 
 bool Store::update_attributes(const std::string& store_id, const std::string& file_id, const std::string& attributes) {

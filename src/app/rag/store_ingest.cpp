@@ -68,6 +68,21 @@ std::optional<Claim> Store::claim_next(const std::string& owner, int max_attempt
     return claimed;
 }
 
+std::optional<Claim> Store::claim(long attachment, const std::string& owner) {
+    Transaction t(db_);
+    Stmt s(db_, "SELECT a.rowid, a.store, s.id, a.file_id, a.max_tokens, a.overlap_tokens, a.attempts, a.owner "
+                "FROM attachments a JOIN stores s ON s.rowid = a.store WHERE a.rowid = ?1 AND a.status = 'in_progress'");
+    s.bind(1, attachment);
+    if (!s.step()) return std::nullopt;
+    Claim c{s.integer(0), s.integer(1), s.text(2), s.text(3), {int(s.integer(4)), int(s.integer(5))}, int(s.integer(6)) + 1};
+    std::string current = s.text(7);
+    if (!current.empty() && current != owner && owner_alive(current)) return std::nullopt;
+    Stmt u(db_, "UPDATE attachments SET owner = ?2, attempts = attempts + 1 WHERE rowid = ?1");
+    u.bind(1, attachment).bind(2, owner).step();
+    t.commit();
+    return c;
+}
+
 bool Store::still_claimed(long attachment, const std::string& owner) {
     Stmt s(db_, "SELECT 1 FROM attachments WHERE rowid = ?1 AND status = 'in_progress' AND owner = ?2");
     s.bind(1, attachment).bind(2, owner);

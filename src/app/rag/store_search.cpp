@@ -68,6 +68,13 @@ std::vector<long> Store::chunk_ids(long store_rowid) {
     return out;
 }
 
+bool Store::has_chunks(long store_rowid) {
+    Stmt s(db_, "SELECT EXISTS (SELECT 1 FROM attachments WHERE store = ?1 AND chunks > 0)");
+    s.bind(1, store_rowid);
+    s.step();
+    return s.integer(0) != 0;
+}
+
 std::vector<AttachmentMeta> Store::completed_attachments(long store_rowid) {
     std::vector<AttachmentMeta> out;
     Stmt s(db_, "SELECT a.rowid, a.file_id, f.filename, a.attributes FROM attachments a JOIN files f ON f.id = a.file_id "

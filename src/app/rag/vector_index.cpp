@@ -112,6 +112,14 @@ void VectorIndex::add(long label, int group, const float* v) {
     if (std::size_t(group) >= group_counts_.size()) group_counts_.resize(std::size_t(group) + 1, 0);
     ++group_counts_[std::size_t(group)];
     ++alive_count_;
+    max_label_ = std::max(max_label_, label);
+}
+
+std::vector<long> VectorIndex::labels() const {
+    std::vector<long> out;
+    out.reserve(row_of_.size());
+    for (auto& [label, row] : row_of_) out.push_back(label);
+    return out;
 }
 
 bool VectorIndex::remove(long label) {

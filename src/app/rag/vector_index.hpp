@@ -55,6 +55,8 @@ public:
     void add(long label, int group, const float* v);
     bool remove(long label);
     bool contains(long label) const { return row_of_.count(label) > 0; }
+    std::vector<long> labels() const;         // the searchable ones
+    long max_label() const { return max_label_; }
 
     // The k best among vectors whose group is allowed (`allowed[group]` non-zero; nullptr: every
     // group), best first.
@@ -88,6 +90,7 @@ private:
     std::unordered_map<long, std::size_t> row_of_;
     std::vector<std::size_t> group_counts_;   // alive rows per group
     std::size_t alive_count_ = 0;
+    long max_label_ = 0;
 };
 
 }  // namespace agente::rag

@@ -1,0 +1,107 @@
+// The engine's connections and its background ingest thread.
+#include "app/rag/engine.hpp"
+
+#include "app/rag/owner.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+namespace agente::rag {
+
+namespace {
+
+// How often the background ingest looks for files no one told it about (attached by another
+// process, or left by a dead one).
+constexpr auto ingest_poll_interval = std::chrono::seconds(2);
+
+}  // namespace
+
+std::optional<Ranker> parse_ranker(const std::string& name) {
+    if (name == "auto" || name == "default-2024-11-15" || name == "none" || name == "hybrid") return Ranker::hybrid;
+    if (name == "vector" || name == "embedding") return Ranker::vector;
+    if (name == "bm25" || name == "keyword" || name == "text") return Ranker::text;
+    return std::nullopt;
+}
+
+Engine::Engine(RagSettings settings, std::shared_ptr<Embedder> embedder)
+    : settings_(std::move(settings)),
+      embedder_(std::move(embedder)),
+      path_(rag_directory(settings_) + "/rag.sqlite3"),
+      owner_(this_process_owner()),
+      indexes_(settings_) {
+    std::filesystem::create_directories(rag_directory(settings_));
+    pool_.push_back(std::make_unique<Store>(path_, settings_.busy_timeout));   // opens and migrates now
+}
+
+Engine::~Engine() {
+    stopping_ = true;
+    wake();
+    if (ingest_thread_.joinable()) ingest_thread_.join();
+}
+
+Engine::Lease::~Lease() {
+    if (!s_) return;
+    std::lock_guard lock(e_->pool_mutex_);
+    e_->pool_.push_back(std::move(s_));
+}
+
+Engine::Lease Engine::db() {
+    {
+        std::lock_guard lock(pool_mutex_);
+        if (!pool_.empty()) {
+            std::unique_ptr<Store> s = std::move(pool_.back());
+            pool_.pop_back();
+            return Lease(*this, std::move(s));
+        }
+    }
+    return Lease(*this, std::make_unique<Store>(path_, settings_.busy_timeout));
+}
+
+void Engine::start_background_ingest() {
+    if (!ingest_thread_.joinable()) ingest_thread_ = std::thread([this] { background(); });
+}
+
+void Engine::wake() {
+    {
+        std::lock_guard lock(wake_mutex_);
+        woken_ = true;
+    }
+    wake_cv_.notify_all();
+}
+
+void Engine::background() {
+    while (!stopping_) {
+        std::optional<IngestOutcome> done;
+        try {
+            done = ingest_next();
+        } catch (const std::exception& e) {
+            spdlog::error("rag: ingest: {}", e.what());
+        }
+        if (done) continue;
+        std::unique_lock lock(wake_mutex_);
+        wake_cv_.wait_for(lock, ingest_poll_interval, [this] { return woken_ || stopping_.load(); });
+        woken_ = false;
+    }
+}
+
+std::optional<IngestOutcome> Engine::ingest_next() {
+    std::optional<Claim> c;
+    {
+        Lease l = db();
+        c = l->claim_next(owner_, settings_.max_ingest_attempts);
+    }
+    if (!c) return std::nullopt;
+    return ingest(*c);
+}
+
+IngestOutcome Engine::fail(Store& db, const Claim& c, const std::string& code, const std::string& message) {
+    spdlog::warn("rag: {} in {} failed: {}", c.file_id, c.store_id, message);
+    db.fail(c.attachment, owner_, code, message);
+    IngestOutcome o;
+    o.status = "failed";
+    o.error = message;
+    return o;
+}
+
+}  // namespace agente::rag
