@@ -274,3 +274,26 @@ TEST_F(RagEngine, TheCliIngestsFoldersSkipsWhatIsUnchangedAndReplacesWhatChanged
 
 }  // namespace
 }  // namespace agente::rag
+
+namespace agente::rag {
+namespace {
+
+TEST_F(RagEngine, ADeletedStoresIndexLeavesMemoryHereAndInOtherProcesses) {
+    std::string vs = store_with_docs();
+    top(vs, "bees");
+    EXPECT_GT(engine->index_memory_bytes(), 0u);
+    EXPECT_TRUE(engine->delete_store(vs));
+    EXPECT_EQ(engine->index_memory_bytes(), 0u);
+    EXPECT_FALSE(engine->delete_store(vs));
+    // Deleted by someone else (another dirty worker, the CLI): dropped by the next sweep.
+    std::string other = store_with_docs();
+    top(other, "bees");
+    engine->db()->delete_store(other);
+    EXPECT_GT(engine->index_memory_bytes(), 0u);
+    engine->sweep_indexes();
+    EXPECT_EQ(engine->index_memory_bytes(), 0u);
+    EXPECT_THROW(top(other, "bees"), RagError);
+}
+
+}  // namespace
+}  // namespace agente::rag

@@ -79,6 +79,11 @@ void Engine::background() {
             spdlog::error("rag: ingest: {}", e.what());
         }
         if (done) continue;
+        try {
+            sweep_indexes();
+        } catch (const std::exception& e) {
+            spdlog::error("rag: {}", e.what());
+        }
         std::unique_lock lock(wake_mutex_);
         wake_cv_.wait_for(lock, ingest_poll_interval, [this] { return woken_ || stopping_.load(); });
         woken_ = false;
@@ -93,6 +98,22 @@ std::optional<IngestOutcome> Engine::ingest_next() {
     }
     if (!c) return std::nullopt;
     return ingest(*c);
+}
+
+bool Engine::delete_store(const std::string& store_id) {
+    Lease l = db();
+    std::optional<StoreRecord> rec = l->store(store_id);
+    if (!rec || !l->delete_store(store_id)) return false;
+    indexes_.forget(rec->rowid);
+    return true;
+}
+
+void Engine::sweep_indexes() {
+    std::vector<long> held = indexes_.stores();
+    if (held.empty()) return;
+    Lease l = db();
+    for (long rowid : held)
+        if (l->generation(rowid) < 0) indexes_.forget(rowid);
 }
 
 IngestOutcome Engine::fail(Store& db, const Claim& c, const std::string& code, const std::string& message) {

@@ -133,6 +133,11 @@ public:
                                const IngestProgress& progress = {});
     SearchPage search_named(const std::string& store_name, const SearchRequest& request);
 
+    // Deletes the store and drops its index from this process's memory. Other processes drop theirs
+    // when their background ingest next finds it gone (sweep_indexes()).
+    bool delete_store(const std::string& store_id);
+    void sweep_indexes();
+
     std::size_t index_memory_bytes() { return indexes_.memory_bytes(); }
     IndexCache& indexes() { return indexes_; }
 

@@ -44,6 +44,9 @@ SearchPage Engine::search(const std::string& store_id, const SearchRequest& r) {
     page.query = r.query;
     if (empty_store) return page;
 
+    // The question's vector first: the view's lock is not held across a call upstream.
+    std::vector<float> q;
+    if (use_vectors) q = embedder_->embed({r.query}).at(0);
     IndexCache::Lease view = indexes_.get(*db, *rec);
     const StoreView& v = *view.view;
     std::optional<std::vector<char>> allowed;
@@ -62,7 +65,6 @@ SearchPage Engine::search(const std::string& store_id, const SearchRequest& r) {
     std::vector<long> vector_ids, text_ids;
     std::unordered_map<long, double> similarity, bm25;
     if (use_vectors && v.index && v.index->size() > 0) {
-        std::vector<float> q = embedder_->embed({r.query}).at(0);
         if (int(q.size()) != v.dims)
             throw RagError(409, "the embedding model now answers " + std::to_string(q.size()) +
                                     " dimensions; vector store " + store_id + " holds " + std::to_string(v.dims));

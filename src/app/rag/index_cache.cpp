@@ -153,6 +153,18 @@ void IndexCache::wait_for_builds() {
     idle_.wait(lock, [&] { return queue_.empty() && running_builds_ == 0; });
 }
 
+std::vector<long> IndexCache::stores() {
+    std::lock_guard lock(mutex_);
+    std::vector<long> out;
+    for (auto& [rowid, e] : entries_) out.push_back(rowid);
+    return out;
+}
+
+void IndexCache::forget(long store_rowid) {
+    std::lock_guard lock(mutex_);
+    entries_.erase(store_rowid);   // a lease or a build still holding the entry keeps it alive until done
+}
+
 std::size_t IndexCache::memory_bytes() {
     std::vector<std::shared_ptr<Entry>> all;
     {

@@ -52,6 +52,9 @@ public:
     Lease get(Store& db, const StoreRecord& rec);
 
     std::size_t memory_bytes();
+    // The stores held, and dropping one (deleted, here or by another process).
+    std::vector<long> stores();
+    void forget(long store_rowid);
     // Waits until no HNSW build is queued or running (tests, benchmarks).
     void wait_for_builds();
 
