@@ -18,6 +18,8 @@ packages=(
   # what `ldd build/agente-hibrido` lists (dpkg -S on a bookworm host)
   libspdlog1.10 libfmt9 libtomlplusplus3 libsimdjson14 libsystemd0 libssl3 libsqlite3-0 libstdc++6
   libgcc-s1
+  # the RAG engine's parsers and stemmer (src/app/rag)
+  libcmark0.30.2 libxml2 libpoppler-cpp0v5 libstemmer0d
 )
 list=$(IFS=,; echo "${packages[*]}")
 hash=$(printf '%s %s %s' "$suite" "$mirror" "$list" | sha256sum | cut -c1-12)
