@@ -120,6 +120,25 @@ TEST_F(RagHnsw, AFilterReturnsKWheneverKMatchHoweverSelective) {
     }
 }
 
+TEST_F(RagHnsw, AWideFilterIsAppliedInsideTheWalkWithExactsRecall) {
+    // 60% allowed: too many for exact search to be cheaper, so the HNSW walk filters as it goes.
+    std::vector<char> most{1, 1, 1, 1, 1, 1, 0, 0, 0, 0};
+    auto queries = clustered(100, dims, 20, 17);
+    std::size_t found = 0, wanted = 0;
+    for (auto& q : queries) {
+        auto truth = labels(exact_index.exact(q.data(), 10, &most));
+        auto got = hnsw_index.search(q.data(), 10, &most, HnswOptions{}.ef_search);
+        ASSERT_EQ(got.size(), 10u);
+        std::set<long> t(truth.begin(), truth.end());
+        for (auto& h : got) {
+            EXPECT_LT(h.label % 10, 6);
+            found += t.count(h.label);
+        }
+        wanted += truth.size();
+    }
+    EXPECT_GE(double(found) / double(wanted), 0.95);
+}
+
 TEST_F(RagHnsw, RowsAddedAfterTheSnapshotAreInsertedWhenTheGraphIsAdopted) {
     VectorIndex idx(dims);
     for (std::size_t i = 0; i < 1000; ++i) idx.add(long(i), 0, data[i].data());

@@ -15,8 +15,9 @@ namespace {
 // Below this share of the store, a filter goes straight to exact search over what it allows: the
 // HNSW walk would have to step through ~1/share nodes per allowed one, more than exact search costs.
 constexpr double exact_below_selectivity = 0.05;
-// The beam is widened by 1/selectivity up to this factor.
-constexpr double max_beam_widening = 20;
+// Distances an HNSW walk computes per node it keeps in its beam (a node's new neighbours, measured
+// roughly on 512-dim embeddings with M 16): what a filtered walk is priced at against exact search.
+constexpr double walk_distances_per_node = 10;
 // Room made at each growth of the graph, as a factor of its size.
 constexpr std::size_t growth_factor = 2;
 
@@ -160,9 +161,9 @@ std::vector<Hit> VectorIndex::exact(const float* q, std::size_t k, const std::ve
 // hnswlib's search (greedy descent, then a beam over level 0), with the filter inside the beam:
 // disallowed and removed nodes extend the walk but never enter the results, and the walk stops only
 // once it holds `ef` allowed results that nothing left can beat. `complete` is false when it gave up
-// after computing more distances than exact search would.
+// after computing `budget` distances.
 std::vector<Hit> VectorIndex::hnsw_search(const float* q, std::size_t k, const std::vector<char>* allowed,
-                                          std::size_t ef, bool& complete) const {
+                                          std::size_t ef, std::size_t budget, bool& complete) const {
     const auto& h = *graph_->h;
     complete = true;
     if (h.cur_element_count == 0) return {};
@@ -185,8 +186,7 @@ std::vector<Hit> VectorIndex::hnsw_search(const float* q, std::size_t k, const s
             }
         }
     }
-    std::size_t budget = std::max<std::size_t>(h.cur_element_count / 2, ef * 4);
-    std::size_t computed = 0;
+    std::size_t computed = 0;   // distances, against `budget`
     hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
     hnswlib::vl_type* mass = vl->mass;
     hnswlib::vl_type tag = vl->curV;
@@ -213,6 +213,7 @@ std::vector<Hit> VectorIndex::hnsw_search(const float* q, std::size_t k, const s
             if (mass[n] == tag) continue;
             mass[n] = tag;
             float d = distance(n);
+            ++computed;
             if (top.size() >= ef && d >= lower) continue;
             candidates.emplace(-d, n);
             if (accept(n)) {
@@ -221,7 +222,7 @@ std::vector<Hit> VectorIndex::hnsw_search(const float* q, std::size_t k, const s
                 lower = top.top().first;
             }
         }
-        if (++computed * std::size_t(h.maxM0_) > budget && top.size() < ef) {
+        if (computed > budget) {
             complete = false;
             break;
         }
@@ -247,10 +248,16 @@ std::vector<Hit> VectorIndex::search(const float* q, std::size_t k, const std::v
     if (want == 0) return {};
     double share = double(allowed_n) / double(alive_count_);
     if (share < exact_below_selectivity) return exact(q, k, allowed);
-    double widen = std::min(max_beam_widening, 1.0 / share);
-    std::size_t ef = std::size_t(double(std::max<std::size_t>(std::size_t(ef_search), k)) * widen);
+    // The beam holds allowed nodes only, so the walk goes about 1/share times further to fill it
+    // (widening ef as well would pay for the filter twice): some ef / share nodes, each with its
+    // neighbours' distances. When exact search over the allowed vectors costs less, it is taken; a
+    // walk that comes to cost as much gives up for it.
+    std::size_t ef = std::max<std::size_t>(std::size_t(ef_search), k);
+    double walk = double(ef) / share * walk_distances_per_node;
+    if (allowed && double(allowed_n) <= walk) return exact(q, k, allowed);
+    std::size_t budget = std::max<std::size_t>(allowed_n, std::size_t(walk));
     bool complete = true;
-    std::vector<Hit> hits = hnsw_search(q, k, allowed, ef, complete);
+    std::vector<Hit> hits = hnsw_search(q, k, allowed, ef, budget, complete);
     if (!complete || hits.size() < want) return exact(q, k, allowed);
     return hits;
 }

@@ -3,9 +3,9 @@
 // threshold. Filters are applied inside the search, never after it: a search for k among the allowed
 // groups returns min(k, allowed vectors) hits whenever that many match (the post-filter that returns
 // fewer is pgvector's most reported bug). Inside the HNSW walk, disallowed nodes are walked through
-// but not returned, with the beam widened by the filter's selectivity; a filter so selective that the
-// walk would visit most of the graph anyway, or a walk that still comes back short, goes to exact
-// search over the allowed vectors instead.
+// but not returned, and the walk goes on until its beam holds ef allowed ones; a filter selective
+// enough that exact search over the allowed vectors costs less than that walk, or a walk that comes to
+// cost as much or still comes back short, goes to exact search over the allowed vectors instead.
 //
 // Not thread-safe by itself: searches may run together (const), add/remove/adopt need the caller's
 // exclusive lock. hnswlib stays inside vector_index.cpp.
@@ -78,7 +78,7 @@ public:
 private:
     const float* vector_of(std::size_t row) const;
     std::vector<Hit> hnsw_search(const float* q, std::size_t k, const std::vector<char>* allowed, std::size_t ef,
-                                 bool& complete) const;
+                                 std::size_t budget, bool& complete) const;
     bool allowed_row(std::size_t row, const std::vector<char>* allowed) const;
 
     int dims_;
