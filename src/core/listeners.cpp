@@ -133,24 +133,37 @@ std::vector<Listener> bind_listeners(const std::vector<std::string>& addresses, 
     return out;
 }
 
-std::vector<Listener> rebind_listeners(std::vector<Listener> current, const std::vector<std::string>& addresses,
-                                       int backlog) {
+ListenerUpdate::ListenerUpdate(const std::vector<Listener>& current, const std::vector<std::string>& addresses,
+                               int backlog) {
     std::vector<std::string> missing;
     for (const auto& a : addresses)
         if (std::none_of(current.begin(), current.end(), [&](const Listener& l) { return l.address == a; }))
             missing.push_back(a);
-    std::vector<Listener> added = bind_listeners(missing, backlog);  // throws before anything changes
-    std::vector<Listener> kept;
-    for (auto& l : current) {
-        if (std::find(addresses.begin(), addresses.end(), l.address) != addresses.end()) {
-            kept.push_back(l);
-        } else {
-            if (l.is_unix) ::unlink(l.address.substr(5).c_str());
-            ::close(l.fd);
-        }
+    added_ = bind_listeners(missing, backlog);  // throws having closed what it bound
+    try {
+        for (const auto& l : current)
+            if (std::find(addresses.begin(), addresses.end(), l.address) != addresses.end()) next_.push_back(l);
+        next_.insert(next_.end(), added_.begin(), added_.end());
+    } catch (...) {
+        close_listeners(added_);
+        throw;
     }
-    kept.insert(kept.end(), added.begin(), added.end());
-    return kept;
+}
+
+ListenerUpdate::~ListenerUpdate() {
+    if (!committed_) close_listeners(added_);
+}
+
+void ListenerUpdate::commit(std::vector<Listener>& current) noexcept {
+    current.swap(next_);  // next_ now holds the previous set: close what the new one no longer has
+    for (const auto& old : next_) {
+        bool kept = std::any_of(current.begin(), current.end(), [&](const Listener& l) { return l.fd == old.fd; });
+        if (kept) continue;
+        if (old.is_unix) ::unlink(old.address.c_str() + 5);  // past "unix:"; no allocation here
+        ::close(old.fd);
+    }
+    next_.clear();
+    committed_ = true;
 }
 
 std::vector<Listener> inherited_listeners(const std::vector<std::string>& addresses) {

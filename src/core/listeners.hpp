@@ -17,11 +17,24 @@ struct Listener {
 // ("127.0.0.1:8000: Address already in use") on the first failure, closing what it opened.
 std::vector<Listener> bind_listeners(const std::vector<std::string>& addresses, int backlog);
 
-// Reconciles `current` with the wanted addresses: keeps the ones still wanted, binds new ones,
-// closes (and unlinks, for unix sockets) the ones no longer wanted. Throws like bind_listeners,
-// leaving `current` untouched.
-std::vector<Listener> rebind_listeners(std::vector<Listener> current, const std::vector<std::string>& addresses,
-                                       int backlog);
+// A reload's listeners, bound before anything changes. commit() makes them the master's and closes
+// (and unlinks, for unix sockets) the ones no longer wanted; destroyed uncommitted, it closes only
+// what it bound itself, so a refused reload leaves the running set exactly as it was.
+class ListenerUpdate {
+public:
+    // Keeps the current listeners still wanted, binds the new ones; throws like bind_listeners.
+    ListenerUpdate(const std::vector<Listener>& current, const std::vector<std::string>& addresses, int backlog);
+    ~ListenerUpdate();
+    ListenerUpdate(const ListenerUpdate&) = delete;
+    ListenerUpdate& operator=(const ListenerUpdate&) = delete;
+
+    void commit(std::vector<Listener>& current) noexcept;
+
+private:
+    std::vector<Listener> next_;
+    std::vector<Listener> added_;
+    bool committed_ = false;
+};
 
 // Sockets passed by systemd (LISTEN_FDS) or by a previous master (AGENTE_HIBRIDO_LISTEN_FDS):
 // matched to `addresses` by their bound address; all of them when `addresses` is empty.

@@ -67,7 +67,7 @@ spdlog::level::level_enum parse_level(const std::string& name) {
 
 }  // namespace
 
-void setup_error_log(const Config& config) {
+std::shared_ptr<spdlog::logger> open_error_log(const Config& config) {
     bool to_stderr = config.errorlog.empty() || config.errorlog == "-";
     spdlog::sink_ptr sink;
     if (to_stderr)
@@ -83,7 +83,9 @@ void setup_error_log(const Config& config) {
     auto logger = std::make_shared<spdlog::logger>("agente-hibrido", sink);
     logger->set_level(parse_level(config.loglevel));
     logger->flush_on(spdlog::level::trace);  // error-log lines are rare; an operator must see them at once
-    spdlog::set_default_logger(logger);
+    return logger;
 }
+
+void setup_error_log(const Config& config) { spdlog::set_default_logger(open_error_log(config)); }
 
 }  // namespace agente::core

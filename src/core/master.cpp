@@ -90,7 +90,7 @@ private:
         scoreboard_ = Scoreboard::create(app_shared_size());
         app_->init_shared(scoreboard_.app_area());
         write_pidfile();
-        snapshot_config();
+        config_fd_ = snapshot_config(config_);
         if (const char* old = std::getenv("AGENTE_HIBRIDO_OLD_MASTER")) {
             old_master_ = std::atoi(old);
             ::unsetenv("AGENTE_HIBRIDO_OLD_MASTER");
@@ -154,26 +154,34 @@ private:
         }
     }
 
-    // Reload: validate first; on any error the running generation keeps serving untouched.
+    // Reload: everything new is read, validated, bound and opened first, and only when all of it
+    // succeeded does anything the master holds change. A refused reload leaves the sockets, the
+    // log, the app's settings and the workers' config snapshot exactly as they were.
     void handle_hup() {
         if (stop_ != Stop::none) return;
         spdlog::info("Handling signal: hup");
         notify_reloading("reloading configuration");
+        int snapshot = -1;
         try {
             Config next = reload_config(config_);
-            app_->on_master_config(next);
-            listeners_ = rebind_listeners(std::move(listeners_), next.bind, next.backlog);
+            ListenerUpdate listeners(listeners_, next.bind, next.backlog);
+            auto error_log = open_error_log(next);
+            snapshot = snapshot_config(next);
+            app_->on_master_config(next);  // last: it validates, then takes the new settings
+            listeners.commit(listeners_);  // from here on nothing throws
+            std::swap(config_fd_, snapshot);
             config_ = std::move(next);
+            spdlog::set_default_logger(std::move(error_log));
         } catch (const std::exception& e) {
+            if (snapshot >= 0) ::close(snapshot);
             spdlog::error("Reload refused, still serving with the previous configuration: {}", e.what());
             last_error_ = e.what();
             notify_ready(status_text());
             return;
         }
-        setup_error_log(config_);
+        if (snapshot >= 0) ::close(snapshot);  // the previous generation's
         title("master");
         write_pidfile();
-        snapshot_config();
         target_ = config_.workers;
         ++generation_;
         reloading_ = true;
@@ -484,21 +492,24 @@ private:
     }
 
     // Workers read the bytes this master validated, not the file: an edit saved without a HUP must
-    // not reach a worker that happens to start (a respawn, a recycle) and break it.
-    void snapshot_config() {
-        if (config_fd_ >= 0) ::close(config_fd_);
-        config_fd_ = -1;
-        if (config_.config_path.empty()) return;
-        std::ifstream in(config_.config_path, std::ios::binary);
+    // not reach a worker that happens to start (a respawn, a recycle) and break it. Returns the
+    // snapshot's fd (-1 without a file), which the workers' exec inherits.
+    static int snapshot_config(const Config& config) {
+        if (config.config_path.empty()) return -1;
+        std::ifstream in(config.config_path, std::ios::binary);
         std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        config_fd_ = ::memfd_create("agente-hibrido-config", 0);  // inherited by the workers' exec
-        if (config_fd_ < 0 || ::write(config_fd_, bytes.data(), bytes.size()) != ssize_t(bytes.size()))
-            throw std::runtime_error("cannot snapshot the configuration");
+        int fd = ::memfd_create("agente-hibrido-config", 0);
+        if (fd >= 0 && ::write(fd, bytes.data(), bytes.size()) == ssize_t(bytes.size())) return fd;
+        if (fd >= 0) ::close(fd);
+        throw std::runtime_error("cannot snapshot the configuration");
     }
 
+    // The file was checked with the configuration; one that still fails is said, not skipped.
     void write_pidfile() {
         if (config_.pidfile.empty()) return;
-        std::ofstream(config_.pidfile) << ::getpid() << "\n";
+        std::ofstream out(config_.pidfile);
+        if (!(out << ::getpid() << "\n" << std::flush))
+            spdlog::error("Cannot write the pidfile {}: {}", config_.pidfile, std::strerror(errno));
     }
 
     // Only our own: after USR2 the file names the new master.

@@ -70,6 +70,7 @@ public:
           drain_deadline_(ioc_) {}
 
     int run() {
+        check_listeners();
         ctx_.on_connection_closed = [this] { maybe_exit(); };
         add_core_routes();
         app_ = make_app();
@@ -128,6 +129,20 @@ private:
         }
         heartbeat_.expires_after(heartbeat_interval());
         heartbeat_.async_wait([this](error_code ec) { if (!ec) beat(); });
+    }
+
+    // A worker with nothing to accept from would report ready and serve nobody while the accept
+    // queue fills: its boot fails instead (logged, exit code worker_boot_error), which the master
+    // sees and backs off from.
+    void check_listeners() const {
+        if (setup_.listeners.empty()) throw std::runtime_error("no listening socket was passed to this worker");
+        for (const auto& l : setup_.listeners) {
+            int listening = 0;
+            socklen_t len = sizeof listening;
+            if (::getsockopt(l.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+                throw std::runtime_error("inherited fd " + std::to_string(l.fd) + " (" + l.address +
+                                         ") is not a listening socket");
+        }
     }
 
     void accept_from(const Listener& l) {
