@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -26,11 +28,20 @@ private:
     int line_;
 };
 
+// Where a setting's value was set: ("server.conf", 7, "pidfile") or ("command line", 0, "--pid").
+struct SettingOrigin {
+    std::string file;
+    int line = 0;
+    std::string name;
+};
+
 struct Config {
     // Where the values came from; kept so that a reload re-reads the same file with the same overrides.
     std::string config_path;                 // -c; empty: embedded defaults only
     std::vector<std::string> env_args;       // AGENTE_HIBRIDO_CMD_ARGS, split like a shell would
     std::vector<std::string> cli_args;       // argv[1..]
+    // By setting name, for errors found after reading (check_config_environment); defaults have none.
+    std::map<std::string, SettingOrigin, std::less<>> origins;
 
     // Sockets: "HOST:PORT", "[::1]:PORT", "unix:/path". gunicorn's default.
     std::vector<std::string> bind{"127.0.0.1:8000"};
@@ -92,6 +103,13 @@ LoadedConfig load_config(const std::vector<std::string>& argv_rest, const std::s
 
 // Re-reads the same sources as `previous` (for SIGHUP). Throws ConfigError.
 Config reload_config(const Config& previous);
+
+// Checks what the settings name outside the process, when a configuration is loaded rather than
+// when a value is first used: `user` and `group` exist; the pidfile (by the master), the access log
+// and the error log (by the workers, as `user` when they switch to it) can be written, in a directory
+// that exists (it is not created). Throws ConfigError naming where the value was set. For the
+// master at start and on reload, and --check-config; workers trust their master's check.
+void check_config_environment(const Config& config);
 
 // The effective settings as TOML, API keys and other secrets masked (for --print-config).
 std::string print_config(const Config& config);

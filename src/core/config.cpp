@@ -426,6 +426,7 @@ std::vector<std::string> read_list(const Setting& s, const Input& in) {
 
 // Assigns one value; `append` adds to a list instead (the second -b of a source and after).
 void assign(Config& config, const Setting& s, const Input& in, bool append = false) {
+    config.origins[std::string(s.name)] = {in.origin.file, in.origin.line, in.origin.name};
     switch (s.kind) {
         case Kind::integer: config.*std::get<int Config::*>(s.field) = int(read_integer(s, in)); return;
         case Kind::bytes: config.*std::get<std::uint64_t Config::*>(s.field) = read_integer(s, in); return;

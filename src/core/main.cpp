@@ -41,16 +41,18 @@ int main(int argc, char** argv) {
         rest.insert(rest.end(), {"--config", snapshot});
         ::unsetenv("AGENTE_WORKER_CONFIG");
     }
+    core::WorkerSetup worker;
+    bool is_worker = worker.from_environment();
     LoadedConfig loaded;
     try {
         loaded = load_config(rest, env_args ? env_args : "");
+        bool checked = loaded.action == Action::check_config || (loaded.action == Action::serve && !is_worker);
+        if (checked) check_config_environment(loaded.config);  // a worker's master checked it
         if (loaded.action != Action::serve) return print_and_exit(loaded);
     } catch (const std::exception& e) {
         std::cerr << "Error: " << e.what() << "\n";
         return 1;
     }
-    core::WorkerSetup worker;
-    bool is_worker = worker.from_environment();
     try {
         core::setup_error_log(loaded.config);
     } catch (const std::exception& e) {

@@ -164,6 +164,7 @@ private:
         int snapshot = -1;
         try {
             Config next = reload_config(config_);
+            check_config_environment(next);
             ListenerUpdate listeners(listeners_, next.bind, next.backlog);
             auto error_log = open_error_log(next);
             snapshot = snapshot_config(next);

@@ -677,3 +677,94 @@ TEST(ConfigErrorTest, WhatNamesThePlace) {
     EXPECT_STREQ(ConfigError("command line", 0, "--workers: bad").what(), "command line: --workers: bad");
     EXPECT_STREQ(ConfigError("", 0, "bad").what(), "bad");
 }
+
+// ---- what the settings name outside the process (check_config_environment) ---------------------
+
+class ConfigEnvironmentTest : public ConfigTest {
+protected:
+    // The message check_config_environment throws for `text` as server.conf; "" when it accepts it.
+    std::string environment_error(const std::string& text) {
+        Config c = load_file(text);
+        try {
+            check_config_environment(c);
+        } catch (const ConfigError& e) {
+            return e.what();
+        }
+        return "";
+    }
+
+    std::string path(const std::string& name) const { return (dir_ / name).string(); }
+    std::string conf(const std::string& setting, const std::string& value) const {
+        return "workers = 2\n" + setting + " = \"" + value + "\"\n";
+    }
+};
+
+TEST_F(ConfigEnvironmentTest, WritableFilesAndTheStandardStreamsPass) {
+    std::ofstream(path("existing.log")) << "old lines\n";
+    EXPECT_EQ(environment_error("errorlog = \"-\"\naccesslog = \"-\"\n"), "");
+    EXPECT_EQ(environment_error(conf("pidfile", path("new.pid"))), "");
+    EXPECT_EQ(environment_error(conf("accesslog", path("existing.log"))), "");
+    EXPECT_EQ(environment_error(conf("errorlog", path("new.log"))), "");
+    EXPECT_EQ(environment_error("user = \"root\"\ngroup = \"root\"\n"), "");
+    EXPECT_FALSE(std::filesystem::exists(path("new.pid")));  // checked, not created
+}
+
+TEST_F(ConfigEnvironmentTest, AFileInAMissingDirectoryIsAnErrorAndTheDirectoryIsNotCreated) {
+    for (std::string setting : {"pidfile", "accesslog", "errorlog"}) {
+        std::string file = path("missing/sub/" + setting);
+        EXPECT_EQ(environment_error(conf(setting, file)),
+                  path("server.conf") + ":2: " + setting + ": the directory \"" +
+                      path("missing/sub") + "\" does not exist (it is not created)");
+    }
+    EXPECT_FALSE(std::filesystem::exists(path("missing")));
+}
+
+TEST_F(ConfigEnvironmentTest, ADirectoryOrAPathThroughAFileCannotBeWritten) {
+    std::ofstream(path("plain")) << "x";
+    EXPECT_EQ(environment_error(conf("errorlog", dir_.string())),
+              path("server.conf") + ":2: errorlog: expected a file, got the directory \"" + dir_.string() + "\"");
+    EXPECT_EQ(environment_error(conf("pidfile", path("plain/x.pid"))),
+              path("server.conf") + ":2: pidfile: cannot write \"" + path("plain/x.pid") + "\": Not a directory");
+}
+
+TEST_F(ConfigEnvironmentTest, UnknownUserAndGroupAreErrors) {
+    EXPECT_EQ(environment_error("workers = 2\n\nuser = \"no-such-user-here\"\n"),
+              path("server.conf") + ":3: user: no such user \"no-such-user-here\"");
+    EXPECT_EQ(environment_error("group = \"no-such-group-here\"\n"),
+              path("server.conf") + ":1: group: no such group \"no-such-group-here\"");
+}
+
+TEST_F(ConfigEnvironmentTest, TheCommandLineIsNamedWhenTheValueCameFromIt) {
+    Config c = load_config({"-c", write("pidfile = \"ok.pid\"\n"), "--pid", path("gone/x.pid")}, "").config;
+    try {
+        check_config_environment(c);
+        FAIL() << "accepted";
+    } catch (const ConfigError& e) {
+        EXPECT_EQ(std::string(e.what()), "command line: --pid: the directory \"" + path("gone") +
+                                             "\" does not exist (it is not created)");
+    }
+}
+
+// Root may write anywhere, so the check must be made as the user the workers switch to.
+TEST_F(ConfigEnvironmentTest, AnUnwritableFileIsAnError) {
+    namespace fs = std::filesystem;
+    fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                              fs::perms::others_read | fs::perms::others_exec);  // mkdtemp's 0700: 0755
+    fs::create_directory(path("locked"));
+    fs::permissions(path("locked"), fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                                        fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec);
+    std::string log = path("locked/access.log");
+    if (::geteuid() == 0) {
+        EXPECT_EQ(environment_error(conf("accesslog", log) + "user = \"nobody\"\n"),
+                  path("server.conf") + ":2: accesslog: cannot create \"" + log +
+                      "\": Permission denied (as user \"nobody\", which the workers switch to)");
+        EXPECT_EQ(environment_error(conf("pidfile", path("locked/x.pid")) + "user = \"nobody\"\n"), "");  // the master's
+    } else {
+        EXPECT_EQ(environment_error(conf("accesslog", log)),
+                  path("server.conf") + ":2: accesslog: cannot create \"" + log + "\": Permission denied");
+        EXPECT_EQ(environment_error(conf("pidfile", path("locked/x.pid"))),
+                  path("server.conf") + ":2: pidfile: cannot create \"" + path("locked/x.pid") +
+                      "\": Permission denied");
+    }
+    fs::permissions(path("locked"), fs::perms::owner_all);
+}
