@@ -12,6 +12,7 @@ WorkerPlan plan_workers(const WorkerTable& workers, const WorkerTargets& t, bool
     int draining_recycles = 0;
     for (const auto& [pid, w] : workers) {
         if (w.draining) draining_recycles += w.recycled;
+        else if (w.at_limit) ++draining_recycles;
         else if (w.generation == t.generation && !w.retiring) capacity.push_back(&w);
     }
     if (int(capacity.size()) < t.workers) {
@@ -25,7 +26,7 @@ WorkerPlan plan_workers(const WorkerTable& workers, const WorkerTargets& t, bool
         if (w.draining) continue;
         if (w.generation != t.generation) {
             plan.drain.push_back(pid);
-        } else if (w.retiring && draining_recycles < t.max_draining) {
+        } else if (w.retiring && !w.at_limit && draining_recycles < t.max_draining) {
             plan.recycle.push_back(pid);
             ++draining_recycles;
         }

@@ -20,7 +20,8 @@ struct WorkerRecord {
     Clock::time_point spawned;
     // Read from the scoreboard each cycle.
     bool ready = false;
-    bool retiring = false;            // reached max_requests: wants a replacement
+    bool retiring = false;            // near or at max_requests: wants a replacement
+    bool at_limit = false;            // reached max_requests: serves out its connections and leaves
     std::int64_t heartbeat_ns = 0;
     // The master's own marks.
     bool draining = false;            // TERM sent: finishing its requests
@@ -35,18 +36,21 @@ using WorkerTable = std::map<pid_t, WorkerRecord>;
 struct WorkerTargets {
     int generation = 1;               // the current one: older generations are drained
     int workers = 1;
-    int max_draining = 1;             // recycled workers draining at once
+    int max_draining = 1;             // recycled workers draining (or leaving at their limit) at once
 };
 
 struct WorkerPlan {
     int spawn = 0;                    // start this many now
     std::vector<pid_t> drain;         // old generation and excess: tell them to drain
-    std::vector<pid_t> recycle;       // reached max_requests, replacement serving: drain
+    std::vector<pid_t> recycle;       // near max_requests, replacement serving: drain
     bool settled = false;             // `workers` of the current generation serve
 };
 
 // Replacements start first; only when they serve are old, recycled and excess workers drained, so
-// capacity never drops. `may_spawn` is false during a boot backoff; `one_at_a_time` after a failure.
+// capacity never drops. A worker asks for its replacement ahead of its max_requests; one that reached
+// the limit anyway takes no new connection and leaves by itself: it is not drained, but it counts
+// against max_draining while it finishes. `may_spawn` is false during a boot backoff;
+// `one_at_a_time` after a failure.
 WorkerPlan plan_workers(const WorkerTable& workers, const WorkerTargets& targets, bool may_spawn, bool one_at_a_time);
 
 enum class StaleAction {

@@ -486,7 +486,9 @@ private:
     BeastRequest begin_exchange(const RequestMessage& m, const Fields& fields) {
         version_ = m.version();
         head_ = m.method() == http::verb::head;
-        keep_alive_ = parser_->keep_alive() && !ctx_.draining && ctx_.config.keepalive > 0;  // 0: off, as gunicorn
+        bool under_limit = ctx_.begin_request();  // counted whatever the connection's fate
+        keep_alive_ = under_limit && parser_->keep_alive() && !ctx_.draining &&
+                      ctx_.config.keepalive > 0;  // 0: off, as gunicorn
         status_ = 0;
         bytes_ = 0;
         return BeastRequest(m, fields.framing, client_address(fields), scheme(fields));
@@ -558,10 +560,6 @@ private:
     void count_request(const Request& req) {
         ++ctx_.requests;
         ctx_.slot.requests.store(ctx_.requests, std::memory_order_relaxed);
-        if (ctx_.max_requests && ctx_.requests >= ctx_.max_requests && !ctx_.slot.retire.load(std::memory_order_relaxed)) {
-            ctx_.slot.retire.store(1);
-            spdlog::info("Autorestarting worker after current request.");
-        }
         if (ctx_.access_log.enabled()) {
             AccessRecord r;
             r.request = &req;

@@ -281,8 +281,8 @@ private:
             }
         } else if (w.timeout_stage && !w.draining) {
             spdlog::error("Worker (pid:{}) killed for timeout: {}", w.pid, how);
-        } else if (w.draining) {
-            spdlog::info("Worker (pid:{}) {}: {}", w.pid, w.recycled ? "recycled" : "stopped", how);
+        } else if (w.draining || (w.at_limit && WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+            spdlog::info("Worker (pid:{}) {}: {}", w.pid, w.recycled || w.at_limit ? "recycled" : "stopped", how);
         } else if (WIFSIGNALED(status)) {
             spdlog::error("Worker (pid:{}) crashed with signal {}", w.pid, signal_name(WTERMSIG(status)));
         } else {
@@ -299,7 +299,9 @@ private:
         for (auto& [pid, w] : workers_) {
             Slot& slot = scoreboard_.slot(w.slot);
             w.heartbeat_ns = slot.heartbeat_ns.load();
-            w.retiring = slot.retire.load() != 0;
+            std::uint32_t retire = slot.retire.load();
+            w.retiring = retire != 0;
+            w.at_limit = retire == retire_at_limit;
             if (w.ready || slot.state.load() < std::uint32_t(WorkerState::ready)) continue;
             w.ready = true;
             ever_ready_ = true;

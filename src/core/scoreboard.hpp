@@ -18,8 +18,12 @@ struct Slot {
     std::atomic<std::int32_t> pid;
     std::atomic<std::uint64_t> requests;      // served since boot
     std::atomic<std::uint32_t> connections;   // open right now
-    std::atomic<std::uint32_t> retire;        // worker -> master: max_requests reached, replace me
+    std::atomic<std::uint32_t> retire;        // worker -> master: retire_* below
 };
+
+// Slot::retire. asked: max_requests is near, start my replacement (I serve on); at_limit: reached,
+// I take no new connection and leave once my connections are answered.
+inline constexpr std::uint32_t retire_asked = 1, retire_at_limit = 2;
 
 class Scoreboard {
 public:

@@ -49,14 +49,22 @@ struct ServerContext {
     AccessLog& access_log;
     Slot& slot;
     std::uint64_t max_requests = 0;          // this worker's limit with jitter applied; 0: none
-    std::uint64_t requests = 0;
+    std::uint64_t requests = 0;              // answered
+    std::uint64_t begun = 0;                 // heads read: max_requests counts these
+    std::uint64_t checkpoint = UINT64_MAX;   // begin_request() consults on_checkpoint from this count on
     int connections = 0;
     bool draining = false;
+    bool retiring = false;                   // max_requests reached: accepts nothing, closes after each answer
     std::list<std::shared_ptr<HandlerControl>> running;   // stopped when draining runs out of time
     std::function<void()> on_connection_closed;           // the worker checks whether it may exit
     // One "Invalid request" warning per interval; the others are logged at debug level.
     static constexpr std::chrono::seconds invalid_request_warning_interval{10};
     LogThrottle invalid_request_warnings{invalid_request_warning_interval};
+    std::function<bool()> on_checkpoint;                  // the worker's recycling (recycling.hpp)
+
+    // A request's head was read. False once this worker reached max_requests: that answer closes
+    // its connection, so every connection open then serves at most one request more.
+    bool begin_request() { return ++begun < checkpoint || on_checkpoint(); }
 
     bool trusts_forwarded(std::string_view peer) const;
     std::string_view fixed_fields();                      // "Server: ...\r\nDate: ...\r\n", cached per second

@@ -4,6 +4,7 @@
 #include "core/http_session.hpp"
 #include "core/log.hpp"
 #include "core/proc_title.hpp"
+#include "core/recycling.hpp"
 #include "core/router.hpp"
 #include "core/scoreboard.hpp"
 #include "core/server_context.hpp"
@@ -27,6 +28,7 @@
 #include <charconv>
 #include <csignal>
 #include <cstdlib>
+#include <optional>
 
 namespace agente::core {
 
@@ -35,6 +37,10 @@ namespace {
 using tcp = asio::ip::tcp;
 using local = asio::local::stream_protocol;
 using namespace std::chrono_literals;
+// Beyond a worker's own boot, what a replacement takes to serve once asked for: the master notices
+// the request, and then the replacement's readiness, on its 100 ms ticks.
+constexpr auto replacement_margin = 200ms;
+const auto process_start = std::chrono::steady_clock::now();  // at exec, before main()
 
 const char* env(const char* name) {
     const char* v = std::getenv(name);
@@ -79,6 +85,7 @@ public:
         watch_signals();
         beat();
         for (const auto& l : setup_.listeners) accept_from(l);
+        start_recycling();
         ctx_.slot.state = std::uint32_t(WorkerState::ready);
         ioc_.run();
         app_->on_worker_exit();
@@ -161,7 +168,7 @@ private:
     template <class Acceptor>
     asio::awaitable<void> accept_loop(Acceptor& acceptor) {
         asio::steady_timer pause(ioc_);
-        while (!ctx_.draining) {
+        while (!ctx_.draining && !ctx_.retiring) {
             if (ctx_.connections >= config_.worker_connections) {  // gunicorn: stop accepting when full
                 pause.expires_after(10ms);
                 co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -173,11 +180,46 @@ private:
                 co_await leave_some_to_siblings(pause);
                 continue;
             }
-            if (ec == asio::error::operation_aborted || ctx_.draining) co_return;
+            if (ec == asio::error::operation_aborted || ctx_.draining || ctx_.retiring) co_return;
             spdlog::error("accept: {}", ec.message());  // EMFILE and friends: back off, don't spin
             pause.expires_after(100ms);
             co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         }
+    }
+
+    // A replacement takes about what this worker took to boot, twice for safety, plus the master's
+    // ticks: asked for that far ahead of the limit at the current pace, it serves by then.
+    void start_recycling() {
+        if (!ctx_.max_requests) return;
+        auto now = std::chrono::steady_clock::now();
+        recycling_.emplace(ctx_.max_requests, 2 * (now - process_start) + replacement_margin, now);
+        ctx_.checkpoint = recycling_->next_checkpoint();
+        ctx_.on_checkpoint = [this] { return recycling_checkpoint(); };
+    }
+
+    // False: this request is past the limit, its connection closes after the answer.
+    bool recycling_checkpoint() {
+        Recycling::Step step = recycling_->at(ctx_.begun, std::chrono::steady_clock::now());
+        ctx_.checkpoint = recycling_->next_checkpoint();
+        if (step == Recycling::Step::ask_for_replacement) {
+            spdlog::debug("Near max_requests ({} of {}): asking for a replacement", ctx_.begun, ctx_.max_requests);
+            ctx_.slot.retire.store(retire_asked);
+        }
+        if (step != Recycling::Step::stop) return true;
+        if (!ctx_.retiring) retire();
+        return false;
+    }
+
+    // max_requests reached: no new connection, each open one closes after its next answer, and the
+    // worker leaves once they are done; the master has started (or starts now) its replacement.
+    void retire() {
+        spdlog::info("Autorestarting worker after current request.");
+        ctx_.retiring = true;
+        ctx_.slot.retire.store(retire_at_limit);
+        ctx_.slot.state = std::uint32_t(WorkerState::draining);  // siblings no longer count on it
+        error_code ignored;
+        for (auto& a : tcp_acceptors_) a.close(ignored);  // the shared socket stays open elsewhere
+        for (auto& a : unix_acceptors_) a.close(ignored);
     }
 
     // Every worker is woken for a connection on the shared socket, and the first one awake used to
@@ -186,11 +228,15 @@ private:
     // sibling that is only slow must not stall accepting) and let the kernel's wake-up reach it.
     asio::awaitable<void> leave_some_to_siblings(asio::steady_timer& pause) {
         for (int waits = 0; waits < 3; ++waits) {
-            auto alive_since = monotonic_ns() - 3 * std::chrono::nanoseconds(heartbeat_interval()).count();
-            if (!scoreboard_.fewer_elsewhere(setup_.slot, std::uint32_t(ctx_.connections), alive_since)) co_return;
+            if (!scoreboard_.fewer_elsewhere(setup_.slot, std::uint32_t(ctx_.connections), live_since())) co_return;
             pause.expires_after(1ms);
             co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         }
+    }
+
+    // Siblings heard from since then are alive; a stuck one is no help.
+    std::int64_t live_since() const {
+        return monotonic_ns() - 3 * std::chrono::nanoseconds(heartbeat_interval()).count();
     }
 
     std::chrono::milliseconds heartbeat_interval() const {
@@ -234,7 +280,7 @@ private:
     }
 
     void maybe_exit() {
-        if (ctx_.draining && ctx_.connections == 0) ioc_.stop();
+        if ((ctx_.draining || ctx_.retiring) && ctx_.connections == 0) ioc_.stop();
     }
 
     void stop_now() {
@@ -257,6 +303,7 @@ private:
     asio::steady_timer drain_deadline_;
     std::list<TcpAcceptor> tcp_acceptors_;
     std::list<UnixAcceptor> unix_acceptors_;
+    std::optional<Recycling> recycling_;                      // with max_requests
 };
 
 }  // namespace

@@ -62,6 +62,22 @@ TEST(PlanWorkers, RecyclingStartsTheReplacementFirstThenDrainsWithinMaxDraining)
     EXPECT_EQ(plan_workers(ws, t, true, false).recycle, (std::vector<pid_t>{2}));
 }
 
+TEST(PlanWorkers, AWorkerAtItsLimitIsReplacedLeavesByItselfAndCountsAsDraining) {
+    WorkerTargets t{1, 2, 1};
+    auto ws = table({worker(1, 1, true), worker(2, 1, true)});
+    ws[1].retiring = ws[1].at_limit = true;   // reached max_requests before its replacement served
+    ws[2].retiring = true;                    // asked for its replacement, serves on
+    EXPECT_EQ(plan_workers(ws, t, true, false).spawn, 2);
+    ws[3] = worker(3, 1, true);
+    ws[4] = worker(4, 1, true);
+    WorkerPlan p = plan_workers(ws, t, true, false);
+    EXPECT_TRUE(p.settled);
+    EXPECT_TRUE(p.recycle.empty());           // 1 is not told (it leaves), and it holds the one slot
+    EXPECT_TRUE(p.drain.empty());
+    ws.erase(1);
+    EXPECT_EQ(plan_workers(ws, t, true, false).recycle, (std::vector<pid_t>{2}));
+}
+
 TEST(PlanWorkers, ExcessWorkersDrainOldestFirst) {
     WorkerTargets t{1, 1, 1};
     auto ws = table({worker(7, 1, true, t0 + 2s), worker(8, 1, true, t0 + 1s), worker(9, 1, true, t0 + 3s)});
