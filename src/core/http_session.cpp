@@ -183,7 +183,7 @@ private:
 };
 
 template <class Protocol>
-class Session : public std::enable_shared_from_this<Session<Protocol>> {
+class Session : public std::enable_shared_from_this<Session<Protocol>>, public HeaderWait {
 public:
     using Socket = asio::basic_stream_socket<Protocol, IoExecutor>;
 
@@ -224,7 +224,14 @@ public:
         });
         for (bool first = true; keep_alive_; first = false) {
             start_parser(first);
+            ctx_.wait_for_head(*this);
             auto [ec, n] = co_await http::async_read_header(socket_, buffer_, *parser_, tuple_deferred);
+            this->unlink();
+            if (evicted_ && ec) {  // made room for a new client: nothing to answer, nothing to linger for
+                error_code ignored;
+                socket_.close(ignored);
+                co_return;
+            }
             received_at_ = Clock::now();
             Fields fields;
             if (ec || !parser_->is_done() || scan_header(parser_->get(), fields)) {
@@ -248,6 +255,14 @@ public:
             count_request(req);
         }
         co_await close_gracefully();
+    }
+
+    // The worker is full and this connection waited longest for a request head: end the wait.
+    void evict() override {
+        this->unlink();
+        evicted_ = true;
+        error_code not_open;
+        socket_.cancel(not_open);
     }
 
     // The connection is over, however run() ended (an exception too): the deadline's timer lets go.
@@ -487,7 +502,7 @@ private:
         version_ = m.version();
         head_ = m.method() == http::verb::head;
         bool under_limit = ctx_.begin_request();  // counted whatever the connection's fate
-        keep_alive_ = under_limit && parser_->keep_alive() && !ctx_.draining &&
+        keep_alive_ = under_limit && parser_->keep_alive() && !ctx_.draining && !evicted_ &&
                       ctx_.config.keepalive > 0;  // 0: off, as gunicorn
         status_ = 0;
         bytes_ = 0;
@@ -724,6 +739,7 @@ private:
     std::size_t head_size_ = 0;
     bool head_held_ = false;                // a stream's head prepared, not yet sent
     bool stream_write_failed_ = false;      // the wire may hold part of a chunk
+    bool evicted_ = false;                  // closed while waiting for a head, to make room
     Clock::time_point received_at_;
     unsigned version_ = 11;
     bool head_ = false;

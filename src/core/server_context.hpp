@@ -11,7 +11,9 @@
 #include <agente/handler.hpp>
 
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/intrusive/list.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <functional>
@@ -40,6 +42,26 @@ struct HandlerControl {
     }
 };
 
+// A connection waiting for a request's head: a new one, or one idle between keep-alive requests.
+// When its worker is full, the one that has waited longest is closed to make room for a new client
+// (as nginx reuses idle connections): it has no request in flight, at most part of a slow head.
+class HeaderWait
+    : public boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>> {
+public:
+    virtual void evict() = 0;
+    std::chrono::steady_clock::time_point since;   // when it began to wait
+
+protected:
+    ~HeaderWait() = default;
+};
+
+// Oldest first: a connection joins at the back when it starts waiting and leaves when its head is in.
+using HeaderWaits = boost::intrusive::list<HeaderWait, boost::intrusive::constant_time_size<false>>;
+
+// Only a connection idle this long is closed to make room: one just accepted, or just answered,
+// may have its request on the way (and closing it would lose that request).
+inline constexpr std::chrono::steady_clock::duration idle_before_closing = std::chrono::seconds(1);
+
 struct ServerContext {
     ServerContext(const Config& c, RouteTable& r, AccessLog& a, Slot& s, std::uint64_t max)
         : config(c), routes(r), access_log(a), slot(s), max_requests(max) {}
@@ -55,6 +77,7 @@ struct ServerContext {
     int connections = 0;
     bool draining = false;
     bool retiring = false;                   // max_requests reached: accepts nothing, closes after each answer
+    HeaderWaits header_waits;
     std::list<std::shared_ptr<HandlerControl>> running;   // stopped when draining runs out of time
     std::function<void()> on_connection_closed;           // the worker checks whether it may exit
     // One "Invalid request" warning per interval; the others are logged at debug level.
@@ -65,6 +88,18 @@ struct ServerContext {
     // A request's head was read. False once this worker reached max_requests: that answer closes
     // its connection, so every connection open then serves at most one request more.
     bool begin_request() { return ++begun < checkpoint || on_checkpoint(); }
+
+    void wait_for_head(HeaderWait& w) {
+        w.since = std::chrono::steady_clock::now();
+        header_waits.push_back(w);
+    }
+
+    // The connection to close to make room: the one waiting longest for a request head, when it
+    // has waited idle_before_closing; null when there is none.
+    HeaderWait* idle_to_close(std::chrono::steady_clock::time_point now) {
+        if (header_waits.empty() || now - header_waits.front().since < idle_before_closing) return nullptr;
+        return &header_waits.front();
+    }
 
     bool trusts_forwarded(std::string_view peer) const;
     std::string_view fixed_fields();                      // "Server: ...\r\nDate: ...\r\n", cached per second

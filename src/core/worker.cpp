@@ -3,6 +3,7 @@
 #include "core/access_log.hpp"
 #include "core/http_session.hpp"
 #include "core/log.hpp"
+#include "core/log_throttle.hpp"
 #include "core/proc_title.hpp"
 #include "core/recycling.hpp"
 #include "core/router.hpp"
@@ -41,6 +42,7 @@ using namespace std::chrono_literals;
 // the request, and then the replacement's readiness, on its 100 ms ticks.
 constexpr auto replacement_margin = 200ms;
 const auto process_start = std::chrono::steady_clock::now();  // at exec, before main()
+constexpr auto full_report_interval = 10s;  // "worker_connections are not enough" at most this often
 
 const char* env(const char* name) {
     const char* v = std::getenv(name);
@@ -169,13 +171,14 @@ private:
     asio::awaitable<void> accept_loop(Acceptor& acceptor) {
         asio::steady_timer pause(ioc_);
         while (!ctx_.draining && !ctx_.retiring) {
-            if (ctx_.connections >= config_.worker_connections) {  // gunicorn: stop accepting when full
+            if (full() && !may_make_room()) {  // gunicorn stops accepting when full; we first make room
                 pause.expires_after(10ms);
                 co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
                 continue;
             }
             auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
             if (!ec) {  // even when draining began meanwhile: the peer is connected and will be answered
+                if (full()) make_room();
                 start_session(std::move(socket), ctx_);
                 co_await leave_some_to_siblings(pause);
                 continue;
@@ -185,6 +188,38 @@ private:
             pause.expires_after(100ms);
             co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
         }
+    }
+
+    bool full() const { return ctx_.connections >= config_.worker_connections; }
+
+    // Full: a new client may take the place of the connection that has waited longest for a
+    // request head, unless a live sibling has room (it takes the client then). With no such
+    // connection, accepting stops until one ends and clients wait in the listen queue.
+    bool may_make_room() {
+        if (scoreboard_.fewer_elsewhere(setup_.slot, std::uint32_t(ctx_.connections), live_since())) return false;
+        if (ctx_.idle_to_close(std::chrono::steady_clock::now())) return true;
+        report_full(Shortage::waiting);
+        return false;
+    }
+
+    void make_room() {
+        HeaderWait* idle = ctx_.idle_to_close(std::chrono::steady_clock::now());
+        if (!idle) return;  // none idle any more: one connection over the limit
+        idle->evict();
+        ++evicted_;
+        report_full(Shortage::closing);
+    }
+
+    // nginx's "worker_connections are not enough", each kind at most once per full_report_interval
+    // (the count it carries is the connections closed, not the lines left out).
+    enum Shortage { closing, waiting };
+    void report_full(Shortage kind) {
+        static constexpr std::string_view what[] = {
+            "closing connections idle in their request head, oldest first",
+            "no connection idle long enough to close, new clients wait in the listen queue"};
+        if (!full_reports_[kind].admit(std::chrono::steady_clock::now())) return;
+        spdlog::warn("{} worker_connections are not enough: {} ({} closed so far; pid: {})",
+                     config_.worker_connections, what[kind], evicted_, ::getpid());
     }
 
     // A replacement takes about what this worker took to boot, twice for safety, plus the master's
@@ -304,6 +339,8 @@ private:
     std::list<TcpAcceptor> tcp_acceptors_;
     std::list<UnixAcceptor> unix_acceptors_;
     std::optional<Recycling> recycling_;                      // with max_requests
+    std::uint64_t evicted_ = 0;                               // connections closed to make room
+    LogThrottle full_reports_[2]{LogThrottle(full_report_interval), LogThrottle(full_report_interval)};  // by Shortage
 };
 
 }  // namespace
