@@ -255,6 +255,7 @@ private:
         error_code ignored;
         for (auto& a : tcp_acceptors_) a.close(ignored);  // the shared socket stays open elsewhere
         for (auto& a : unix_acceptors_) a.close(ignored);
+        arm_drain_deadline();  // as a drained worker would: a stream that never ends must not keep it
     }
 
     // Every worker is woken for a connection on the shared socket, and the first one awake used to
@@ -301,9 +302,14 @@ private:
         for (auto& a : tcp_acceptors_) sweep_and_close(a);
         for (auto& a : unix_acceptors_) sweep_and_close(a);
         set_proc_title("agente-hibrido: worker [" + config_.display_name() + "] (draining)");
+        arm_drain_deadline();
+        maybe_exit();
+    }
+
+    // graceful_timeout, from a TERM or from reaching max_requests: then running handlers are stopped.
+    void arm_drain_deadline() {
         drain_deadline_.expires_after(std::chrono::seconds(config_.graceful_timeout));
         drain_deadline_.async_wait([this](error_code ec) { if (!ec) stop_streams(); });
-        maybe_exit();
     }
 
     // graceful_timeout ran out: tell each running handler (it may send a last event), then leave.

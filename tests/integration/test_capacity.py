@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from harness import TEST_BIN, ServerTest, concurrent_gets, http_get, wrk
+from harness import TEST_BIN, ServerTest, concurrent_gets, http_get, raw_request, wrk
 
 
 class MaxRequestsUnderLoad(ServerTest):
@@ -42,6 +42,18 @@ class MaxRequestsUnderLoad(ServerTest):
         # at most one request more per connection open then (docs/operations.md).
         self.assertLessEqual(max(served.values()), limit + jitter + connections, served.most_common(3))
         self.assertGreaterEqual(len(served), total // (limit + jitter + connections))
+
+
+    def test_the_request_at_the_limit_closes_its_connection_and_a_stream_ends_at_graceful_timeout(self):
+        s = self.server(["workers = 1", "max_requests = 1", "graceful_timeout = 1"], binary=TEST_BIN).start()
+        self.assertTrue(s.wait_log(r"Worker \(pid:\d+\) recycled"))  # the one start()'s first request retired
+        t0 = time.monotonic()
+        out = raw_request(s.port, b"GET /stream?n=100&ms=100 HTTP/1.1\r\nHost: x\r\n\r\n", timeout=15)
+        head, _, body = out.partition(b"\r\n\r\n")
+        self.assertIn(b"Connection: close", head)
+        self.assertIn(b"event: end\ndata: 3", body)  # the handler's last event, reason draining
+        self.assertTrue(body.endswith(b"0\r\n\r\n"), body[-50:])
+        self.assertLess(time.monotonic() - t0, 8)  # cut after graceful_timeout, not its 10 s
 
 
 class SlowClientsPastCapacity(ServerTest):
