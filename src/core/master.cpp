@@ -5,6 +5,7 @@
 #include "core/log.hpp"
 #include "core/proc_title.hpp"
 #include "core/scoreboard.hpp"
+#include "core/spawn.hpp"
 #include "core/systemd_notify.hpp"
 #include "core/worker.hpp"
 
@@ -13,11 +14,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,34 +30,21 @@
 #include <map>
 #include <random>
 
-extern char** environ;
-
 namespace agente::core {
 
 namespace {
 
 using namespace std::chrono_literals;
 constexpr auto tick_interval = 100ms;
-constexpr int startup_boot_attempts = 3;   // consecutive boot failures before start-up gives up
-
-
-std::string signal_name(int sig) {
-    const char* abbrev = ::sigabbrev_np(sig);
-    return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
-}
-
-std::string exe_path() {
-    char buf[4096];
-    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) throw std::runtime_error("cannot find my own executable");
-    return std::string(buf, std::size_t(n));
-}
+constexpr auto status_interval = 5s;        // systemd's STATUS= line refreshed this often
 
 class Master {
 public:
     Master(Config config, std::vector<std::string> argv)
         : config_(std::move(config)), argv_(std::move(argv)), exe_(exe_path()),
-          app_(make_app()), signals_(ioc_), tick_(ioc_), target_(config_.workers) {}
+          app_(make_app()), signals_(ioc_), tick_(ioc_) {
+        http_.target = config_.workers;
+    }
 
     int run() {
         start();
@@ -71,6 +57,13 @@ public:
     }
 
 private:
+    // One pool's own state: its target (TTIN/TTOU move the HTTP pool's) and its run of boot failures.
+    struct PoolState {
+        Pool pool;
+        int target = 0;
+        PoolHealth health;
+    };
+
     // ---- start and stop ------------------------------------------------------------------------
     void start() {
         title("master");
@@ -183,7 +176,7 @@ private:
         if (snapshot >= 0) ::close(snapshot);  // the previous generation's
         title("master");
         write_pidfile();
-        target_ = config_.workers;
+        http_.target = config_.workers;
         ++generation_;
         reloading_ = true;
         spdlog::info("Hang up: Master (generation {})", generation_);
@@ -195,34 +188,35 @@ private:
         // TERM from our USR2 successor, which systemd now knows as MAINPID: retire without a word,
         // or STOPPING=1 would make systemd stop the whole service.
         if (successor_ > 0) quiet_ = true;
-        begin_stop(Stop::graceful, SIGTERM, std::chrono::seconds(config_.graceful_timeout) + 2s);
+        begin_stop(Stop::graceful, SIGTERM);
     }
 
     void handle_quit(int sig) {
         spdlog::info("Handling signal: {}", sig == SIGINT ? "int" : "quit");
-        begin_stop(Stop::fast, SIGQUIT, 2s);
+        begin_stop(Stop::fast, SIGQUIT);
     }
 
     enum class Stop { none, graceful, fast };
-    void begin_stop(Stop how, int sig, Clock::duration grace) {
+    void begin_stop(Stop how, int sig) {
         stop_ = how;
         if (!quiet_) notify_stopping("stopping");
         close_listeners(listeners_);  // new connections are refused rather than queued and reset
+        auto now = Clock::now();
         for (auto& [pid, w] : workers_) {
             ::kill(pid, sig);
             w.draining = true;
-            w.kill_at = Clock::now() + grace;
+            w.kill_at = how == Stop::graceful ? drain_deadline(limits_of(w.pool), now) : now + fast_stop_grace;
         }
     }
 
     void handle_ttin() {
-        ++target_;
-        spdlog::info("Handling signal: ttin; workers now {}", target_);
+        if (http_.target < Scoreboard::max_slots) ++http_.target;
+        spdlog::info("Handling signal: ttin; workers now {}", http_.target);
     }
 
     void handle_ttou() {
-        if (target_ > 1) --target_;
-        spdlog::info("Handling signal: ttou; workers now {}", target_);
+        if (http_.target > 1) --http_.target;
+        spdlog::info("Handling signal: ttou; workers now {}", http_.target);
     }
 
     void handle_usr1() {
@@ -238,7 +232,7 @@ private:
         std::vector<std::string> env = {"AGENTE_HIBRIDO_LISTEN_FDS=" + format_fds(listeners_),
                                         "AGENTE_HIBRIDO_OLD_MASTER=" + std::to_string(::getpid())};
         if (watchdog_usec_) env.push_back("WATCHDOG_USEC=" + std::to_string(watchdog_usec_));  // no PID: it's theirs
-        successor_ = exec_child(argv_, env, Child::detached_master);
+        successor_ = exec_child(exe_, argv_, env, Child::detached_master);
         spdlog::info("Started new master with pid: {}", successor_);
     }
 
@@ -263,36 +257,38 @@ private:
         }
     }
 
-    // Every exit is classified: booted and failed, killed for timeout, recycled, stopped, crashed.
+    // Every exit is classified (arbiter.cpp) and logged: booted and failed, killed for timeout,
+    // recycled, stopped, crashed, exited.
     void log_exit(const WorkerRecord& w, int status) {
-        std::string how = describe_status(status);
-        if (!w.ready && !w.draining) {
-            ++boot_failures_;
-            auto delay = boot_backoff(boot_failures_);
-            next_spawn_ = Clock::now() + delay;
-            spdlog::error("Worker (pid:{}) booted and failed: {}; retry in {} ms (failure {})", w.pid, how,
-                          std::chrono::duration_cast<std::chrono::milliseconds>(delay).count(), boot_failures_);
-            if (!ever_ready_ && boot_failures_ >= startup_boot_attempts && stop_ == Stop::none) {
-                spdlog::critical("No worker could boot; giving up ({} attempts). See the errors above.",
-                                 boot_failures_);
-                last_error_ = "no worker could boot";
-                exit_code_ = worker_boot_error;
-                begin_stop(Stop::fast, SIGQUIT, 1s);
-            }
-        } else if (w.timeout_stage && !w.draining) {
-            spdlog::error("Worker (pid:{}) killed for timeout: {}", w.pid, how);
-        } else if (w.draining || (w.at_limit && WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-            spdlog::info("Worker (pid:{}) {}: {}", w.pid, w.recycled || w.at_limit ? "recycled" : "stopped", how);
-        } else if (WIFSIGNALED(status)) {
-            spdlog::error("Worker (pid:{}) crashed with signal {}", w.pid, signal_name(WTERMSIG(status)));
-        } else {
-            spdlog::error("Worker (pid:{}) exited unexpectedly: {}", w.pid, how);
+        PoolState& pool = state_of(w.pool);
+        ExitVerdict v = judge_exit(pool.health, w, status, stop_ != Stop::none, Clock::now());
+        const char* who = pool_noun(w.pool);
+        switch (v.kind) {
+            case ExitKind::boot_failure:
+                spdlog::error("{} (pid:{}) booted and failed: {}; retry in {} ms (failure {})", who, w.pid, v.how,
+                              std::chrono::duration_cast<std::chrono::milliseconds>(v.retry_in).count(),
+                              pool.health.boot_failures);
+                break;
+            case ExitKind::timed_out: spdlog::error("{} (pid:{}) killed for timeout: {}", who, w.pid, v.how); break;
+            case ExitKind::recycled: spdlog::info("{} (pid:{}) recycled: {}", who, w.pid, v.how); break;
+            case ExitKind::stopped: spdlog::info("{} (pid:{}) stopped: {}", who, w.pid, v.how); break;
+            case ExitKind::crashed:
+                spdlog::error("{} (pid:{}) crashed with signal {}", who, w.pid, signal_name(WTERMSIG(status)));
+                break;
+            case ExitKind::exited: spdlog::error("{} (pid:{}) exited unexpectedly: {}", who, w.pid, v.how); break;
         }
+        if (!v.give_up) return;
+        spdlog::critical("No {} could boot; giving up ({} attempts). See the errors above.", lower_noun(w.pool),
+                         pool.health.boot_failures);
+        last_error_ = "no " + lower_noun(w.pool) + " could boot";
+        exit_code_ = worker_boot_error;
+        begin_stop(Stop::fast, SIGQUIT);
     }
 
-    static std::string describe_status(int status) {
-        if (WIFSIGNALED(status)) return "killed by " + signal_name(WTERMSIG(status));
-        return "exit code " + std::to_string(WEXITSTATUS(status));
+    static std::string lower_noun(Pool pool) {
+        std::string noun = pool_noun(pool);
+        noun[0] = char(std::tolower(static_cast<unsigned char>(noun[0])));
+        return noun;
     }
 
     void read_scoreboard() {
@@ -304,8 +300,7 @@ private:
             w.at_limit = retire == retire_at_limit;
             if (w.ready || slot.state.load() < std::uint32_t(WorkerState::ready)) continue;
             w.ready = true;
-            ever_ready_ = true;
-            boot_failures_ = 0;
+            note_ready(state_of(w.pool).health);
         }
     }
 
@@ -313,22 +308,21 @@ private:
     void murder_stale_workers() {
         auto now = Clock::now();
         std::int64_t now_ns = monotonic_ns();
-        StaleLimits limits{std::chrono::seconds(config_.timeout), std::chrono::seconds(config_.boot_timeout)};
         for (auto& [pid, w] : workers_) {
-            switch (stale_action(w, now, now_ns, limits)) {
+            switch (stale_action(w, now, now_ns, limits_of(w.pool))) {
                 case StaleAction::none: continue;
                 case StaleAction::abort_hung:
-                    spdlog::critical("WORKER TIMEOUT (pid:{})", pid);
+                    spdlog::critical("{}WORKER TIMEOUT (pid:{})", w.pool == Pool::dirty ? "DIRTY " : "", pid);
                     ::kill(pid, SIGABRT);
                     w.timeout_stage = 1;
                     w.abort_sent = now;
                     continue;
                 case StaleAction::kill_hung: break;
                 case StaleAction::kill_unbooted:
-                    spdlog::error("Worker (pid:{}) did not boot within {} s", pid, config_.boot_timeout);
+                    spdlog::error("{} (pid:{}) did not boot within {} s", pool_noun(w.pool), pid, config_.boot_timeout);
                     break;
                 case StaleAction::kill_undrained:
-                    spdlog::warn("Worker (pid:{}) still running after graceful_timeout; killing it", pid);
+                    spdlog::warn("{} (pid:{}) still running after its graceful timeout; killing it", pool_noun(w.pool), pid);
                     break;
             }
             ::kill(pid, SIGKILL);
@@ -336,22 +330,28 @@ private:
         }
     }
 
-    // Keep `target_` serving workers of the current generation (the plan: arbiter.cpp).
+    // Keep each pool's target serving, of the current generation (the plan: arbiter.cpp).
     void manage_workers() {
         if (stop_ != Stop::none) return;
-        WorkerTargets targets{generation_, target_, config_.max_draining};
-        WorkerPlan plan = plan_workers(workers_, targets, Clock::now() >= next_spawn_, boot_failures_ > 0);
+        if (manage_pool(http_)) finish_transitions();
+    }
+
+    // True when the pool is settled.
+    bool manage_pool(PoolState& pool) {
+        PoolTargets targets{generation_, pool.target, config_.max_draining, Scoreboard::max_slots};
+        bool may_spawn = Clock::now() >= pool.health.next_spawn;
+        WorkerPlan plan = plan_pool(workers_, pool.pool, targets, may_spawn, pool.health.boot_failures > 0);
         for (int i = 0; i < plan.spawn; ++i)
             if (!spawn_worker()) break;
         for (pid_t pid : plan.drain) drain(workers_[pid], false);
         for (pid_t pid : plan.recycle) drain(workers_[pid], true);
-        if (plan.settled) finish_transitions();
+        return plan.settled;
     }
 
     // The first generation serving, or a reload complete: tell systemd, retire a USR2 predecessor.
     void finish_transitions() {
         if (!announced_ready_ || reloading_) {
-            spdlog::info("{} workers serving (generation {})", target_, generation_);
+            spdlog::info("{} workers serving (generation {})", http_.target, generation_);
             announced_ready_ = true;
             reloading_ = false;
             notify_ready(status_text());
@@ -368,7 +368,7 @@ private:
         ::kill(w.pid, SIGTERM);
         w.draining = true;
         w.recycled = recycled;
-        w.kill_at = Clock::now() + std::chrono::seconds(config_.graceful_timeout) + 5s;
+        w.kill_at = drain_deadline(limits_of(w.pool), Clock::now());
     }
 
     bool spawn_worker() {
@@ -387,7 +387,7 @@ private:
         argv[0] = "agente-hibrido: worker [" + config_.display_name() + "]";
         std::vector<std::string> env = setup.to_environment();
         if (config_fd_ >= 0) env.push_back("AGENTE_WORKER_CONFIG=/proc/self/fd/" + std::to_string(config_fd_));
-        pid_t pid = exec_child(argv, env, Child::worker);
+        pid_t pid = exec_child(exe_, argv, env, Child::worker);
         if (pid < 0) {
             scoreboard_.release(slot);
             return false;
@@ -407,60 +407,6 @@ private:
         if (config_.max_requests_jitter <= 0) return 0;
         std::uniform_int_distribution<int> d(0, config_.max_requests_jitter);
         return std::uint64_t(d(rng_));
-    }
-
-    // A worker is our child, and dies with us. A USR2 successor is forked twice so that it is
-    // reparented to PID 1 at once: systemd accepts the MAINPID= of its own child, but treats
-    // another process's child as "alien" and then cannot wait for it to drain on stop.
-    enum class Child { worker, detached_master };
-
-    // fork + exec of the binary on disk now (so a reload runs newly installed code).
-    pid_t exec_child(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env, Child kind) {
-        std::vector<std::string> env_strings(extra_env);
-        for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
-        std::vector<char*> args, envp;
-        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
-        envp.push_back(nullptr);
-        pid_t parent = ::getpid();
-        int pid_pipe[2] = {-1, -1};
-        if (kind == Child::detached_master && ::pipe2(pid_pipe, O_CLOEXEC) != 0) return -1;
-        // Signals stay blocked across fork: until exec, asio's handlers (inherited) would write
-        // into the master's signal pipe.
-        sigset_t all, previous;
-        ::sigfillset(&all);
-        ::sigprocmask(SIG_BLOCK, &all, &previous);
-        pid_t pid = ::fork();
-        if (pid == 0) {
-            for (int sig = 1; sig < NSIG; ++sig)
-                if (sig != SIGPIPE) ::signal(sig, SIG_DFL);
-            if (kind == Child::worker) {  // a worker never outlives its master
-                ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-                if (::getppid() != parent) ::_exit(1);
-            } else {
-                pid_t grandchild = ::fork();
-                if (grandchild != 0) {
-                    (void)!::write(pid_pipe[1], &grandchild, sizeof grandchild);
-                    ::_exit(0);
-                }
-            }
-            ::sigprocmask(SIG_SETMASK, &previous, nullptr);
-            ::execve(exe_.c_str(), args.data(), envp.data());
-            ::_exit(127);
-        }
-        int fork_errno = errno;
-        ::sigprocmask(SIG_SETMASK, &previous, nullptr);
-        if (pid < 0) spdlog::error("fork failed: {}", std::strerror(fork_errno));
-        if (kind == Child::detached_master) {
-            ::close(pid_pipe[1]);
-            pid_t grandchild = -1;
-            if (pid < 0 || ::read(pid_pipe[0], &grandchild, sizeof grandchild) != sizeof grandchild) grandchild = -1;
-            ::close(pid_pipe[0]);
-            if (pid > 0) ::waitpid(pid, nullptr, 0);  // the intermediate child exits at once
-            return grandchild;
-        }
-        return pid;
     }
 
     // ---- reporting -------------------------------------------------------------------------------
@@ -486,7 +432,7 @@ private:
         }
         if (now >= next_status_) {
             notify_status(status_text());
-            next_status_ = now + 5s;
+            next_status_ = now + status_interval;
         }
     }
 
@@ -523,7 +469,15 @@ private:
         if (in >> pid && pid == ::getpid()) ::unlink(config_.pidfile.c_str());
     }
 
+    PoolState& state_of(Pool) { return http_; }
+
+    PoolLimits limits_of(Pool) const {
+        return {std::chrono::seconds(config_.timeout), std::chrono::seconds(config_.boot_timeout),
+                std::chrono::seconds(config_.graceful_timeout)};
+    }
+
     Config config_;
+    PoolState http_{Pool::http};
     std::vector<std::string> argv_;
     std::string exe_;
     std::unique_ptr<App> app_;
@@ -536,13 +490,9 @@ private:
     int config_fd_ = -1;
     WorkerTable workers_;
     std::mt19937 rng_{std::random_device{}()};
-    int target_;
     int generation_ = 1;
     bool reloading_ = false;
     bool announced_ready_ = false;
-    bool ever_ready_ = false;
-    int boot_failures_ = 0;
-    Clock::time_point next_spawn_{};
     Stop stop_ = Stop::none;
     pid_t successor_ = 0;
     bool quiet_ = false;              // retiring for a USR2 successor: systemd talks to it now

@@ -1,0 +1,74 @@
+#include "core/spawn.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace agente::core {
+
+std::string exe_path() {
+    char buf[4096];
+    ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) throw std::runtime_error("cannot find my own executable");
+    return std::string(buf, std::size_t(n));
+}
+
+pid_t exec_child(const std::string& exe, const std::vector<std::string>& argv,
+                 const std::vector<std::string>& extra_env, Child kind) {
+    std::vector<std::string> env_strings(extra_env);
+    for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+    std::vector<char*> args, envp;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    for (const auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    pid_t parent = ::getpid();
+    int pid_pipe[2] = {-1, -1};
+    if (kind == Child::detached_master && ::pipe2(pid_pipe, O_CLOEXEC) != 0) return -1;
+    // Signals stay blocked across fork: until exec, asio's handlers (inherited) would write
+    // into the master's signal pipe.
+    sigset_t all, previous;
+    ::sigfillset(&all);
+    ::sigprocmask(SIG_BLOCK, &all, &previous);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        for (int sig = 1; sig < NSIG; ++sig)
+            if (sig != SIGPIPE) ::signal(sig, SIG_DFL);
+        if (kind == Child::worker) {  // a worker never outlives its master
+            ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (::getppid() != parent) ::_exit(1);
+        } else {
+            pid_t grandchild = ::fork();
+            if (grandchild != 0) {
+                (void)!::write(pid_pipe[1], &grandchild, sizeof grandchild);
+                ::_exit(0);
+            }
+        }
+        ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+        ::execve(exe.c_str(), args.data(), envp.data());
+        ::_exit(127);
+    }
+    int fork_errno = errno;
+    ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+    if (pid < 0) spdlog::error("fork failed: {}", std::strerror(fork_errno));
+    if (kind == Child::detached_master) {
+        ::close(pid_pipe[1]);
+        pid_t grandchild = -1;
+        if (pid < 0 || ::read(pid_pipe[0], &grandchild, sizeof grandchild) != sizeof grandchild) grandchild = -1;
+        ::close(pid_pipe[0]);
+        if (pid > 0) ::waitpid(pid, nullptr, 0);  // the intermediate child exits at once
+        return grandchild;
+    }
+    return pid;
+}
+
+}  // namespace agente::core
