@@ -1,8 +1,10 @@
 // The app side of the core/app boundary: a linked library implements App and make_app(). The core
-// calls it in the master (shared state, before any fork) and in each worker (routes, start, exit).
+// calls it in the master (shared state, before any fork), in each HTTP worker (routes, start, exit)
+// and in each dirty worker (job kinds, see dirty.hpp).
 #pragma once
 
 #include <agente/config.hpp>
+#include <agente/dirty.hpp>
 #include <agente/handler.hpp>
 
 #include <cstddef>
@@ -23,6 +25,7 @@ struct WorkerContext {
     SharedArea shared;
     int slot;                           // this worker's scoreboard slot, 0..max_slots-1
     int max_slots;
+    DirtyClient* dirty = nullptr;       // calls the dirty pool's jobs; null when dirty_workers = 0
 };
 
 class App {
@@ -38,6 +41,10 @@ public:
     virtual void register_routes(Router& router, WorkerContext& context) = 0;
     // Worker, once its loop has stopped serving (like gunicorn's worker_exit).
     virtual void on_worker_exit() {}
+    // Dirty worker, once at boot: register the job kinds HTTP workers may call (like gunicorn's
+    // dirty app init). Blocking is fine here (load an index, open a database); what the handlers
+    // capture lives as long as the process. A throw is a boot failure, retried with backoff.
+    virtual void register_jobs(JobRegistry& jobs, const Config& config) {}
 };
 
 // Bytes of shared memory the app wants; the master reserves them in the scoreboard.

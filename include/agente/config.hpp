@@ -59,6 +59,13 @@ struct Config {
     int max_draining = 1;                    // recycled workers allowed to drain at once
     int boot_timeout = 30;                   // seconds a new worker gets to report ready
 
+    // The dirty pool (gunicorn's dirty workers): processes for the app's blocking jobs.
+    int dirty_workers = 0;                   // 0: no pool
+    int dirty_threads = 1;                   // jobs a dirty worker runs at once, one thread each
+    int dirty_timeout = 300;                 // seconds a job (or a silent dirty worker) may take; 0: unbounded
+    int dirty_graceful_timeout = 30;         // seconds a stopping dirty worker gets to finish its jobs
+    int dirty_backlog = 64;                  // calls waiting for a free dirty thread; more are refused
+
     // Request limits (gunicorn's), plus a body limit answered 413.
     int limit_request_line = 4094;           // 0: unlimited (as gunicorn)
     int limit_request_fields = 100;

@@ -1,5 +1,6 @@
 // agente-hibrido: the same binary is the master (started by the operator or systemd) and every
-// worker (exec'd by the master with AGENTE_WORKER_* in its environment).
+// worker, HTTP or dirty (exec'd by the master with AGENTE_WORKER_* in its environment).
+#include "core/dirty_worker.hpp"
 #include "core/log.hpp"
 #include "core/master.hpp"
 #include "core/proc_title.hpp"
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
         std::cerr << "Error: cannot open the error log: " << e.what() << "\n";
         return 1;
     }
+    if (is_worker && worker.pool == core::Pool::dirty) return core::run_dirty_worker(loaded.config, worker);
     if (is_worker) return core::run_worker(loaded.config, worker);
     return core::run_master(std::move(loaded.config), std::move(args));
 }

@@ -1,6 +1,7 @@
 #include "core/master.hpp"
 
 #include "core/arbiter.hpp"
+#include "core/dirty_socket.hpp"
 #include "core/listeners.hpp"
 #include "core/log.hpp"
 #include "core/proc_title.hpp"
@@ -28,6 +29,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <random>
 
 namespace agente::core {
@@ -44,6 +46,7 @@ public:
         : config_(std::move(config)), argv_(std::move(argv)), exe_(exe_path()),
           app_(make_app()), signals_(ioc_), tick_(ioc_) {
         http_.target = config_.workers;
+        dirty_.target = config_.dirty_workers;
     }
 
     int run() {
@@ -84,6 +87,7 @@ private:
         app_->init_shared(scoreboard_.app_area());
         write_pidfile();
         config_fd_ = snapshot_config(config_);
+        open_dirty_socket();
         if (const char* old = std::getenv("AGENTE_HIBRIDO_OLD_MASTER")) {
             old_master_ = std::atoi(old);
             ::unsetenv("AGENTE_HIBRIDO_OLD_MASTER");
@@ -126,6 +130,7 @@ private:
         }
         read_scoreboard();  // first: a worker that served and then died is a crash, not a boot failure
         reap_workers();
+        stop_dirty_pool();
         murder_stale_workers();
         manage_workers();
         watch_successor();
@@ -177,6 +182,8 @@ private:
         title("master");
         write_pidfile();
         http_.target = config_.workers;
+        dirty_.target = config_.dirty_workers;
+        open_dirty_socket();
         ++generation_;
         reloading_ = true;
         spdlog::info("Hang up: Master (generation {})", generation_);
@@ -197,16 +204,28 @@ private:
     }
 
     enum class Stop { none, graceful, fast };
+    // A graceful stop drains the HTTP workers first: the dirty pool serves their last requests'
+    // calls, and is told to stop once no HTTP worker is left (stop_dirty_pool). A fast one stops all.
     void begin_stop(Stop how, int sig) {
         stop_ = how;
         if (!quiet_) notify_stopping("stopping");
         close_listeners(listeners_);  // new connections are refused rather than queued and reset
         auto now = Clock::now();
         for (auto& [pid, w] : workers_) {
+            if (how == Stop::graceful && w.pool == Pool::dirty) continue;
             ::kill(pid, sig);
             w.draining = true;
             w.kill_at = how == Stop::graceful ? drain_deadline(limits_of(w.pool), now) : now + fast_stop_grace;
         }
+        stop_dirty_pool();
+    }
+
+    void stop_dirty_pool() {
+        if (stop_ != Stop::graceful) return;
+        bool http_left = std::any_of(workers_.begin(), workers_.end(), [](auto& kv) { return kv.second.pool == Pool::http; });
+        if (http_left) return;
+        for (auto& [pid, w] : workers_)
+            if (!w.draining) drain(w, false);
     }
 
     void handle_ttin() {
@@ -232,7 +251,9 @@ private:
         std::vector<std::string> env = {"AGENTE_HIBRIDO_LISTEN_FDS=" + format_fds(listeners_),
                                         "AGENTE_HIBRIDO_OLD_MASTER=" + std::to_string(::getpid())};
         if (watchdog_usec_) env.push_back("WATCHDOG_USEC=" + std::to_string(watchdog_usec_));  // no PID: it's theirs
-        successor_ = exec_child(exe_, argv_, env, Child::detached_master);
+        std::vector<int> keep;
+        for (const auto& l : listeners_) keep.push_back(l.fd);
+        successor_ = exec_child(exe_, argv_, env, keep, Child::detached_master);
         spdlog::info("Started new master with pid: {}", successor_);
     }
 
@@ -251,7 +272,7 @@ private:
             auto it = workers_.find(pid);
             if (it == workers_.end()) continue;
             log_exit(it->second, status);
-            app_->reclaim_slot(scoreboard_.app_area(), it->second.slot);
+            if (it->second.pool == Pool::http) app_->reclaim_slot(scoreboard_.app_area(), it->second.slot);
             scoreboard_.release(it->second.slot);
             workers_.erase(it);
         }
@@ -292,16 +313,20 @@ private:
     }
 
     void read_scoreboard() {
+        std::uint32_t dirty_ready = 0;
         for (auto& [pid, w] : workers_) {
             Slot& slot = scoreboard_.slot(w.slot);
             w.heartbeat_ns = slot.heartbeat_ns.load();
             std::uint32_t retire = slot.retire.load();
             w.retiring = retire != 0;
             w.at_limit = retire == retire_at_limit;
-            if (w.ready || slot.state.load() < std::uint32_t(WorkerState::ready)) continue;
-            w.ready = true;
-            note_ready(state_of(w.pool).health);
+            if (!w.ready && slot.state.load() >= std::uint32_t(WorkerState::ready)) {
+                w.ready = true;
+                note_ready(state_of(w.pool).health);
+            }
+            dirty_ready += w.pool == Pool::dirty && w.ready && !w.draining;
         }
+        scoreboard_.dirty_ready().store(dirty_ready, std::memory_order_relaxed);
     }
 
     // A worker whose loop stopped beating is aborted, then killed on the next pass (gunicorn's murder).
@@ -333,16 +358,19 @@ private:
     // Keep each pool's target serving, of the current generation (the plan: arbiter.cpp).
     void manage_workers() {
         if (stop_ != Stop::none) return;
-        if (manage_pool(http_)) finish_transitions();
+        bool http_settled = manage_pool(http_);
+        bool dirty_settled = manage_pool(dirty_);
+        if (http_settled && dirty_settled) finish_transitions();
     }
 
     // True when the pool is settled.
     bool manage_pool(PoolState& pool) {
-        PoolTargets targets{generation_, pool.target, config_.max_draining, Scoreboard::max_slots};
+        int budget = pool.pool == Pool::dirty ? Scoreboard::dirty_slots : Scoreboard::max_slots;
+        PoolTargets targets{generation_, pool.target, config_.max_draining, budget};
         bool may_spawn = Clock::now() >= pool.health.next_spawn;
         WorkerPlan plan = plan_pool(workers_, pool.pool, targets, may_spawn, pool.health.boot_failures > 0);
         for (int i = 0; i < plan.spawn; ++i)
-            if (!spawn_worker()) break;
+            if (!spawn_worker(pool.pool)) break;
         for (pid_t pid : plan.drain) drain(workers_[pid], false);
         for (pid_t pid : plan.recycle) drain(workers_[pid], true);
         return plan.settled;
@@ -351,7 +379,11 @@ private:
     // The first generation serving, or a reload complete: tell systemd, retire a USR2 predecessor.
     void finish_transitions() {
         if (!announced_ready_ || reloading_) {
-            spdlog::info("{} workers serving (generation {})", http_.target, generation_);
+            if (dirty_.target > 0)
+                spdlog::info("{} workers and {} dirty workers serving (generation {})", http_.target, dirty_.target,
+                             generation_);
+            else
+                spdlog::info("{} workers serving (generation {})", http_.target, generation_);
             announced_ready_ = true;
             reloading_ = false;
             notify_ready(status_text());
@@ -371,23 +403,33 @@ private:
         w.kill_at = drain_deadline(limits_of(w.pool), Clock::now());
     }
 
-    bool spawn_worker() {
-        int slot = scoreboard_.claim(0);
+    bool spawn_worker(Pool pool) {
+        bool dirty = pool == Pool::dirty;
+        int slot = dirty ? scoreboard_.claim_dirty(0) : scoreboard_.claim(0);
         if (slot < 0) {
-            spdlog::error("No free scoreboard slot for a new worker");
+            spdlog::error("No free scoreboard slot for a new {}", lower_noun(pool));
             return false;
         }
         WorkerSetup setup;
-        setup.listeners = listeners_;
+        setup.pool = pool;
         setup.scoreboard_fd = scoreboard_.fd();
         setup.slot = slot;
         setup.master_pid = ::getpid();
-        setup.max_requests = config_.max_requests ? config_.max_requests + jitter() : 0;
+        std::vector<int> keep = {scoreboard_.fd()};
+        if (config_fd_ >= 0) keep.push_back(config_fd_);
+        if (dirty) {
+            setup.listeners = {Listener{dirty_socket_->address, dirty_socket_->fd, true}};
+        } else {
+            setup.listeners = listeners_;
+            setup.max_requests = config_.max_requests ? config_.max_requests + jitter() : 0;
+            if (dirty_socket_ && config_.dirty_workers > 0) setup.dirty_address = dirty_socket_->address;
+        }
+        for (const auto& l : setup.listeners) keep.push_back(l.fd);
         std::vector<std::string> argv = argv_;
-        argv[0] = "agente-hibrido: worker [" + config_.display_name() + "]";
+        argv[0] = std::string("agente-hibrido: ") + (dirty ? "dirty worker" : "worker") + " [" + config_.display_name() + "]";
         std::vector<std::string> env = setup.to_environment();
         if (config_fd_ >= 0) env.push_back("AGENTE_WORKER_CONFIG=/proc/self/fd/" + std::to_string(config_fd_));
-        pid_t pid = exec_child(exe_, argv, env, Child::worker);
+        pid_t pid = exec_child(exe_, argv, env, keep, Child::worker);
         if (pid < 0) {
             scoreboard_.release(slot);
             return false;
@@ -395,12 +437,25 @@ private:
         scoreboard_.slot(slot).pid = pid;
         WorkerRecord w;
         w.pid = pid;
+        w.pool = pool;
         w.slot = slot;
         w.generation = generation_;
         w.spawned = Clock::now();
         workers_[pid] = w;
-        spdlog::info("Booting worker with pid: {}", pid);
+        spdlog::info("Booting {} with pid: {}", lower_noun(pool), pid);
         return true;
+    }
+
+    // The dirty socket is bound once the pool is wanted (at start, or by the first reload that asks
+    // for dirty workers) and kept: callers of every generation reach the pool through it.
+    void open_dirty_socket() {
+        if (config_.dirty_workers == 0 && !dirty_socket_) return;
+        if (!dirty_socket_) {
+            dirty_socket_ = bind_dirty_socket(config_.dirty_backlog);
+            spdlog::info("Dirty pool at: {}", dirty_socket_->address);
+        } else {
+            set_dirty_backlog(*dirty_socket_, config_.dirty_backlog);
+        }
     }
 
     std::uint64_t jitter() {
@@ -411,14 +466,23 @@ private:
 
     // ---- reporting -------------------------------------------------------------------------------
     std::string status_text() {
-        int ready = 0;
-        std::uint64_t served = 0;
+        int ready = 0, dirty_ready = 0;
+        std::uint64_t served = 0, jobs = 0;
         for (auto& [pid, w] : workers_) {
-            ready += w.ready && !w.draining;
-            served += scoreboard_.slot(w.slot).requests.load(std::memory_order_relaxed);
+            bool serving = w.ready && !w.draining;
+            auto count = scoreboard_.slot(w.slot).requests.load(std::memory_order_relaxed);
+            if (w.pool == Pool::dirty) {
+                dirty_ready += serving;
+                jobs += count;
+            } else {
+                ready += serving;
+                served += count;
+            }
         }
         std::string s = std::to_string(ready) + " workers ready, generation " + std::to_string(generation_) + ", " +
                         std::to_string(served) + " requests served by live workers";
+        if (dirty_.target > 0 || dirty_ready > 0)
+            s += "; " + std::to_string(dirty_ready) + " dirty workers ready, " + std::to_string(jobs) + " jobs run";
         if (!last_error_.empty()) s += "; last error: " + last_error_;
         return s;
     }
@@ -469,15 +533,20 @@ private:
         if (in >> pid && pid == ::getpid()) ::unlink(config_.pidfile.c_str());
     }
 
-    PoolState& state_of(Pool) { return http_; }
+    PoolState& state_of(Pool pool) { return pool == Pool::dirty ? dirty_ : http_; }
 
-    PoolLimits limits_of(Pool) const {
+    PoolLimits limits_of(Pool pool) const {
+        if (pool == Pool::dirty)
+            return {std::chrono::seconds(config_.dirty_timeout), std::chrono::seconds(config_.boot_timeout),
+                    std::chrono::seconds(config_.dirty_graceful_timeout)};
         return {std::chrono::seconds(config_.timeout), std::chrono::seconds(config_.boot_timeout),
                 std::chrono::seconds(config_.graceful_timeout)};
     }
 
     Config config_;
-    PoolState http_{Pool::http};
+    PoolState http_{Pool::http, 0, {}};
+    PoolState dirty_{Pool::dirty, 0, {}};
+    std::optional<DirtySocket> dirty_socket_;
     std::vector<std::string> argv_;
     std::string exe_;
     std::unique_ptr<App> app_;

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <stdexcept>
 #include <string>
@@ -13,9 +14,11 @@ namespace agente::core {
 
 namespace {
 
-constexpr std::size_t header_bytes = sizeof(std::uint64_t) * 2;  // app size, reserved
+// The header: the app area's size, then the count of ready dirty workers.
+constexpr std::size_t header_bytes = sizeof(std::uint64_t) * 2;
+constexpr int all_slots = Scoreboard::max_slots + Scoreboard::dirty_slots;
 
-std::size_t slots_bytes() { return sizeof(Slot) * Scoreboard::max_slots; }
+std::size_t slots_bytes() { return sizeof(Slot) * all_slots + sizeof(DirtyKinds) * Scoreboard::dirty_slots; }
 
 [[noreturn]] void throw_errno(const std::string& what) {
     throw std::system_error(errno, std::generic_category(), what);
@@ -33,6 +36,10 @@ std::int64_t monotonic_ns() {
     timespec ts{};
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
     return std::int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::chrono::milliseconds heartbeat_interval(int timeout_seconds) {
+    return std::chrono::milliseconds(std::clamp<std::int64_t>(std::int64_t(timeout_seconds) * 250, 100, 1000));
 }
 
 Scoreboard Scoreboard::create(std::size_t app_bytes) {
@@ -82,8 +89,50 @@ SharedArea Scoreboard::app_area() const {
     return {static_cast<char*>(base_) + header_bytes + slots_bytes(), app_bytes};
 }
 
-int Scoreboard::claim(std::int32_t pid) {
-    for (int i = 0; i < max_slots; ++i) {
+std::uint64_t kind_hash(std::string_view kind) {
+    std::uint64_t h = 14695981039346656037ull;
+    for (unsigned char c : kind) h = (h ^ c) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+std::atomic<std::uint32_t>& Scoreboard::dirty_ready() {
+    return *reinterpret_cast<std::atomic<std::uint32_t>*>(static_cast<char*>(base_) + sizeof(std::uint64_t));
+}
+
+DirtyKinds& Scoreboard::kinds_of(int slot) const {
+    auto* first = reinterpret_cast<DirtyKinds*>(slots() + all_slots);
+    return first[slot - first_dirty_slot];
+}
+
+void Scoreboard::list_idempotent(int slot, const std::vector<std::uint64_t>& hashes) {
+    DirtyKinds& k = kinds_of(slot);
+    for (int i = 0; i < DirtyKinds::max_kinds; ++i)
+        k.idempotent[i].store(i < int(hashes.size()) ? hashes[i] : 0, std::memory_order_relaxed);
+}
+
+bool Scoreboard::idempotent(std::uint64_t hash) const {
+    for (int s = first_dirty_slot; s < first_dirty_slot + dirty_slots; ++s) {
+        if (slots()[s].state.load(std::memory_order_relaxed) == std::uint32_t(WorkerState::free)) continue;
+        const DirtyKinds& k = kinds_of(s);
+        for (const auto& cell : k.idempotent) {
+            std::uint64_t h = cell.load(std::memory_order_relaxed);
+            if (h == 0) break;
+            if (h == hash) return true;
+        }
+    }
+    return false;
+}
+
+int Scoreboard::claim(std::int32_t pid) { return claim_in(0, max_slots, pid); }
+
+int Scoreboard::claim_dirty(std::int32_t pid) {
+    int i = claim_in(first_dirty_slot, first_dirty_slot + dirty_slots, pid);
+    if (i >= 0) list_idempotent(i, {});
+    return i;
+}
+
+int Scoreboard::claim_in(int first, int end, std::int32_t pid) {
+    for (int i = first; i < end; ++i) {
         Slot& s = slot(i);
         if (s.state.load() != std::uint32_t(WorkerState::free)) continue;
         s.pid = pid;

@@ -1,6 +1,7 @@
 #include "core/spawn.hpp"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
@@ -22,8 +23,19 @@ std::string exe_path() {
     return std::string(buf, std::size_t(n));
 }
 
+namespace {
+
+// In the child, before exec: every fd above 2 closes on exec but those named. Without
+// close_range (Linux < 5.11) the child inherits what is not close-on-exec, as before.
+void keep_only(const std::vector<int>& keep_fds) {
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (int fd : keep_fds) ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) & ~FD_CLOEXEC);
+}
+
+}  // namespace
+
 pid_t exec_child(const std::string& exe, const std::vector<std::string>& argv,
-                 const std::vector<std::string>& extra_env, Child kind) {
+                 const std::vector<std::string>& extra_env, const std::vector<int>& keep_fds, Child kind) {
     std::vector<std::string> env_strings(extra_env);
     for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
     std::vector<char*> args, envp;
@@ -53,6 +65,7 @@ pid_t exec_child(const std::string& exe, const std::vector<std::string>& argv,
                 ::_exit(0);
             }
         }
+        keep_only(keep_fds);
         ::sigprocmask(SIG_SETMASK, &previous, nullptr);
         ::execve(exe.c_str(), args.data(), envp.data());
         ::_exit(127);

@@ -19,8 +19,10 @@ enum class Child { worker, detached_master };
 std::string exe_path();
 
 // Starts `exe` with `argv` (argv[0] becomes the process title) and the master's environment plus
-// `extra_env`. Returns the child's pid, or -1 (logged) when fork failed.
+// `extra_env`. The child inherits exactly `keep_fds` besides 0-2 (a dirty worker does not hold the
+// HTTP listeners open, nor an HTTP worker the dirty socket). Returns the child's pid, or -1
+// (logged) when fork failed.
 pid_t exec_child(const std::string& exe, const std::vector<std::string>& argv,
-                 const std::vector<std::string>& extra_env, Child kind);
+                 const std::vector<std::string>& extra_env, const std::vector<int>& keep_fds, Child kind);
 
 }  // namespace agente::core

@@ -1,9 +1,11 @@
 #include "core/worker.hpp"
 
 #include "core/access_log.hpp"
+#include "core/dirty_client.hpp"
 #include "core/http_session.hpp"
 #include "core/log.hpp"
 #include "core/log_throttle.hpp"
+#include "core/privileges.hpp"
 #include "core/proc_title.hpp"
 #include "core/recycling.hpp"
 #include "core/router.hpp"
@@ -19,8 +21,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/as_tuple.hpp>
-#include <grp.h>
-#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -49,22 +49,6 @@ const char* env(const char* name) {
     return v ? v : "";
 }
 
-// Only root can switch; gunicorn does the same in its workers.
-void drop_privileges(const Config& c) {
-    if (::geteuid() != 0) return;
-    if (!c.group.empty()) {
-        group* g = ::getgrnam(c.group.c_str());
-        if (!g || ::setgid(g->gr_gid) != 0) throw std::runtime_error("cannot switch to group " + c.group);
-    }
-    if (!c.user.empty()) {
-        passwd* p = ::getpwnam(c.user.c_str());
-        if (!p) throw std::runtime_error("no such user " + c.user);
-        if (c.group.empty() && ::setgid(p->pw_gid) != 0) throw std::runtime_error("cannot switch group");
-        if (::initgroups(p->pw_name, ::getgid()) != 0 || ::setuid(p->pw_uid) != 0)
-            throw std::runtime_error("cannot switch to user " + c.user);
-    }
-}
-
 class Worker {
 public:
     Worker(const Config& config, const WorkerSetup& setup)
@@ -83,6 +67,11 @@ public:
         add_core_routes();
         app_ = make_app();
         WorkerContext wc{ioc_.get_executor(), config_, scoreboard_.app_area(), setup_.slot, Scoreboard::max_slots};
+        if (!setup_.dirty_address.empty()) {
+            dirty_ = make_dirty_client(ioc_.get_executor(), setup_.dirty_address, scoreboard_,
+                                       std::chrono::seconds(config_.dirty_timeout));
+            wc.dirty = dirty_.get();
+        }
         app_->register_routes(routes_, wc);
         watch_signals();
         beat();
@@ -275,9 +264,7 @@ private:
         return monotonic_ns() - 3 * std::chrono::nanoseconds(heartbeat_interval()).count();
     }
 
-    std::chrono::milliseconds heartbeat_interval() const {
-        return std::chrono::milliseconds(std::clamp(config_.timeout * 250, 100, 1000));
-    }
+    std::chrono::milliseconds heartbeat_interval() const { return core::heartbeat_interval(config_.timeout); }
 
     // Takes what is already queued on the listener, then lets go of it: the master and the other
     // workers keep the socket open, so nothing queued behind it is reset.
@@ -338,6 +325,7 @@ private:
     RouteTable routes_;
     AccessLog access_log_;
     ServerContext ctx_;
+    std::unique_ptr<DirtyClient> dirty_;   // before app_: the app's handlers may hold it
     std::unique_ptr<App> app_;
     asio::signal_set signals_;
     asio::steady_timer heartbeat_;
@@ -353,23 +341,28 @@ private:
 
 bool WorkerSetup::from_environment() {
     if (std::string(env("AGENTE_WORKER_SLOT")).empty()) return false;
+    pool = std::string_view(env("AGENTE_WORKER_POOL")) == "dirty" ? Pool::dirty : Pool::http;
     listeners = parse_fds(env("AGENTE_WORKER_FDS"));
     scoreboard_fd = std::atoi(env("AGENTE_WORKER_SCOREBOARD"));
     slot = std::atoi(env("AGENTE_WORKER_SLOT"));
     master_pid = std::atoi(env("AGENTE_WORKER_MASTER"));
     max_requests = std::strtoull(env("AGENTE_WORKER_MAX_REQUESTS"), nullptr, 10);
-    for (const char* name : {"AGENTE_WORKER_FDS", "AGENTE_WORKER_SCOREBOARD", "AGENTE_WORKER_SLOT",
-                             "AGENTE_WORKER_MASTER", "AGENTE_WORKER_MAX_REQUESTS"})
+    dirty_address = env("AGENTE_WORKER_DIRTY");
+    for (const char* name : {"AGENTE_WORKER_POOL", "AGENTE_WORKER_FDS", "AGENTE_WORKER_SCOREBOARD",
+                             "AGENTE_WORKER_SLOT", "AGENTE_WORKER_MASTER", "AGENTE_WORKER_MAX_REQUESTS",
+                             "AGENTE_WORKER_DIRTY"})
         ::unsetenv(name);
     return true;
 }
 
 std::vector<std::string> WorkerSetup::to_environment() const {
-    return {"AGENTE_WORKER_FDS=" + format_fds(listeners),
+    return {std::string("AGENTE_WORKER_POOL=") + (pool == Pool::dirty ? "dirty" : "http"),
+            "AGENTE_WORKER_FDS=" + format_fds(listeners),
             "AGENTE_WORKER_SCOREBOARD=" + std::to_string(scoreboard_fd),
             "AGENTE_WORKER_SLOT=" + std::to_string(slot),
             "AGENTE_WORKER_MASTER=" + std::to_string(master_pid),
-            "AGENTE_WORKER_MAX_REQUESTS=" + std::to_string(max_requests)};
+            "AGENTE_WORKER_MAX_REQUESTS=" + std::to_string(max_requests),
+            "AGENTE_WORKER_DIRTY=" + dirty_address};
 }
 
 int run_worker(const Config& config, const WorkerSetup& setup) {

@@ -3,6 +3,7 @@
 // leaves on its own when its master is gone.
 #pragma once
 
+#include "core/arbiter.hpp"
 #include "core/listeners.hpp"
 
 #include <agente/config.hpp>
@@ -16,13 +17,15 @@ namespace agente::core {
 // Named exit codes, read by the master to classify a worker's end (gunicorn's WORKER_BOOT_ERROR).
 inline constexpr int worker_boot_error = 3;
 
-// What the master hands a worker across exec, besides the configuration.
+// What the master hands a worker of either pool across exec, besides the configuration.
 struct WorkerSetup {
-    std::vector<Listener> listeners;
+    Pool pool = Pool::http;
+    std::vector<Listener> listeners;  // a dirty worker: the dirty socket, to accept calls from
     int scoreboard_fd = -1;
     int slot = -1;
     pid_t master_pid = 0;
     std::uint64_t max_requests = 0;   // with jitter applied; 0: no recycling
+    std::string dirty_address;        // an HTTP worker: where to call the dirty pool; empty: no pool
 
     bool from_environment();          // true when this process was started as a worker
     std::vector<std::string> to_environment() const;

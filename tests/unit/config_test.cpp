@@ -248,6 +248,32 @@ TEST_F(ConfigTest, UnsupportedGunicornSettingsSaySo) {
               path + ":1: worker_class: not supported: there is one worker type, an event loop per process");
 }
 
+TEST_F(ConfigTest, TheDirtyPoolsSettingsAreGunicornsAndChecked) {
+    Config defaults = load_config({}, "").config;
+    EXPECT_EQ(defaults.dirty_workers, 0);
+    EXPECT_EQ(defaults.dirty_threads, 1);
+    EXPECT_EQ(defaults.dirty_timeout, 300);
+    EXPECT_EQ(defaults.dirty_graceful_timeout, 30);
+    EXPECT_EQ(defaults.dirty_backlog, 64);
+    Config c = load_file("dirty_workers = 2\ndirty_threads = 4\ndirty_timeout = 60\ndirty_graceful_timeout = 5\n");
+    EXPECT_EQ(c.dirty_workers, 2);
+    EXPECT_EQ(c.dirty_threads, 4);
+    EXPECT_EQ(c.dirty_timeout, 60);
+    EXPECT_EQ(c.dirty_graceful_timeout, 5);
+    EXPECT_EQ(load_config({"--dirty-workers", "3", "--dirty-backlog=9"}, "").config.dirty_backlog, 9);
+    std::string path = write("");
+    EXPECT_EQ(file_error("workers = 2\ndirty_workers = \"two\"\n"),
+              path + R"(:2: dirty_workers: expected a non-negative integer, got "two")");
+    EXPECT_EQ(file_error("dirty_workers = 129\n"), path + ":1: dirty_workers: expected at most 128, got 129");
+    EXPECT_EQ(file_error("dirty_threads = 0\n"), path + ":1: dirty_threads: expected a positive integer, got 0");
+    EXPECT_EQ(file_error("dirty_worker = 1\n"), path + R"(:1: unknown setting "dirty_worker": did you mean "dirty_workers"?)");
+    EXPECT_EQ(file_error("dirty_apps = [\"a:B\"]\n"),
+              path + ":1: dirty_apps: not supported: the app is linked in and registers its jobs itself "
+                     "(App::register_jobs)");
+    EXPECT_NE(print_config(c).find("dirty_workers = 2\n"), std::string::npos);
+    EXPECT_NE(usage_text().find("--dirty-graceful-timeout"), std::string::npos);
+}
+
 TEST_F(ConfigTest, NearestSetting) {
     EXPECT_EQ(nearest_setting("worker"), "workers");
     EXPECT_EQ(nearest_setting("timout"), "timeout");
