@@ -3,6 +3,7 @@
 #include <agente/app.hpp>
 
 #include "app/agent/agent.hpp"
+#include "app/agent/store_pool.hpp"
 #include "app/gateway/gateway.hpp"
 #include "app/rag/settings.hpp"
 
@@ -32,6 +33,9 @@ public:
     }
 
     void reclaim_slot(SharedArea area, int slot) override { gateway::reclaim_worker_streams(area, slot); }
+
+    // A dirty worker: the agent's conversation store runs here when there is a pool.
+    void register_jobs(JobRegistry& jobs, const Config& config) override { agent::register_store_jobs(jobs, config); }
 
     void register_routes(Router& router, WorkerContext& context) override {
         router.add("GET", "/", SyncHandler([](const Request&) {

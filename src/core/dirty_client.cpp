@@ -121,7 +121,7 @@ private:
 
     asio::awaitable<DirtyResult> call_once(const std::string& kind, const std::string& payload, Clock::time_point until,
                                            const Handler& on_chunk, bool& heard) {
-        if (scoreboard_.dirty_ready().load(std::memory_order_relaxed) == 0)
+        if (!scoreboard_.any_dirty_ready())
             co_return failure(DirtyErrc::unavailable, "no dirty worker is ready");
         auto c = std::make_shared<Connection>(executor_);
         if (DirtyResult refused = connect(*c); !refused.ok()) co_return refused;

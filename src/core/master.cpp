@@ -313,20 +313,16 @@ private:
     }
 
     void read_scoreboard() {
-        std::uint32_t dirty_ready = 0;
         for (auto& [pid, w] : workers_) {
             Slot& slot = scoreboard_.slot(w.slot);
             w.heartbeat_ns = slot.heartbeat_ns.load();
             std::uint32_t retire = slot.retire.load();
             w.retiring = retire != 0;
             w.at_limit = retire == retire_at_limit;
-            if (!w.ready && slot.state.load() >= std::uint32_t(WorkerState::ready)) {
-                w.ready = true;
-                note_ready(state_of(w.pool).health);
-            }
-            dirty_ready += w.pool == Pool::dirty && w.ready && !w.draining;
+            if (w.ready || slot.state.load() < std::uint32_t(WorkerState::ready)) continue;
+            w.ready = true;
+            note_ready(state_of(w.pool).health);
         }
-        scoreboard_.dirty_ready().store(dirty_ready, std::memory_order_relaxed);
     }
 
     // A worker whose loop stopped beating is aborted, then killed on the next pass (gunicorn's murder).

@@ -14,8 +14,7 @@ namespace agente::core {
 
 namespace {
 
-// The header: the app area's size, then the count of ready dirty workers.
-constexpr std::size_t header_bytes = sizeof(std::uint64_t) * 2;
+constexpr std::size_t header_bytes = sizeof(std::uint64_t) * 2;  // app size, reserved
 constexpr int all_slots = Scoreboard::max_slots + Scoreboard::dirty_slots;
 
 std::size_t slots_bytes() { return sizeof(Slot) * all_slots + sizeof(DirtyKinds) * Scoreboard::dirty_slots; }
@@ -95,8 +94,10 @@ std::uint64_t kind_hash(std::string_view kind) {
     return h ? h : 1;
 }
 
-std::atomic<std::uint32_t>& Scoreboard::dirty_ready() {
-    return *reinterpret_cast<std::atomic<std::uint32_t>*>(static_cast<char*>(base_) + sizeof(std::uint64_t));
+bool Scoreboard::any_dirty_ready() const {
+    for (int s = first_dirty_slot; s < first_dirty_slot + dirty_slots; ++s)   // claimed lowest first
+        if (slots()[s].state.load(std::memory_order_relaxed) == std::uint32_t(WorkerState::ready)) return true;
+    return false;
 }
 
 DirtyKinds& Scoreboard::kinds_of(int slot) const {

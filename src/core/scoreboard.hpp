@@ -69,9 +69,10 @@ public:
     int claim_dirty(std::int32_t pid);
     void release(int i);
 
-    // Dirty workers ready to take calls, counted by the master each cycle: 0 tells an HTTP worker
-    // at once that a call cannot be served.
-    std::atomic<std::uint32_t>& dirty_ready();
+    // Whether some dirty worker has said it is ready (and not yet draining): when none has, an HTTP
+    // worker tells its caller at once that a call cannot be served. Read from the workers' own
+    // states, which they set themselves: no lag behind the master's cycle at boot.
+    bool any_dirty_ready() const;
 
     // A dirty worker at boot: lists its idempotent kinds beside its slot (those past max_kinds are
     // not listed: their calls are not retried). HTTP workers: whether a live dirty worker lists it.

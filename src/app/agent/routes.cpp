@@ -7,7 +7,7 @@
 #include "app/agent/base_url.hpp"
 #include "app/agent/protocol.hpp"
 #include "app/agent/settings.hpp"
-#include "app/agent/store.hpp"
+#include "app/agent/store_access.hpp"
 #include "app/gateway/completion.hpp"
 #include "app/gateway/errors.hpp"
 #include "app/gateway/gateway.hpp"
@@ -37,12 +37,11 @@ using Clock = std::chrono::steady_clock;
 // how long a CancelTask for another worker's task waits to see it canceled.
 constexpr auto cancel_poll_interval = std::chrono::milliseconds(100);
 constexpr auto remote_cancel_wait = std::chrono::milliseconds(2000);
-constexpr const char* database_name = "agent-contexts.sqlite3";
 
 struct Service {
     AgentSettings settings;
     std::shared_ptr<gateway::Gateway> gw;
-    std::unique_ptr<StoreThread> store;
+    std::unique_ptr<StoreAccess> store;
     asio::any_io_executor executor;
     std::unordered_map<std::string, std::shared_ptr<asio::steady_timer>> running;
     bool watching = false;
@@ -155,7 +154,7 @@ RunningTask::~RunningTask() {
     s.running.erase(id);
     if (recorded) return;
     StoredTask t = stored(id, context_id, TaskState::failed, "interrupted: the request deadline passed or the client left");
-    s.store->post([t](ContextStore& c) { c.put_task(t); });
+    s.store->put_task_later(t);
 }
 
 json task_from_store(Dialect d, const StoredTask& t) {
@@ -174,10 +173,7 @@ std::string param_string(const json& params, const char* a, const char* b) {
 
 asio::awaitable<std::optional<std::vector<ChatMessage>>> load_history(Service& s, std::string context_id) {
     try {
-        std::function<std::vector<ChatMessage>(ContextStore&)> job = [context_id](ContextStore& c) {
-            return c.history(context_id);
-        };
-        auto messages = co_await s.store->call(std::move(job));
+        auto messages = co_await s.store->history(context_id);
         co_return messages;
     } catch (const std::exception& e) {
         spdlog::error("agent: reading context {}: {}", context_id, e.what());
@@ -187,12 +183,8 @@ asio::awaitable<std::optional<std::vector<ChatMessage>>> load_history(Service& s
 
 asio::awaitable<bool> save_turn(Service& s, std::string context_id, std::vector<ChatMessage> messages) {
     try {
-        std::function<bool(ContextStore&)> job = [context_id, messages = std::move(messages)](ContextStore& c) {
-            c.append(context_id, messages);
-            return true;
-        };
-        bool ok = co_await s.store->call(std::move(job));
-        co_return ok;
+        co_await s.store->append(context_id, std::move(messages));
+        co_return true;
     } catch (const std::exception& e) {
         spdlog::error("agent: saving context {}: {}", context_id, e.what());
     }
@@ -201,12 +193,8 @@ asio::awaitable<bool> save_turn(Service& s, std::string context_id, std::vector<
 
 asio::awaitable<bool> save_task(Service& s, StoredTask task) {
     try {
-        std::function<bool(ContextStore&)> job = [task = std::move(task)](ContextStore& c) {
-            c.put_task(task);
-            return true;
-        };
-        bool ok = co_await s.store->call(std::move(job));
-        co_return ok;
+        co_await s.store->put_task(std::move(task));
+        co_return true;
     } catch (const std::exception& e) {
         spdlog::error("agent: saving task: {}", e.what());
     }
@@ -216,8 +204,7 @@ asio::awaitable<bool> save_task(Service& s, StoredTask task) {
 asio::awaitable<std::optional<StoredTask>> find_task(Service& s, std::string id, bool& failed) {
     failed = false;
     try {
-        std::function<std::optional<StoredTask>(ContextStore&)> job = [id](ContextStore& c) { return c.get_task(id); };
-        auto task = co_await s.store->call(std::move(job));
+        auto task = co_await s.store->get_task(id);
         co_return task;
     } catch (const std::exception& e) {
         spdlog::error("agent: reading task {}: {}", id, e.what());
@@ -237,10 +224,7 @@ asio::awaitable<void> watch_cancel_requests(std::shared_ptr<Service> s) {
         if (ids.empty()) break;
         std::vector<std::string> wanted;
         try {
-            std::function<std::vector<std::string>(ContextStore&)> job = [ids](ContextStore& c) {
-                return c.cancel_requests(ids);
-            };
-            wanted = co_await s->store->call(std::move(job));
+            wanted = co_await s->store->cancel_requests(ids);
         } catch (const std::exception& e) {
             spdlog::warn("agent: polling cancel requests: {}", e.what());
         }
@@ -495,8 +479,7 @@ asio::awaitable<void> cancel_task(Service& s, Exchange& ex, const RpcCall& call,
         it->second->cancel();
     } else {
         try {
-            std::function<bool(ContextStore&)> job = [id](ContextStore& c) { return c.request_cancel(id); };
-            co_await s.store->call(std::move(job));
+            co_await s.store->request_cancel(id);
         } catch (const std::exception& e) {
             spdlog::error("agent: cancel request for {}: {}", id, e.what());
         }
@@ -638,19 +621,10 @@ asio::awaitable<void> agent_stream(std::shared_ptr<Service> sp, Exchange& ex) {
 
 std::shared_ptr<Service> make_service(const WorkerContext& context, std::shared_ptr<gateway::Gateway> gw) {
     auto s = std::make_shared<Service>();
-    try {
-        s->settings = load_agent_settings(*context.config.app, context.config.app_source);
-    } catch (const ConfigError& e) {
-        // A model the gateway does not serve: the master accepted the tables one by one; the agent
-        // answers errors for that agent rather than keeping the worker from booting.
-        spdlog::error("agent: {}", e.what());
-        s->settings = load_agent_settings(*context.config.app, context.config.app_source, false);
-    }
+    s->settings = worker_agent_settings(context.config);
     s->gw = std::move(gw);  // the worker's one gateway: one upstream pool, the same shared cells
     s->executor = context.executor;
-    StoreLimits limits{s->settings.max_contexts, s->settings.max_messages, s->settings.max_tasks, s->settings.busy_timeout,
-                       s->settings.max_context_bytes};
-    s->store = std::make_unique<StoreThread>(state_directory(s->settings) + "/" + database_name, limits);
+    s->store = make_store_access(context, s->settings);
     return s;
 }
 

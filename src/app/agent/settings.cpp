@@ -7,6 +7,7 @@
 #include <agente/config.hpp>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
 #include <cstdlib>
@@ -177,6 +178,15 @@ AgentSettings load_agent_settings(const toml::table& app, const std::string& fil
                  "unknown model \"" + a.model + "\" (add a [models.\"" + a.model + "\"] table)");
         }
     return s;
+}
+
+AgentSettings worker_agent_settings(const Config& config) {
+    try {
+        return load_agent_settings(*config.app, config.app_source);
+    } catch (const ConfigError& e) {
+        spdlog::error("agent: {}", e.what());
+        return load_agent_settings(*config.app, config.app_source, false);
+    }
 }
 
 std::string state_directory(const AgentSettings& settings) { return app::state_directory(settings.state_dir); }

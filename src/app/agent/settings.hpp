@@ -8,6 +8,8 @@
 
 namespace toml { inline namespace v3 { class table; } }
 
+namespace agente { struct Config; }
+
 namespace agente::agent {
 
 using std::chrono::milliseconds;
@@ -66,6 +68,11 @@ void validate_agents_section(const toml::table& section, const std::string& file
 // Both tables from the app tables (either may be absent). With check_models, an agent whose model
 // is not one of the gateway's [models."NAME"] is an error naming its line.
 AgentSettings load_agent_settings(const toml::table& app, const std::string& file, bool check_models = true);
+
+// A worker's settings from the configuration the master accepted. A model the gateway does not serve
+// is logged, not fatal: the master accepted the tables one by one, and the agent answers errors for
+// that agent rather than keeping the worker from booting.
+AgentSettings worker_agent_settings(const Config& config);
 
 // The database directory: $STATE_DIRECTORY (its first entry) when set, else state_dir.
 std::string state_directory(const AgentSettings& settings);

@@ -241,25 +241,28 @@ void StoreThread::post(std::function<void(ContextStore&)> fn) {
     });
 }
 
-void StoreThread::run(std::string path, StoreLimits limits) {
-    std::unique_ptr<ContextStore> store;
-    std::string open_error;
-    // Opened with the first job (a server whose agent endpoints are never called creates no files),
-    // and again with a later job if that failed: several workers opening one new database at once
-    // contend for the switch to WAL, and a store that stayed closed would lose every turn.
-    auto open = [&] {
-        for (int attempt = 0; attempt < open_attempts && !store; ++attempt) {
-            if (attempt) std::this_thread::sleep_for(open_retry_pause);
-            try {
-                std::filesystem::path dir = std::filesystem::path(path).parent_path();
-                if (!dir.empty()) std::filesystem::create_directories(dir);
-                store = std::make_unique<ContextStore>(path, limits);
-            } catch (const std::exception& e) {
-                open_error = e.what();
-            }
+ContextStore* LazyStore::try_get() {
+    for (int attempt = 0; attempt < open_attempts && !store_; ++attempt) {
+        if (attempt) std::this_thread::sleep_for(open_retry_pause);
+        try {
+            std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+            if (!dir.empty()) std::filesystem::create_directories(dir);
+            store_ = std::make_unique<ContextStore>(path_, limits_);
+        } catch (const std::exception& e) {
+            error_ = e.what();
+            if (attempt + 1 == open_attempts) spdlog::error("agent: context store: {}", error_);
         }
-        if (!store) spdlog::error("agent: context store: {}", open_error);
-    };
+    }
+    return store_.get();
+}
+
+ContextStore& LazyStore::get() {
+    if (ContextStore* store = try_get()) return *store;
+    throw std::runtime_error("context store unavailable: " + error_);
+}
+
+void StoreThread::run(std::string path, StoreLimits limits) {
+    LazyStore store(std::move(path), limits);
     for (;;) {
         Job job;
         {
@@ -269,8 +272,8 @@ void StoreThread::run(std::string path, StoreLimits limits) {
             job = std::move(jobs_.front());
             jobs_.pop_front();
         }
-        if (!store) open();
-        job(store.get(), open_error);
+        ContextStore* open = store.try_get();
+        job(open, store.error());
     }
 }
 

@@ -90,6 +90,26 @@ private:
     StoreLimits limits_;
 };
 
+// A ContextStore opened on first use (a server whose agent is never called creates no files), and
+// again on a later use if that failed: several processes opening one new database at once contend
+// for the switch to WAL, and a store that stayed closed would lose every turn. Blocks: used on a
+// StoreThread's thread, or on a dirty worker's job threads (under a lock: one connection).
+class LazyStore {
+public:
+    LazyStore(std::string path, StoreLimits limits) : path_(std::move(path)), limits_(limits) {}
+    // The open store; throws std::runtime_error("context store unavailable: ...") when it cannot be.
+    ContextStore& get();
+    // The open store, or null (error() says why).
+    ContextStore* try_get();
+    const std::string& error() const { return error_; }
+
+private:
+    std::string path_;
+    StoreLimits limits_;
+    std::unique_ptr<ContextStore> store_;
+    std::string error_;
+};
+
 // One thread per worker owning a ContextStore: jobs are queued to it, their results posted back to
 // the awaiting coroutine's executor. Opening happens on the thread too, with the first job (a slow
 // disk never stalls the loop, and a server whose agent is never called creates no files); if it
