@@ -13,7 +13,7 @@ pids=(); proxy_pid=; polling_pid=
 cleanup() { for p in "${pids[@]}" $proxy_pid $polling_pid; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$root/bench/quiet.sh"
 wait_port() { for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
 # The open-loop load generator and the stall probe, built outside the tree's build directories when
@@ -30,14 +30,7 @@ done
 loadgen=$lgdir/loadgen
 cp "$bin" "$dir/agente-hibrido"
 
-# Wait (at most BENCH_QUIET_WAIT s) until the 1-minute load average is under BENCH_QUIET_LOAD: the
-# two cores are shared with builds and test runs.
-quiet=${BENCH_QUIET_LOAD:-0.7}; waited=0
-while awk -v q="$quiet" '{exit !($1 >= q)}' /proc/loadavg && [ "$waited" -lt "${BENCH_QUIET_WAIT:-1200}" ]; do
-    [ $((waited % 60)) = 0 ] && echo "waiting for a quiet machine: load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-    sleep 10; waited=$((waited + 10))
-done
-echo "== load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) (waited ${waited} s)"
+wait_for_quiet 1200
 
 up=$(free_port); gw=$(free_port); proxy=$(free_port)
 sed "s#@DIR@#$dir#g; s#@PORT@#$up#g" "$here/nginx.conf.in" > "$dir/nginx.conf"

@@ -2,7 +2,7 @@
 
 #include "core/dirty_jobs.hpp"
 #include "core/log.hpp"
-#include "core/privileges.hpp"
+#include "core/worker_process.hpp"
 #include "core/proc_title.hpp"
 #include "core/scoreboard.hpp"
 
@@ -89,7 +89,7 @@ private:
     void take(Call::Socket socket) {
         ucred peer{};
         socklen_t len = sizeof peer;
-        if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || peer.uid != ::geteuid()) {
+        if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &len) != 0 || peer.uid != uid_) {
             spdlog::warn("Dirty worker refused a caller running as uid {}", peer.uid);
             return;
         }
@@ -260,14 +260,7 @@ private:
     }
 
     void watch_signals() {
-        for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}) signals_.add(s);
-        signals_.async_wait([this](error_code ec, int sig) {
-            if (ec) return;
-            if (sig == SIGTERM) begin_drain("TERM");
-            else if (sig == SIGUSR1) reopen_logs();
-            else ioc_.stop();
-            if (!ioc_.stopped()) watch_signals();
-        });
+        watch_worker_signals(signals_, {[this] { begin_drain("TERM"); }, [this] { reopen_logs(); }, [this] { ioc_.stop(); }});
     }
 
     void reopen_logs() {
@@ -284,7 +277,7 @@ private:
         slot_.state = std::uint32_t(WorkerState::draining);
         error_code ignored;
         acceptor_.close(ignored);
-        set_proc_title("agente-hibrido: dirty worker [" + config_.display_name() + "] (draining)");
+        set_proc_title(worker_title("dirty worker", config_, true));
         drain_timer_.expires_after(std::chrono::seconds(config_.dirty_graceful_timeout));
         drain_timer_.async_wait([this](error_code ec) { if (!ec) stop_jobs(); });
         maybe_exit();
@@ -329,22 +322,16 @@ private:
     int reading_ = 0;                  // taken, request not read yet
     bool accepting_ = false;
     bool draining_ = false;
+    uid_t uid_ = ::geteuid();          // callers must run as this user
 };
 
 }  // namespace
 
 int run_dirty_worker(const Config& config, const WorkerSetup& setup) {
-    try {
-        ::signal(SIGPIPE, SIG_IGN);
-        for (int s : {SIGHUP, SIGWINCH, SIGTTIN, SIGTTOU, SIGUSR2}) ::signal(s, SIG_IGN);
-        set_proc_title("agente-hibrido: dirty worker [" + config.display_name() + "]");
-        drop_privileges(config);
+    return run_worker_process("dirty worker", config, [&] {
         DirtyWorker worker(config, setup);
         return worker.run();
-    } catch (const std::exception& e) {
-        spdlog::error("Exception in dirty worker process: {}", e.what());
-        return worker_boot_error;
-    }
+    });
 }
 
 }  // namespace agente::core

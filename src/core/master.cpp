@@ -9,6 +9,7 @@
 #include "core/spawn.hpp"
 #include "core/systemd_notify.hpp"
 #include "core/worker.hpp"
+#include "core/worker_process.hpp"
 
 #include <agente/app.hpp>
 
@@ -422,7 +423,7 @@ private:
         }
         for (const auto& l : setup.listeners) keep.push_back(l.fd);
         std::vector<std::string> argv = argv_;
-        argv[0] = std::string("agente-hibrido: ") + (dirty ? "dirty worker" : "worker") + " [" + config_.display_name() + "]";
+        argv[0] = worker_title(dirty ? "dirty worker" : "worker", config_);
         std::vector<std::string> env = setup.to_environment();
         if (config_fd_ >= 0) env.push_back("AGENTE_WORKER_CONFIG=/proc/self/fd/" + std::to_string(config_fd_));
         pid_t pid = exec_child(exe_, argv, env, keep, Child::worker);

@@ -5,7 +5,7 @@
 #include "core/http_session.hpp"
 #include "core/log.hpp"
 #include "core/log_throttle.hpp"
-#include "core/privileges.hpp"
+#include "core/worker_process.hpp"
 #include "core/proc_title.hpp"
 #include "core/recycling.hpp"
 #include "core/router.hpp"
@@ -102,14 +102,7 @@ private:
     }
 
     void watch_signals() {
-        for (int s : {SIGTERM, SIGINT, SIGQUIT, SIGUSR1}) signals_.add(s);
-        signals_.async_wait([this](error_code ec, int sig) {
-            if (ec) return;
-            if (sig == SIGTERM) begin_drain("TERM");
-            else if (sig == SIGUSR1) reopen_logs();
-            else stop_now();
-            if (!ioc_.stopped()) watch_signals();
-        });
+        watch_worker_signals(signals_, {[this] { begin_drain("TERM"); }, [this] { reopen_logs(); }, [this] { stop_now(); }});
     }
 
     void reopen_logs() {
@@ -288,7 +281,7 @@ private:
         ctx_.slot.state = std::uint32_t(WorkerState::draining);
         for (auto& a : tcp_acceptors_) sweep_and_close(a);
         for (auto& a : unix_acceptors_) sweep_and_close(a);
-        set_proc_title("agente-hibrido: worker [" + config_.display_name() + "] (draining)");
+        set_proc_title(worker_title("worker", config_, true));
         arm_drain_deadline();
         maybe_exit();
     }
@@ -366,17 +359,10 @@ std::vector<std::string> WorkerSetup::to_environment() const {
 }
 
 int run_worker(const Config& config, const WorkerSetup& setup) {
-    try {
-        ::signal(SIGPIPE, SIG_IGN);
-        for (int s : {SIGHUP, SIGWINCH, SIGTTIN, SIGTTOU, SIGUSR2}) ::signal(s, SIG_IGN);
-        set_proc_title("agente-hibrido: worker [" + config.display_name() + "]");
-        drop_privileges(config);
+    return run_worker_process("worker", config, [&] {
         Worker worker(config, setup);
         return worker.run();
-    } catch (const std::exception& e) {
-        spdlog::error("Exception in worker process: {}", e.what());
-        return worker_boot_error;
-    }
+    });
 }
 
 }  // namespace agente::core

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -103,10 +104,43 @@ void register_test_jobs(JobRegistry& jobs) {
     jobs.add("test.fail", [](JobContext&) -> std::string { throw JobError("bad_input", "the job failed on purpose"); });
     jobs.add("test.throw", [](JobContext&) -> std::string { throw std::runtime_error("boom"); });
     jobs.add("test.check_cancel", check_cancel_job);
+    // Burns the CPU for `payload` microseconds (bench/dirty: blocking work, inline or in the pool).
+    jobs.add("test.spin", [](JobContext& job) {
+        auto until = steady_clock::now() + microseconds(std::atol(std::string(job.payload()).c_str()));
+        long spins = 0;
+        while (steady_clock::now() < until) ++spins;
+        return std::to_string(spins);
+    });
     // State loaded once lives for the process's life: a counter per dirty worker.
     auto calls = std::make_shared<std::atomic<long>>(0);
     jobs.add("test.count", [calls](JobContext&) { return std::to_string(::getpid()) + " " + std::to_string(++*calls); });
 }
+
+// The same jobs run inline, on the HTTP worker's loop (bench/dirty compares the two).
+class InlineJobs final : public JobRegistry {
+public:
+    void add(std::string kind, JobHandler handler, JobOptions) override { jobs_[std::move(kind)] = std::move(handler); }
+
+    Response run(const Request& r) const {
+        auto it = jobs_.find(query_text(r, "kind", "test.echo"));
+        if (it == jobs_.end()) return Response::error(404, "no such job");
+        struct Context final : JobContext {
+            std::string payload_, joined;
+            std::string_view payload() const override { return payload_; }
+            bool cancelled() const override { return false; }
+            void send_chunk(std::string_view chunk) override { joined += chunk; }
+        } context;
+        context.payload_ = query_text(r, "payload", "");
+        Response res;
+        res.content_type = "text/plain";
+        res.body = it->second(context);
+        res.body.insert(0, context.joined);
+        return res;
+    }
+
+private:
+    std::map<std::string, JobHandler> jobs_;
+};
 
 int http_status_of(DirtyErrc e) {
     switch (e) {
@@ -182,6 +216,9 @@ public:
         router.add("GET", "/dirty", AsyncHandler([client](Exchange& ex) { return dirty_call(client, ex); }));
         router.add("POST", "/dirty", AsyncHandler([client](Exchange& ex) { return dirty_call(client, ex); }));
         router.add("GET", "/dirty-stream", AsyncHandler([client](Exchange& ex) { return dirty_stream(client, ex); }));
+        auto inline_jobs = std::make_shared<InlineJobs>();
+        register_test_jobs(*inline_jobs);
+        router.add("GET", "/inline", SyncHandler([inline_jobs](const Request& r) { return inline_jobs->run(r); }));
         if (const char* f = std::getenv("AGENTE_TEST_BOOT_FAIL_FILE"); f && ::access(f, F_OK) == 0)
             throw std::runtime_error("test app told to fail at boot");
         router.add("GET", "/slow", AsyncHandler([](Exchange& ex) -> asio::awaitable<void> {
