@@ -10,6 +10,16 @@
 
 namespace agente::core {
 
+DirtySocket& DirtySocket::operator=(DirtySocket&& other) noexcept {
+    std::swap(address, other.address);
+    std::swap(fd, other.fd);
+    return *this;
+}
+
+DirtySocket::~DirtySocket() {
+    if (fd >= 0) ::close(fd);
+}
+
 socklen_t dirty_sockaddr(const std::string& address, sockaddr_un& out) {
     out = {};
     out.sun_family = AF_UNIX;
@@ -30,11 +40,8 @@ DirtySocket bind_dirty_socket(int backlog) {
     if (s.fd < 0) throw std::runtime_error(std::string("dirty socket: ") + std::strerror(errno));
     sockaddr_un sa;
     socklen_t len = dirty_sockaddr(s.address, sa);
-    if (::bind(s.fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 || ::listen(s.fd, backlog) != 0) {
-        std::string e = std::strerror(errno);
-        ::close(s.fd);
-        throw std::runtime_error("dirty socket " + s.address + ": " + e);
-    }
+    if (::bind(s.fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 || ::listen(s.fd, backlog) != 0)
+        throw std::runtime_error("dirty socket " + s.address + ": " + std::strerror(errno));
     return s;
 }
 

@@ -9,14 +9,21 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 namespace agente::core {
 
+// Owns its fd: one bound for a reload that is then refused closes with it.
 struct DirtySocket {
     std::string address;   // "@agente-hibrido-dirty-<master pid>-<random>"
     int fd = -1;
+
+    DirtySocket() = default;
+    DirtySocket(DirtySocket&& other) noexcept : address(std::move(other.address)), fd(std::exchange(other.fd, -1)) {}
+    DirtySocket& operator=(DirtySocket&& other) noexcept;
+    ~DirtySocket();
 };
 
 // Binds a fresh socket under a name of its own (master pid, random suffix); throws std::runtime_error.

@@ -77,6 +77,7 @@ private:
             // Sockets passed by systemd are all served when `bind` was not set (as gunicorn does).
             listeners_ = inherited_listeners(config_.bind_given ? config_.bind : std::vector<std::string>{});
             if (listeners_.empty()) listeners_ = bind_listeners(config_.bind, config_.backlog);
+            commit_dirty_socket(new_dirty_socket(config_), config_);
         } catch (const std::exception& e) {
             spdlog::error("Connection in use or unusable: {}", e.what());
             exit_code_ = 1;
@@ -88,7 +89,6 @@ private:
         app_->init_shared(scoreboard_.app_area());
         write_pidfile();
         config_fd_ = snapshot_config(config_);
-        open_dirty_socket();
         if (const char* old = std::getenv("AGENTE_HIBRIDO_OLD_MASTER")) {
             old_master_ = std::atoi(old);
             ::unsetenv("AGENTE_HIBRIDO_OLD_MASTER");
@@ -167,9 +167,11 @@ private:
             ListenerUpdate listeners(listeners_, next.bind, next.backlog);
             auto error_log = open_error_log(next);
             snapshot = snapshot_config(next);
+            std::optional<DirtySocket> dirty_socket = new_dirty_socket(next);
             app_->on_master_config(next);  // last: it validates, then takes the new settings
             listeners.commit(listeners_);  // from here on nothing throws
             std::swap(config_fd_, snapshot);
+            commit_dirty_socket(std::move(dirty_socket), next);
             config_ = std::move(next);
             spdlog::set_default_logger(std::move(error_log));
         } catch (const std::exception& e) {
@@ -184,7 +186,6 @@ private:
         write_pidfile();
         http_.target = config_.workers;
         dirty_.target = config_.dirty_workers;
-        open_dirty_socket();
         ++generation_;
         reloading_ = true;
         spdlog::info("Hang up: Master (generation {})", generation_);
@@ -445,13 +446,20 @@ private:
 
     // The dirty socket is bound once the pool is wanted (at start, or by the first reload that asks
     // for dirty workers) and kept: callers of every generation reach the pool through it.
-    void open_dirty_socket() {
-        if (config_.dirty_workers == 0 && !dirty_socket_) return;
-        if (!dirty_socket_) {
-            dirty_socket_ = bind_dirty_socket(config_.dirty_backlog);
+    // The dirty socket is bound once the pool is wanted (at start, or by the first reload that asks
+    // for dirty workers) and kept: callers of every generation reach the pool through it. Binding a
+    // new one may throw (a start fails, a reload is refused); taking it, or a new backlog, does not.
+    std::optional<DirtySocket> new_dirty_socket(const Config& config) const {
+        if (config.dirty_workers == 0 || dirty_socket_) return std::nullopt;
+        return bind_dirty_socket(config.dirty_backlog);
+    }
+
+    void commit_dirty_socket(std::optional<DirtySocket> fresh, const Config& config) {
+        if (fresh) {
+            dirty_socket_ = std::move(fresh);
             spdlog::info("Dirty pool at: {}", dirty_socket_->address);
-        } else {
-            set_dirty_backlog(*dirty_socket_, config_.dirty_backlog);
+        } else if (dirty_socket_) {
+            set_dirty_backlog(*dirty_socket_, config.dirty_backlog);
         }
     }
 
