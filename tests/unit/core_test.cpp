@@ -139,3 +139,38 @@ TEST(Scoreboard, RunsOutOfSlotsCleanly) {
     for (int i = 0; i < Scoreboard::max_slots; ++i) ASSERT_GE(s.claim(i + 1), 0);
     EXPECT_EQ(s.claim(999), -1);
 }
+
+TEST(Scoreboard, EachPoolHasItsOwnSlotsAndAReadyDirtySiblingNeverDefersAnAccept) {
+    Scoreboard s = Scoreboard::create(64);
+    for (int i = 0; i < Scoreboard::max_slots; ++i) ASSERT_GE(s.claim(i + 1), 0);
+    EXPECT_EQ(s.claim(999), -1);                           // HTTP slots full...
+    int dirty = s.claim_dirty(1000);
+    EXPECT_EQ(dirty, Scoreboard::first_dirty_slot);      // ...the dirty pool's are its own
+    for (int i = 1; i < Scoreboard::dirty_slots; ++i) ASSERT_GE(s.claim_dirty(1000 + i), 0);
+    EXPECT_EQ(s.claim_dirty(2000), -1);
+    s.slot(dirty).state = std::uint32_t(WorkerState::ready);
+    s.slot(dirty).heartbeat_ns = 1000;
+    s.slot(0).state = std::uint32_t(WorkerState::ready);
+    EXPECT_FALSE(s.fewer_elsewhere(0, 50, 0));            // a dirty worker holds no connections to take
+    EXPECT_EQ(s.app_area().size, 64u);
+}
+
+TEST(Scoreboard, DirtyReadinessAndIdempotentKindsAreReadFromTheDirtySlots) {
+    Scoreboard master = Scoreboard::create(0);
+    Scoreboard http = Scoreboard::attach(::dup(master.fd()));
+    EXPECT_FALSE(http.any_dirty_ready());
+    int a = master.claim_dirty(10), b = master.claim_dirty(11);
+    EXPECT_FALSE(http.any_dirty_ready());                 // booting
+    master.slot(b).state = std::uint32_t(WorkerState::ready);
+    EXPECT_TRUE(http.any_dirty_ready());
+    master.slot(b).state = std::uint32_t(WorkerState::draining);
+    EXPECT_FALSE(http.any_dirty_ready());                 // taking no more calls
+    master.list_idempotent(a, {kind_hash("rag.search"), kind_hash("agent.store.history")});
+    EXPECT_TRUE(http.idempotent(kind_hash("rag.search")));
+    EXPECT_FALSE(http.idempotent(kind_hash("agent.store.append")));
+    master.release(a);
+    EXPECT_FALSE(http.idempotent(kind_hash("rag.search")));   // a dead worker's list no longer counts
+    EXPECT_EQ(master.claim_dirty(12), a);
+    EXPECT_FALSE(http.idempotent(kind_hash("rag.search")));   // nor does it leak into its slot's next worker
+    EXPECT_NE(kind_hash(""), 0u);
+}
