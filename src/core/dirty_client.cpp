@@ -22,7 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Socket = asio::basic_stream_socket<asio::local::stream_protocol, asio::any_io_executor>;
 constexpr auto tuple_deferred = asio::as_tuple(asio::deferred);
-constexpr std::size_t read_size = 64 * 1024;
 
 DirtyResult failure(DirtyErrc error, std::string message) {
     DirtyResult r;
@@ -147,8 +146,9 @@ private:
         if (write_error) co_return lost(*c, id, until, write_error);
         dirty::FrameReader reader;
         for (;;) {
-            char* room = reader.prepare(read_size);
-            auto [read_error, n] = co_await c->socket.async_read_some(asio::buffer(room, read_size), tuple_deferred);
+            std::size_t want = reader.next_read_size();
+            char* room = reader.prepare(want);
+            auto [read_error, n] = co_await c->socket.async_read_some(asio::buffer(room, want), tuple_deferred);
             if (read_error) co_return lost(*c, id, until, read_error);
             reader.commit(n);
             dirty::Header h;

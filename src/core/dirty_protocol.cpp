@@ -1,5 +1,6 @@
 #include "core/dirty_protocol.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace agente {
@@ -138,19 +139,36 @@ std::optional<Error> parse_error(std::string_view body) {
     return e;
 }
 
+std::size_t FrameReader::next_read_size() const {
+    std::size_t need = header_size;
+    if (size_ >= header_size) {
+        ParsedHeader p = parse_header(reinterpret_cast<const unsigned char*>(buffer_.get() + begin_));
+        if (!p.error) need = header_size + p.header.length;
+    }
+    return std::max(min_read, need > size_ ? need - size_ : 0);
+}
+
 char* FrameReader::prepare(std::size_t want) {
-    if (begin_ > 0 && (size_ == 0 || begin_ + size_ + want > buffer_.size())) {
-        std::memmove(buffer_.data(), buffer_.data() + begin_, size_);   // keep the unread bytes in front
+    if (size_ == 0) begin_ = 0;
+    if (begin_ + size_ + want > capacity_) {
+        if (size_ + want <= capacity_) {
+            std::memmove(buffer_.get(), buffer_.get() + begin_, size_);   // the unread bytes to the front
+        } else {
+            std::size_t capacity = std::max(size_ + want, 2 * capacity_);
+            auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+            if (size_) std::memcpy(bigger.get(), buffer_.get() + begin_, size_);
+            buffer_ = std::move(bigger);
+            capacity_ = capacity;
+        }
         begin_ = 0;
     }
-    if (buffer_.size() < size_ + want) buffer_.resize(size_ + want);
-    return buffer_.data() + begin_ + size_;
+    return buffer_.get() + begin_ + size_;
 }
 
 FrameReader::Next FrameReader::next(Header& header, std::string_view& body) {
     if (error_) return Next::bad;
     if (size_ < header_size) return Next::need_more;
-    const auto* start = reinterpret_cast<const unsigned char*>(buffer_.data() + begin_);
+    const auto* start = reinterpret_cast<const unsigned char*>(buffer_.get() + begin_);
     ParsedHeader p = parse_header(start);
     if (p.error) {
         error_ = p.error;
@@ -158,7 +176,7 @@ FrameReader::Next FrameReader::next(Header& header, std::string_view& body) {
     }
     if (size_ < header_size + p.header.length) return Next::need_more;
     header = p.header;
-    body = std::string_view(buffer_.data() + begin_ + header_size, p.header.length);
+    body = std::string_view(buffer_.get() + begin_ + header_size, p.header.length);
     begin_ += header_size + p.header.length;
     size_ -= header_size + p.header.length;
     return Next::frame;

@@ -8,6 +8,7 @@
 #include <agente/dirty.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,10 +68,14 @@ std::optional<Error> parse_error(std::string_view body);
 
 // ---- the stream of bytes from the other end ---------------------------------------------------
 
-// Collects bytes as they are read and cuts them into frames.
+// Collects bytes as they are read and cuts them into frames. The buffer is not zero-filled and
+// grows only to what the frame under way needs (its header says how much): a 64 KiB zeroed buffer
+// per call cost more than the call itself.
 class FrameReader {
 public:
-    // Room for the next read (at least `want` bytes), to be followed by commit(n).
+    // The most to read next: at least min_read, and all the frame under way still lacks.
+    std::size_t next_read_size() const;
+    // Room for a read of `want` bytes, to be followed by commit(n).
     char* prepare(std::size_t want);
     void commit(std::size_t n) { size_ += n; }
 
@@ -79,8 +84,11 @@ public:
     Next next(Header& header, std::string_view& body);
     const char* error() const { return error_; }
 
+    static constexpr std::size_t min_read = 4096;
+
 private:
-    std::string buffer_;
+    std::unique_ptr<char[]> buffer_;
+    std::size_t capacity_ = 0;
     std::size_t begin_ = 0, size_ = 0;   // unread bytes: buffer_[begin_, begin_ + size_)
     const char* error_ = nullptr;
 };

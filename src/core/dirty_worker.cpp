@@ -35,7 +35,6 @@ constexpr auto request_read_timeout = 10s;
 // Past dirty_graceful_timeout the running jobs are told to stop (cancelled() turns true) and get
 // this long to return before the worker leaves anyway.
 constexpr auto cancel_grace = 1s;
-constexpr std::size_t read_size = 64 * 1024;
 
 class DirtyWorker {
 public:
@@ -101,8 +100,9 @@ private:
     }
 
     void read_request(const CallPtr& call) {
-        char* room = call->reader.prepare(read_size);
-        call->socket.async_read_some(asio::buffer(room, read_size), [this, call](error_code ec, std::size_t n) {
+        std::size_t want = call->reader.next_read_size();
+        char* room = call->reader.prepare(want);
+        call->socket.async_read_some(asio::buffer(room, want), [this, call](error_code ec, std::size_t n) {
             if (ec) return end_unread(call);   // the caller left before it asked: nothing to run
             call->reader.commit(n);
             dirty::Header h;
@@ -162,8 +162,10 @@ private:
         std::string_view body;
         while (call->reader.next(h, body) == dirty::FrameReader::Next::frame)
             if (h.type == dirty::FrameType::cancel) call->set_cancelled();
-        char* room = call->reader.prepare(read_size);
-        call->socket.async_read_some(asio::buffer(room, read_size), [this, call](error_code ec, std::size_t n) {
+        // Only CANCEL frames are expected now: what the reader's minimum holds.
+        std::size_t want = call->reader.next_read_size();
+        char* room = call->reader.prepare(want);
+        call->socket.async_read_some(asio::buffer(room, want), [this, call](error_code ec, std::size_t n) {
             if (ec) return call->set_cancelled();
             call->reader.commit(n);
             watch_caller(call);

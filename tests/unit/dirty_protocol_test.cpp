@@ -131,3 +131,20 @@ TEST(DirtyErrcNames, AreTheContractsWords) {
     EXPECT_EQ(to_string(DirtyErrc::worker_died), "worker_died");
     EXPECT_EQ(to_string(DirtyErrc::cancelled), "cancelled");
 }
+
+TEST(DirtyFrames, TheReaderAsksForWhatTheFrameUnderWayLacks) {
+    FrameReader reader;
+    EXPECT_EQ(reader.next_read_size(), FrameReader::min_read);
+    std::string big = frame(FrameType::response, 1, std::string(100000, 'b'));
+    std::memcpy(reader.prepare(20), big.data(), 20);
+    reader.commit(20);
+    EXPECT_EQ(reader.next_read_size(), big.size() - 20);   // the header said how much
+    std::size_t want = reader.next_read_size();
+    std::memcpy(reader.prepare(want), big.data() + 20, want);
+    reader.commit(want);
+    Header h;
+    std::string_view body;
+    ASSERT_EQ(reader.next(h, body), FrameReader::Next::frame);
+    EXPECT_EQ(body.size(), 100000u);
+    EXPECT_EQ(reader.next_read_size(), FrameReader::min_read);
+}
