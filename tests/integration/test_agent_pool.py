@@ -6,7 +6,7 @@ import signal
 import time
 
 from harness import ChunkedReader, children, cmdline, wait_until
-from test_agent import FAKE_REPLY, AgentTest, a2a_message, agent_conf, execute, rpc
+from test_agent import AUTH, FAKE_REPLY, AgentTest, a2a_message, agent_conf, execute, rpc
 
 
 def dirty_workers(s):
@@ -62,7 +62,7 @@ class StoreInThePool(PoolAgentTest):
         s = self.start_pool(workers=2, dirty=2,
                             agents={"studly": ['model = "agent-slow"', "params = { fake_delay_ms = 4000 }"]})
         r = ChunkedReader(s.port, "/tasks/send", {"jsonrpc": "2.0", "id": 7, "method": "SendStreamingMessage",
-                                                  "params": {"message": a2a_message("plan my week")}})
+                                                  "params": {"message": a2a_message("plan my week")}}, AUTH)
         self.addCleanup(r.close)
         _, first = r.sse_event()
         task_id = first["result"]["task"]["id"]
