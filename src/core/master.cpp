@@ -356,8 +356,13 @@ private:
     // Keep each pool's target serving, of the current generation (the plan: arbiter.cpp).
     void manage_workers() {
         if (stop_ != Stop::none) return;
-        bool http_settled = manage_pool(http_);
         bool dirty_settled = manage_pool(dirty_);
+        // HTTP workers of a new generation (the first, or a reload's) start once the dirty pool serves:
+        // an HTTP worker that answers /health while the app's jobs have nowhere to run would fail its
+        // first calls (a conversation turn not stored). Old workers serve meanwhile on a reload.
+        bool transitioning = !announced_ready_ || reloading_;
+        if (transitioning && !dirty_settled) return;
+        bool http_settled = manage_pool(http_);
         if (http_settled && dirty_settled) finish_transitions();
     }
 

@@ -234,6 +234,14 @@ class Supervision(DirtyTest):
         self.assertLess(log.index("Worker (pid:"), log.index("Dirty worker draining"))  # HTTP workers first
         self.assertEqual(len(re.findall(r"Dirty worker \(pid:\d+\) stopped", log)), 2)
 
+    def test_http_workers_answer_only_once_the_pool_serves(self):
+        # A slow dirty boot (a model loading): /health must not answer before the jobs can run, or the
+        # first calls fail (the agent's first turn was not stored).
+        s = self.server(["workers = 1", "dirty_workers = 1"], binary=TEST_BIN,
+                        env={"AGENTE_TEST_DIRTY_BOOT_DELAY_MS": "1500"})
+        s.start(workers=2)
+        self.assertEqual(call(s.port, "test.echo", "first")[:2], (200, "first"), s.read_log())
+
     def test_dirty_boot_failure_backs_off_then_start_up_fails(self):
         s = self.server(["workers = 1", "dirty_workers = 1"], binary=TEST_BIN)
         flag = os.path.join(s.dir, "fail")

@@ -207,6 +207,8 @@ public:
     void register_jobs(JobRegistry& jobs, const Config&) override {
         if (const char* f = std::getenv("AGENTE_TEST_DIRTY_BOOT_FAIL_FILE"); f && ::access(f, F_OK) == 0)
             throw std::runtime_error("test app told to fail its dirty boot");
+        if (const char* ms = std::getenv("AGENTE_TEST_DIRTY_BOOT_DELAY_MS"))   // a slow model load
+            std::this_thread::sleep_for(std::chrono::milliseconds(std::atol(ms)));
         record("dirty boot " + std::to_string(::getpid()));
         register_test_jobs(jobs);
     }
