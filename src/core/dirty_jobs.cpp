@@ -27,7 +27,11 @@ std::vector<std::uint64_t> JobTable::idempotent_hashes() const {
 }
 
 bool Call::cancelled() const {
-    return cancel.load(std::memory_order_relaxed) || (request.deadline_ns && monotonic_ns() >= request.deadline_ns);
+    return cancel.load(std::memory_order_relaxed) || past_deadline();
+}
+
+bool Call::past_deadline() const {
+    return request.deadline_ns && monotonic_ns() >= request.deadline_ns;
 }
 
 void Call::set_cancelled() {

@@ -63,6 +63,7 @@ struct Call {
     // The job's thread reads what the loop sets: CANCEL received, caller gone, worker stopping.
     std::atomic<bool> cancel{false};
     bool cancelled() const;           // cancel, or the request's deadline has passed
+    bool past_deadline() const;
     void set_cancelled();             // and wakes a send_chunk waiting for room
 
     // Chunk bytes handed to the loop and not yet written (under `mutex`).

@@ -178,7 +178,11 @@ private:
         --running_;
         slot_.requests.fetch_add(1, std::memory_order_relaxed);
         std::string last;
-        if (!outcome.code.empty())
+        // A job that gave up because the caller's deadline passed failed of that, not of its own error
+        // (the caller's timer may fire after ours on a busy machine: the answer must not depend on it).
+        if (!outcome.code.empty() && call->past_deadline())
+            last = error_frame(call, DirtyErrc::timeout, "", "the call's deadline passed");
+        else if (!outcome.code.empty())
             last = error_frame(call, DirtyErrc::job_failed, outcome.code, outcome.message);
         else
             last = dirty::frame(call->request.streamed ? dirty::FrameType::end : dirty::FrameType::response, call->id,
