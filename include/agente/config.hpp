@@ -43,10 +43,18 @@ struct Config {
     // By setting name, for errors found after reading (check_config_environment); defaults have none.
     std::map<std::string, SettingOrigin, std::less<>> origins;
 
-    // Sockets: "HOST:PORT", "[::1]:PORT", "unix:/path". gunicorn's default.
+    // Sockets: "HOST:PORT", "[::1]:PORT", "unix:/path", a TCP one optionally after "https://" or
+    // "http://" (which of them serve TLS: src/core/bind_address.hpp). gunicorn's default.
     std::vector<std::string> bind{"127.0.0.1:8000"};
     bool bind_given = false;                 // set anywhere: systemd's sockets are matched to it
     int backlog = 2048;
+
+    // TLS, gunicorn's settings. The master reads the files at start and on every reload.
+    std::string certfile;                    // PEM certificate chain, leaf first (the key may follow)
+    std::string keyfile;                     // PEM private key; empty: it is in certfile
+    std::string ca_certs;                    // PEM CAs that client certificates are verified against
+    int cert_reqs = 0;                       // client certificates: 0 not asked, 1 optional, 2 required
+    std::string ciphers;                     // OpenSSL cipher list for TLS 1.2; empty: OpenSSL's default
 
     // Processes.
     int workers = 1;

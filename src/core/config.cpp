@@ -2,6 +2,8 @@
 // command line, --print-config, --help and the "did you mean" suggestions, so a new setting is one row.
 #include <agente/config.hpp>
 
+#include "core/bind_address.hpp"
+
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include <fstream>
 #include <iomanip>
 #include <limits>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string_view>
@@ -50,6 +53,10 @@ struct Origin {
 
     [[noreturn]] void fail(const std::string& what) const { throw ConfigError(file, line, name + ": " + what); }
 };
+
+// Where each setting got its value last (a later source overrides), for the checks that look at
+// several settings at once.
+using Origins = std::map<std::string, Origin, std::less<>>;
 
 int line_of(const toml::node& node) { return int(node.source().begin.line); }
 
@@ -122,9 +129,20 @@ constexpr std::int64_t kInt64 = std::numeric_limits<std::int64_t>::max();
 const std::vector<Setting>& settings() {
     static const std::vector<Setting> table = {
         {"bind", Kind::addresses, &Config::bind, {"-b", "--bind"}, "ADDRESS", 0, 0,
-         "The socket to bind: HOST:PORT, [ADDRESS]:PORT or unix:PATH. Repeat for several."},
+         "The socket to bind: HOST:PORT, [ADDRESS]:PORT or unix:PATH; https://HOST:PORT serves TLS. Repeat for "
+         "several."},
         {"backlog", Kind::integer, &Config::backlog, {"--backlog"}, "INT", 1, kInt,
          "The maximum number of pending connections."},
+        {"certfile", Kind::text, &Config::certfile, {"--certfile"}, "FILE", 0, 0,
+         "The TLS certificate chain (PEM). Serves TLS on every bind address, or on the https:// ones."},
+        {"keyfile", Kind::text, &Config::keyfile, {"--keyfile"}, "FILE", 0, 0,
+         "The TLS private key (PEM); empty: it is in certfile."},
+        {"ca_certs", Kind::text, &Config::ca_certs, {"--ca-certs"}, "FILE", 0, 0,
+         "The CAs (PEM) that client certificates are verified against."},
+        {"cert_reqs", Kind::integer, &Config::cert_reqs, {"--cert-reqs"}, "INT", 0, 2,
+         "Client certificates: 0 not asked, 1 verified when sent, 2 required."},
+        {"ciphers", Kind::text, &Config::ciphers, {"--ciphers"}, "STRING", 0, 0,
+         "The OpenSSL cipher list for TLS 1.2 (TLS 1.3 keeps its suites); empty: OpenSSL's default."},
         {"workers", Kind::integer, &Config::workers, {"-w", "--workers"}, "INT", 1, 256,
          "The number of worker processes."},
         {"worker_connections", Kind::integer, &Config::worker_connections, {"--worker-connections"}, "INT", 1,
@@ -203,8 +221,13 @@ const std::vector<Unsupported>& unsupported() {
         {"daemon", {"-D", "--daemon"}, "run it under systemd or another supervisor instead"},
         {"preload_app", {"--preload"}, "the app is linked in and each worker is a fresh exec"},
         {"dirty_apps", {"--dirty-app"}, "the app is linked in and registers its jobs itself (App::register_jobs)"},
-        {"certfile", {"--certfile"}, "terminate TLS in a proxy in front"},
-        {"keyfile", {"--keyfile"}, "terminate TLS in a proxy in front"},
+        {"ssl_version", {"--ssl-version"}, "TLS 1.2 and 1.3 are negotiated, nothing older (gunicorn 21+ ignores it too)"},
+        {"do_handshake_on_connect", {"--do-handshake-on-connect"},
+         "the handshake always runs when the connection is accepted, on the worker's event loop, within "
+         "header_timeout"},
+        {"suppress_ragged_eofs", {"--suppress-ragged-eofs"},
+         "a client that closes without TLS's close_notify is always taken as gone, as gunicorn's default does"},
+        {"ssl_context", {}, "a Python hook; the TLS settings are certfile, keyfile, ca_certs, cert_reqs and ciphers"},
     };
     return table;
 }
@@ -391,9 +414,15 @@ std::string inet_address_problem(const std::string& address) {
     return "";
 }
 
-// Why `address` is not a bind address, or "" when it is one.
-std::string address_problem(const std::string& address) {
-    return address.rfind("unix:", 0) == 0 ? unix_address_problem(address) : inet_address_problem(address);
+// Why `entry` is not a bind address, or "" when it is one.
+std::string address_problem(const std::string& entry) {
+    auto [scheme, bare] = core::split_scheme(entry);
+    if (scheme == core::Scheme::bare && bare.find("://") != std::string_view::npos)
+        return R"(expected "https://" or "http://" before a TCP address, got )" + quote(entry);
+    std::string address(bare);
+    if (address.rfind("unix:", 0) != 0) return inet_address_problem(address);
+    if (scheme == core::Scheme::https) return "expected TLS on a TCP address, not a Unix socket, got " + quote(entry);
+    return unix_address_problem(address);
 }
 
 std::string ip_problem(const std::string& ip) {
@@ -515,14 +544,15 @@ void keep_app_table(toml::table& app, const AppSection& section, toml::node& nod
     app.insert_or_assign(section.name, std::move(*table));
 }
 
-void apply_file(Config& config, const std::string& path) {
+void apply_file(Config& config, const std::string& path, Origins& origins) {
     toml::table doc = parse_file(path);
     auto app = std::make_shared<toml::table>();
     for (auto&& [key, node] : doc) {
         Origin where{path, line_of(node), std::string(key.str())};
-        if (const Setting* s = find_setting(key.str()))
+        if (const Setting* s = find_setting(key.str())) {
             assign(config, *s, Input{&node, {}, where});
-        else if (const AppSection* section = find_section(key.str()))
+            origins[std::string(s->name)] = where;
+        } else if (const AppSection* section = find_section(key.str()))
             keep_app_table(*app, *section, node, where);
         else
             unknown_setting(where);
@@ -655,13 +685,42 @@ private:
     std::vector<std::string> words_;
 };
 
-void apply_options(Config& config, const std::vector<Option>& options) {
+void apply_options(Config& config, const std::vector<Option>& options, Origins& origins) {
     bool bind_given = false;  // the first -b of a source replaces the list, the next ones add to it
     for (const auto& o : options) {
         if (!o.flag.setting) continue;
         bool append = o.flag.setting->kind == Kind::addresses && std::exchange(bind_given, true);
         assign(config, *o.flag.setting, o.input, append);
+        origins[std::string(o.flag.setting->name)] = o.input.origin;
     }
+}
+
+// The TLS settings only mean something together; one set without the others it needs would be
+// silently unused (gunicorn ignores ca_certs without cert_reqs, and serves no TLS with a keyfile
+// alone). Whether the files hold what they should is the master's check (src/core/tls.cpp).
+void check_tls(const Config& c, const Origins& origins) {
+    auto fail = [&](std::string_view setting, const std::string& what) {
+        auto it = origins.find(setting);
+        Origin where = it != origins.end() ? it->second : Origin{c.config_path, 0, std::string(setting)};
+        where.fail(what);
+    };
+    if (c.certfile.empty()) {
+        for (auto [name, value] : {std::pair{"keyfile", &c.keyfile}, {"ca_certs", &c.ca_certs}, {"ciphers", &c.ciphers}})
+            if (!value->empty()) fail(name, "needs certfile, the server's certificate chain");
+        if (c.cert_reqs) fail("cert_reqs", "needs certfile, the server's certificate chain");
+        for (const auto& entry : c.bind)
+            if (core::split_scheme(entry).first == core::Scheme::https)
+                fail("bind", quote(entry) + " serves TLS: set certfile (and keyfile)");
+        return;
+    }
+    auto binds = core::bind_addresses(c);
+    if (std::none_of(binds.begin(), binds.end(), [](const core::BindAddress& b) { return b.tls; }))
+        fail("certfile", "no bind address serves TLS (Unix sockets and http:// addresses never do)");
+    if (c.cert_reqs && c.ca_certs.empty())
+        fail("cert_reqs", "needs ca_certs, the CAs that client certificates are verified against");
+    if (!c.cert_reqs && !c.ca_certs.empty())
+        fail("ca_certs", "unused while cert_reqs = 0 asks no client for a certificate: set cert_reqs = 1 "
+                         "(verified when sent) or 2 (required)");
 }
 
 std::optional<Action> action_of(const std::vector<Option>& options) {
@@ -687,9 +746,11 @@ Config build(Config sources, const std::vector<Option>& env, const std::vector<O
     config.env_args = std::move(sources.env_args);
     config.cli_args = std::move(sources.cli_args);
     config.app = std::make_shared<toml::table>();
-    if (!config.config_path.empty()) apply_file(config, config.config_path);
-    apply_options(config, env);
-    apply_options(config, cli);
+    Origins origins;
+    if (!config.config_path.empty()) apply_file(config, config.config_path, origins);
+    apply_options(config, env, origins);
+    apply_options(config, cli, origins);
+    check_tls(config, origins);
     return config;
 }
 

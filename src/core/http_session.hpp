@@ -1,6 +1,6 @@
-// One HTTP/1.1 connection: a coroutine that owns its socket and reads, dispatches and answers
-// requests in order (keep-alive, pipelining, chunked bodies, 100-continue, HEAD) until either side
-// ends the connection. The only file that knows Beast's HTTP types.
+// One HTTP/1.1 connection, plain or TLS: a coroutine that owns its socket and reads, dispatches and
+// answers requests in order (keep-alive, pipelining, chunked bodies, 100-continue, HEAD) until either
+// side ends the connection. The only file that knows Beast's HTTP types.
 #pragma once
 
 #include "core/server_context.hpp"
@@ -8,6 +8,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+
+namespace boost::asio::ssl { class context; }
 
 namespace agente::core {
 
@@ -21,5 +23,7 @@ using UnixAcceptor = asio::basic_socket_acceptor<asio::local::stream_protocol, I
 
 void start_session(TcpSocket socket, ServerContext& context);
 void start_session(UnixSocket socket, ServerContext& context);
+// A connection to a socket that serves TLS: the handshake, then the same HTTP/1.1 session.
+void start_session(TcpSocket socket, ServerContext& context, asio::ssl::context& tls);
 
 }  // namespace agente::core

@@ -11,6 +11,7 @@ struct Listener {
     std::string address;   // as in `bind`: "127.0.0.1:8000", "[::1]:8000", "unix:/run/x.sock"
     int fd = -1;
     bool is_unix = false;
+    bool tls = false;      // serves TLS (bind_address.hpp); set by the master for its workers
 };
 
 // Binds every address (SO_REUSEADDR, listen(backlog)); throws std::runtime_error naming the address

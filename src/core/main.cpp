@@ -4,6 +4,7 @@
 #include "core/log.hpp"
 #include "core/master.hpp"
 #include "core/proc_title.hpp"
+#include "core/tls.hpp"
 #include "core/worker.hpp"
 
 #include <agente/app.hpp>
@@ -24,7 +25,10 @@ int print_and_exit(const LoadedConfig& loaded) {
         case Action::version: std::cout << "agente-hibrido (version " << AGENTE_VERSION << ")\n"; return 0;
         case Action::help: std::cout << usage_text(); return 0;
         case Action::print_config: std::cout << print_config(loaded.config); return 0;
-        case Action::check_config: make_app()->on_master_config(loaded.config); return 0;
+        case Action::check_config:
+            make_app()->on_master_config(loaded.config);
+            core::read_tls_files(loaded.config);  // the files as the master reads them at start
+            return 0;
         case Action::serve: break;
     }
     return 0;

@@ -1,6 +1,7 @@
 #include "core/master.hpp"
 
 #include "core/arbiter.hpp"
+#include "core/bind_address.hpp"
 #include "core/dirty_socket.hpp"
 #include "core/listeners.hpp"
 #include "core/log.hpp"
@@ -8,6 +9,7 @@
 #include "core/scoreboard.hpp"
 #include "core/spawn.hpp"
 #include "core/systemd_notify.hpp"
+#include "core/tls.hpp"
 #include "core/worker.hpp"
 #include "core/worker_process.hpp"
 
@@ -73,22 +75,32 @@ private:
         title("master");
         spdlog::info("Starting agente-hibrido {}", AGENTE_VERSION);
         app_->on_master_config(config_);
+        std::optional<TlsFiles> tls;
+        try {
+            tls = read_tls_files(config_);
+        } catch (const std::exception& e) {
+            spdlog::error("TLS unusable: {}", e.what());
+            exit_code_ = 1;
+            return;
+        }
         try {
             // Sockets passed by systemd are all served when `bind` was not set (as gunicorn does).
-            listeners_ = inherited_listeners(config_.bind_given ? config_.bind : std::vector<std::string>{});
-            if (listeners_.empty()) listeners_ = bind_listeners(config_.bind, config_.backlog);
+            listeners_ = inherited_listeners(config_.bind_given ? socket_addresses(config_) : std::vector<std::string>{});
+            if (listeners_.empty()) listeners_ = bind_listeners(socket_addresses(config_), config_.backlog);
             commit_dirty_socket(new_dirty_socket(config_), config_);
         } catch (const std::exception& e) {
             spdlog::error("Connection in use or unusable: {}", e.what());
             exit_code_ = 1;
             return;
         }
-        for (const auto& l : listeners_) spdlog::info("Listening at: {} ({})", l.address, ::getpid());
+        for (const auto& l : listeners_)
+            spdlog::info("Listening at: {}{} ({})", serves_tls(config_, l.address) ? "https://" : "", l.address, ::getpid());
         ::umask(mode_t(config_.umask));
         scoreboard_ = Scoreboard::create(app_shared_size());
         app_->init_shared(scoreboard_.app_area());
         write_pidfile();
         config_fd_ = snapshot_config(config_);
+        tls_fd_ = tls ? share_tls_files(*tls) : -1;
         if (const char* old = std::getenv("AGENTE_HIBRIDO_OLD_MASTER")) {
             old_master_ = std::atoi(old);
             ::unsetenv("AGENTE_HIBRIDO_OLD_MASTER");
@@ -160,28 +172,33 @@ private:
         if (stop_ != Stop::none) return;
         spdlog::info("Handling signal: hup");
         notify_reloading("reloading configuration");
-        int snapshot = -1;
+        int snapshot = -1, tls_snapshot = -1;
         try {
             Config next = reload_config(config_);
             check_config_environment(next);
-            ListenerUpdate listeners(listeners_, next.bind, next.backlog);
+            auto tls = read_tls_files(next);  // re-read: a renewed certificate served, a broken one refused
+            ListenerUpdate listeners(listeners_, socket_addresses(next), next.backlog);
             auto error_log = open_error_log(next);
             snapshot = snapshot_config(next);
             std::optional<DirtySocket> dirty_socket = new_dirty_socket(next);
+            if (tls) tls_snapshot = share_tls_files(*tls);
             app_->on_master_config(next);  // last: it validates, then takes the new settings
             listeners.commit(listeners_);  // from here on nothing throws
             std::swap(config_fd_, snapshot);
+            std::swap(tls_fd_, tls_snapshot);
             commit_dirty_socket(std::move(dirty_socket), next);
             config_ = std::move(next);
             spdlog::set_default_logger(std::move(error_log));
         } catch (const std::exception& e) {
             if (snapshot >= 0) ::close(snapshot);
+            if (tls_snapshot >= 0) ::close(tls_snapshot);
             spdlog::error("Reload refused, still serving with the previous configuration: {}", e.what());
             last_error_ = e.what();
             notify_ready(status_text());
             return;
         }
         if (snapshot >= 0) ::close(snapshot);  // the previous generation's
+        if (tls_snapshot >= 0) ::close(tls_snapshot);
         title("master");
         write_pidfile();
         http_.target = config_.workers;
@@ -424,6 +441,9 @@ private:
             setup.listeners = {Listener{dirty_socket_->address, dirty_socket_->fd, true}};
         } else {
             setup.listeners = listeners_;
+            for (auto& l : setup.listeners) l.tls = serves_tls(config_, l.address);
+            setup.tls_fd = tls_fd_;
+            if (tls_fd_ >= 0) keep.push_back(tls_fd_);
             setup.max_requests = config_.max_requests ? config_.max_requests + jitter() : 0;
             if (dirty_socket_ && config_.dirty_workers > 0) setup.dirty_address = dirty_socket_->address;
         }
@@ -567,6 +587,7 @@ private:
     std::vector<Listener> listeners_;
     Scoreboard scoreboard_;
     int config_fd_ = -1;
+    int tls_fd_ = -1;                 // the TLS files the master checked (tls.hpp), inherited by the workers' exec
     WorkerTable workers_;
     std::mt19937 rng_{std::random_device{}()};
     int generation_ = 1;

@@ -3,7 +3,7 @@
 // lengths in 16 bits and throws std::length_error past them, and string_body reserves the declared
 // Content-Length at once (with no body limit, "Content-Length: 10^15" throws std::bad_alloc). An
 // exception there leaves the read's completion, not a coroutine, so it ends io_context::run() and
-// the worker with every connection on it. Included by http_session.cpp alone: Beast stays out of
+// the worker with every connection on it. Included by session.hpp alone: Beast stays out of
 // widely-included headers.
 #pragma once
 

@@ -83,6 +83,7 @@ struct ServerContext {
     // One "Invalid request" warning per interval; the others are logged at debug level.
     static constexpr std::chrono::seconds invalid_request_warning_interval{10};
     LogThrottle invalid_request_warnings{invalid_request_warning_interval};
+    LogThrottle tls_handshake_warnings{invalid_request_warning_interval};  // failed handshakes, alike
     std::function<bool()> on_checkpoint;                  // the worker's recycling (recycling.hpp)
 
     // A request's head was read. False once this worker reached max_requests: that answer closes

@@ -11,6 +11,7 @@
 #include "core/router.hpp"
 #include "core/scoreboard.hpp"
 #include "core/server_context.hpp"
+#include "core/tls.hpp"
 
 #include <agente/app.hpp>
 
@@ -18,6 +19,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -26,7 +28,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
+#include <iterator>
 #include <csignal>
 #include <cstdlib>
 #include <optional>
@@ -43,6 +47,12 @@ using namespace std::chrono_literals;
 constexpr auto replacement_margin = 200ms;
 const auto process_start = std::chrono::steady_clock::now();  // at exec, before main()
 constexpr auto full_report_interval = 10s;  // "worker_connections are not enough" at most this often
+
+// A TCP listener that serves TLS: a type of its own, so that the accept loop picks the session for
+// it at compile time.
+struct TlsAcceptor : TcpAcceptor {
+    using TcpAcceptor::TcpAcceptor;
+};
 
 const char* env(const char* name) {
     const char* v = std::getenv(name);
@@ -75,6 +85,7 @@ public:
         app_->register_routes(routes_, wc);
         watch_signals();
         beat();
+        load_tls();
         for (const auto& l : setup_.listeners) accept_from(l);
         start_recycling();
         ctx_.slot.state = std::uint32_t(WorkerState::ready);
@@ -136,18 +147,37 @@ private:
         }
     }
 
+    // The TLS context of the files the master checked and handed over; the fd is not needed after.
+    void load_tls() {
+        if (setup_.tls_fd < 0) return;
+        tls_ = make_server_context(config_, shared_tls_files(setup_.tls_fd));
+        ::close(setup_.tls_fd);
+        setup_.tls_fd = -1;
+    }
+
     void accept_from(const Listener& l) {
         if (l.is_unix) {
             auto& a = unix_acceptors_.emplace_back(ioc_, local(), l.fd);
             asio::co_spawn(ioc_, accept_loop(a), asio::detached);
+            return;
+        }
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        ::getsockname(l.fd, reinterpret_cast<sockaddr*>(&ss), &len);
+        auto family = ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4();
+        if (l.tls) {
+            if (!tls_) throw std::runtime_error("listener " + l.address + " serves TLS, but no TLS files were handed over");
+            auto& a = tls_acceptors_.emplace_back(ioc_, family, l.fd);
+            asio::co_spawn(ioc_, accept_loop(a), asio::detached);
         } else {
-            sockaddr_storage ss{};
-            socklen_t len = sizeof ss;
-            ::getsockname(l.fd, reinterpret_cast<sockaddr*>(&ss), &len);
-            auto& a = tcp_acceptors_.emplace_back(ioc_, ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), l.fd);
+            auto& a = tcp_acceptors_.emplace_back(ioc_, family, l.fd);
             asio::co_spawn(ioc_, accept_loop(a), asio::detached);
         }
     }
+
+    void open_session(TcpAcceptor&, TcpSocket socket) { start_session(std::move(socket), ctx_); }
+    void open_session(UnixAcceptor&, UnixSocket socket) { start_session(std::move(socket), ctx_); }
+    void open_session(TlsAcceptor&, TcpSocket socket) { start_session(std::move(socket), ctx_, *tls_); }
 
     template <class Acceptor>
     asio::awaitable<void> accept_loop(Acceptor& acceptor) {
@@ -161,7 +191,7 @@ private:
             auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
             if (!ec) {  // even when draining began meanwhile: the peer is connected and will be answered
                 if (full()) make_room();
-                start_session(std::move(socket), ctx_);
+                open_session(acceptor, std::move(socket));
                 co_await leave_some_to_siblings(pause);
                 continue;
             }
@@ -236,6 +266,7 @@ private:
         ctx_.slot.state = std::uint32_t(WorkerState::draining);  // siblings no longer count on it
         error_code ignored;
         for (auto& a : tcp_acceptors_) a.close(ignored);  // the shared socket stays open elsewhere
+        for (auto& a : tls_acceptors_) a.close(ignored);
         for (auto& a : unix_acceptors_) a.close(ignored);
         arm_drain_deadline();  // as a drained worker would: a stream that never ends must not keep it
     }
@@ -269,7 +300,7 @@ private:
         for (;;) {
             auto socket = acceptor.accept(ec);
             if (ec) break;
-            start_session(std::move(socket), ctx_);
+            open_session(acceptor, std::move(socket));
         }
         acceptor.close(ec);
     }
@@ -280,6 +311,7 @@ private:
         ctx_.draining = true;
         ctx_.slot.state = std::uint32_t(WorkerState::draining);
         for (auto& a : tcp_acceptors_) sweep_and_close(a);
+        for (auto& a : tls_acceptors_) sweep_and_close(a);
         for (auto& a : unix_acceptors_) sweep_and_close(a);
         set_proc_title(worker_title("worker", config_, true));
         arm_drain_deadline();
@@ -324,10 +356,12 @@ private:
     asio::steady_timer heartbeat_;
     asio::steady_timer drain_deadline_;
     std::list<TcpAcceptor> tcp_acceptors_;
+    std::list<TlsAcceptor> tls_acceptors_;
     std::list<UnixAcceptor> unix_acceptors_;
     std::optional<Recycling> recycling_;                      // with max_requests
     std::uint64_t evicted_ = 0;                               // connections closed to make room
     LogThrottle full_reports_[2]{LogThrottle(full_report_interval), LogThrottle(full_report_interval)};  // by Shortage
+    std::unique_ptr<asio::ssl::context> tls_;                 // sessions hold OpenSSL's own reference to it
 };
 
 }  // namespace
@@ -336,21 +370,28 @@ bool WorkerSetup::from_environment() {
     if (std::string(env("AGENTE_WORKER_SLOT")).empty()) return false;
     pool = std::string_view(env("AGENTE_WORKER_POOL")) == "dirty" ? Pool::dirty : Pool::http;
     listeners = parse_fds(env("AGENTE_WORKER_FDS"));
+    for (const auto& tls : parse_fds(env("AGENTE_WORKER_TLS_FDS")))
+        for (auto& l : listeners) l.tls = l.tls || l.fd == tls.fd;
+    tls_fd = std::string(env("AGENTE_WORKER_TLS")).empty() ? -1 : std::atoi(env("AGENTE_WORKER_TLS"));
     scoreboard_fd = std::atoi(env("AGENTE_WORKER_SCOREBOARD"));
     slot = std::atoi(env("AGENTE_WORKER_SLOT"));
     master_pid = std::atoi(env("AGENTE_WORKER_MASTER"));
     max_requests = std::strtoull(env("AGENTE_WORKER_MAX_REQUESTS"), nullptr, 10);
     dirty_address = env("AGENTE_WORKER_DIRTY");
-    for (const char* name : {"AGENTE_WORKER_POOL", "AGENTE_WORKER_FDS", "AGENTE_WORKER_SCOREBOARD",
-                             "AGENTE_WORKER_SLOT", "AGENTE_WORKER_MASTER", "AGENTE_WORKER_MAX_REQUESTS",
-                             "AGENTE_WORKER_DIRTY"})
+    for (const char* name : {"AGENTE_WORKER_POOL", "AGENTE_WORKER_FDS", "AGENTE_WORKER_TLS_FDS", "AGENTE_WORKER_TLS",
+                             "AGENTE_WORKER_SCOREBOARD", "AGENTE_WORKER_SLOT", "AGENTE_WORKER_MASTER",
+                             "AGENTE_WORKER_MAX_REQUESTS", "AGENTE_WORKER_DIRTY"})
         ::unsetenv(name);
     return true;
 }
 
 std::vector<std::string> WorkerSetup::to_environment() const {
+    std::vector<Listener> tls;
+    std::copy_if(listeners.begin(), listeners.end(), std::back_inserter(tls), [](const Listener& l) { return l.tls; });
     return {std::string("AGENTE_WORKER_POOL=") + (pool == Pool::dirty ? "dirty" : "http"),
             "AGENTE_WORKER_FDS=" + format_fds(listeners),
+            "AGENTE_WORKER_TLS_FDS=" + format_fds(tls),
+            "AGENTE_WORKER_TLS=" + (tls_fd >= 0 ? std::to_string(tls_fd) : std::string()),
             "AGENTE_WORKER_SCOREBOARD=" + std::to_string(scoreboard_fd),
             "AGENTE_WORKER_SLOT=" + std::to_string(slot),
             "AGENTE_WORKER_MASTER=" + std::to_string(master_pid),

@@ -20,7 +20,8 @@ inline constexpr int worker_boot_error = 3;
 // What the master hands a worker of either pool across exec, besides the configuration.
 struct WorkerSetup {
     Pool pool = Pool::http;
-    std::vector<Listener> listeners;  // a dirty worker: the dirty socket, to accept calls from
+    std::vector<Listener> listeners;  // a dirty worker: the dirty socket; `tls` marks those that serve TLS
+    int tls_fd = -1;                  // the TLS files the master checked (tls.hpp); -1: none
     int scoreboard_fd = -1;
     int slot = -1;
     pid_t master_pid = 0;

@@ -3,46 +3,23 @@ CLI, the fake upstream serving TLS on 127.0.0.1 (named `localhost` in the provid
 The gateway must trust a provider's tls_ca_file (streamed and not), refuse a certificate for
 another host name even from that CA (host-name verification, not only the chain), refuse a chain
 the system store does not know, and send SNI."""
-import os
 import shutil
-import subprocess
 import tempfile
 import unittest
 
+from certs import Authority
 from test_gateway import CHAT, FakeUpstream, GatewayTest, SseClient, post
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=30)
-
-
-def make_ca(d, name):
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", f"{name}.key", "-out", f"{name}.pem", "-days", "2", "-subj", f"/CN=agente test {name}",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-    return os.path.join(d, f"{name}.pem")
-
-
-def make_cert(d, ca, name, dns):
-    """A server certificate (and its key) signed by `ca`, for the DNS name `dns`."""
-    with open(os.path.join(d, f"{name}.ext"), "w") as f:
-        f.write(f"subjectAltName=DNS:{dns}\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
-    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", f"{name}.key",
-            "-out", f"{name}.csr", "-subj", f"/CN={dns}", cwd=d)
-    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key", "-CAcreateserial",
-            "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext", cwd=d)
-    return os.path.join(d, f"{name}.pem"), os.path.join(d, f"{name}.key")
 
 
 class TlsUpstreamTest(GatewayTest):
     @classmethod
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="agente-tls-")
-        cls.ca = make_ca(cls.dir, "ca")
-        make_ca(cls.dir, "rogue")
-        cls.good = make_cert(cls.dir, "ca", "good", "localhost")
-        cls.other_name = make_cert(cls.dir, "ca", "other", "other.example")
-        cls.untrusted = make_cert(cls.dir, "rogue", "untrusted", "localhost")
+        ca, rogue = Authority(cls.dir, "ca"), Authority(cls.dir, "rogue")
+        cls.ca = ca.cert
+        cls.good = ca.issue("good", dns=["localhost"])
+        cls.other_name = ca.issue("other", dns=["other.example"])
+        cls.untrusted = rogue.issue("untrusted", dns=["localhost"])
 
     @classmethod
     def tearDownClass(cls):

@@ -46,7 +46,7 @@ QUIET_CLOSE = 0.8      # a close with no answer sooner than this is no header_ti
 
 # What the master logs when a worker leaves other than by being told to (src/core/master.cpp,
 # log_exit and murder_stale_workers), what a worker logs when an exception ends it (worker.cpp,
-# run_worker), and what a session logs when an exception escapes it (http_session.cpp, spawn).
+# run_worker), and what a session logs when an exception escapes it (session.hpp, spawn).
 WORKER_DIED = re.compile(r"Worker \(pid:\d+\) (crashed with signal|exited unexpectedly|killed for timeout|"
                          r"booted and failed|did not boot)|WORKER TIMEOUT|Exception in worker process|"
                          r"Connection failed:")

@@ -792,3 +792,94 @@ TEST_F(ConfigEnvironmentTest, AnUnwritableFileIsAnError) {
     }
     fs::permissions(path("locked"), fs::perms::owner_all);
 }
+
+// ---- TLS -----------------------------------------------------------------------------------------
+
+TEST_F(ConfigTest, TlsSettingsAreGunicornsFromFileAndFlags) {
+    Config c = load_file(R"(
+bind = ["127.0.0.1:8000", "https://0.0.0.0:8443"]
+certfile = "/etc/tls/cert.pem"
+keyfile = "/etc/tls/key.pem"
+ca_certs = "/etc/tls/clients.pem"
+cert_reqs = 2
+ciphers = "ECDHE+AESGCM"
+)");
+    EXPECT_EQ(c.bind, (std::vector<std::string>{"127.0.0.1:8000", "https://0.0.0.0:8443"}));
+    EXPECT_EQ(c.certfile, "/etc/tls/cert.pem");
+    EXPECT_EQ(c.keyfile, "/etc/tls/key.pem");
+    EXPECT_EQ(c.ca_certs, "/etc/tls/clients.pem");
+    EXPECT_EQ(c.cert_reqs, 2);
+    EXPECT_EQ(c.ciphers, "ECDHE+AESGCM");
+    Config flags = load_config({"--certfile", "c.pem", "--keyfile=k.pem", "--ca-certs", "ca.pem", "--cert-reqs", "1",
+                                "--ciphers", "HIGH"}, "").config;
+    EXPECT_EQ(flags.certfile, "c.pem");
+    EXPECT_EQ(flags.keyfile, "k.pem");
+    EXPECT_EQ(flags.ca_certs, "ca.pem");
+    EXPECT_EQ(flags.cert_reqs, 1);
+    EXPECT_EQ(flags.ciphers, "HIGH");
+    Config defaults = load_config({}, "").config;
+    EXPECT_EQ(defaults.certfile, "");
+    EXPECT_EQ(defaults.cert_reqs, 0);
+}
+
+TEST_F(ConfigTest, CertReqsIsPythonsCertNoneOptionalRequired) {
+    std::string path = write("");
+    EXPECT_EQ(file_error("certfile = \"c.pem\"\nca_certs = \"ca.pem\"\ncert_reqs = 3\n"),
+              path + ":3: cert_reqs: expected at most 2, got 3");
+    EXPECT_EQ(args_error({"--certfile", "c.pem", "--cert-reqs", "-1"}),
+              "command line: --cert-reqs: expected a non-negative integer, got -1");
+}
+
+TEST_F(ConfigTest, TlsSettingsThatWouldGoUnusedAreErrorsAtTheirLine) {
+    std::string path = write("");
+    EXPECT_EQ(file_error("workers = 2\nkeyfile = \"k.pem\"\n"),
+              path + ":2: keyfile: needs certfile, the server's certificate chain");
+    EXPECT_EQ(file_error("ciphers = \"HIGH\"\n"), path + ":1: ciphers: needs certfile, the server's certificate chain");
+    EXPECT_EQ(file_error("bind = [\"127.0.0.1:8000\", \"https://0.0.0.0:8443\"]\n"),
+              path + R"(:1: bind: "https://0.0.0.0:8443" serves TLS: set certfile (and keyfile))");
+    EXPECT_EQ(file_error("certfile = \"c.pem\"\ncert_reqs = 2\n"),
+              path + ":2: cert_reqs: needs ca_certs, the CAs that client certificates are verified against");
+    EXPECT_EQ(file_error("certfile = \"c.pem\"\nca_certs = \"ca.pem\"\n"),
+              path + ":2: ca_certs: unused while cert_reqs = 0 asks no client for a certificate: set cert_reqs = 1 "
+                     "(verified when sent) or 2 (required)");
+    EXPECT_EQ(file_error("bind = [\"unix:/run/a.sock\", \"http://127.0.0.1:8000\"]\ncertfile = \"c.pem\"\n"),
+              path + ":2: certfile: no bind address serves TLS (Unix sockets and http:// addresses never do)");
+    // The place is the source that set the value last: here the command line.
+    EXPECT_EQ(args_error({"-c", write("workers = 2\n", "plain.conf"), "--keyfile", "k.pem"}),
+              "command line: --keyfile: needs certfile, the server's certificate chain");
+}
+
+TEST_F(ConfigTest, BindTakesAnHttpsOrHttpSchemeOnTcpAddresses) {
+    std::string path = write("");
+    EXPECT_EQ(load_file("bind = [\"http://127.0.0.1:8000\", \"HTTPS://[::]:8443\", \"unix:/a\"]\ncertfile = \"c\"\n").bind,
+              (std::vector<std::string>{"http://127.0.0.1:8000", "HTTPS://[::]:8443", "unix:/a"}));
+    EXPECT_EQ(file_error("bind = \"https://unix:/run/a.sock\"\ncertfile = \"c\"\n"),
+              path + R"(:1: bind: expected TLS on a TCP address, not a Unix socket, got "https://unix:/run/a.sock")");
+    EXPECT_EQ(file_error("bind = \"https://localhost\"\ncertfile = \"c\"\n"),
+              path + R"(:1: bind: expected "HOST:PORT", "[ADDRESS]:PORT" or "unix:PATH", got "localhost")");
+    EXPECT_EQ(file_error("bind = \"tcp://127.0.0.1:80\"\n"),
+              path + R"(:1: bind: expected "https://" or "http://" before a TCP address, got "tcp://127.0.0.1:80")");
+}
+
+TEST_F(ConfigTest, GunicornsOtherSslSettingsAreRefusedWithTheirReason) {
+    std::string path = write("");
+    EXPECT_EQ(file_error("ssl_version = 2\n"),
+              path + ":1: ssl_version: not supported: TLS 1.2 and 1.3 are negotiated, nothing older (gunicorn 21+ "
+                     "ignores it too)");
+    EXPECT_EQ(file_error("do_handshake_on_connect = true\n"),
+              path + ":1: do_handshake_on_connect: not supported: the handshake always runs when the connection is "
+                     "accepted, on the worker's event loop, within header_timeout");
+    EXPECT_EQ(args_error({"--suppress-ragged-eofs"}),
+              "command line: --suppress-ragged-eofs: not supported: a client that closes without TLS's "
+              "close_notify is always taken as gone, as gunicorn's default does");
+}
+
+TEST_F(ConfigTest, PrintConfigKeepsTheSchemesOfBind) {
+    Config c = load_file("bind = [\"127.0.0.1:8000\", \"https://0.0.0.0:8443\"]\ncertfile = \"c.pem\"\ncert_reqs = 1\n"
+                         "ca_certs = \"ca.pem\"\n");
+    std::string printed = print_config(c);
+    Config again = load_config({"-c", write(printed, "printed.conf")}, "").config;
+    EXPECT_EQ(again.bind, c.bind);
+    EXPECT_EQ(again.certfile, "c.pem");
+    EXPECT_EQ(again.cert_reqs, 1);
+}

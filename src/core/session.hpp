@@ -1,10 +1,16 @@
+// The Session template: one HTTP/1.1 connection over a stream (session_stream.hpp), its exchange
+// with async handlers, and its spawn. Included by plain_session.cpp and tls_session.cpp only, each
+// instantiating it for its own streams: compiled in one unit, the TLS instantiation made the
+// compiler inline less of the plain one (28 more instructions per keep-alive request, callgrind).
+// Everything is in an unnamed namespace: each of the two units has its own.
+#pragma once
+
 #include "core/http_session.hpp"
 
 #include "core/io_deadline.hpp"
 #include "core/request_framing.hpp"
 #include "core/request_parser.hpp"
-
-#include <agente/write_now.hpp>
+#include "core/session_stream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -76,20 +82,20 @@ std::string peer_address(const TcpSocket& s) {
                ? asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string()
                : a.to_string();
 }
-std::string peer_address(const UnixSocket&) { return "unix"; }
+[[maybe_unused]] std::string peer_address(const UnixSocket&) { return "unix"; }
 
-template <class Protocol>
+template <class Stream>
 class Session;
 
 // The Exchange an async handler sees; its writes go straight to the session's stream.
-template <class Protocol>
+template <class Stream>
 class SessionExchange final : public Exchange {
 public:
-    SessionExchange(Session<Protocol>& s, const BeastRequest& req, std::shared_ptr<HandlerControl> control)
+    SessionExchange(Session<Stream>& s, const BeastRequest& req, std::shared_ptr<HandlerControl> control)
         : s_(s), req_(req), control_(std::move(control)) {}
 
     const Request& request() const override { return req_; }
-    asio::any_io_executor executor() const override { return s_.socket_.get_executor(); }
+    asio::any_io_executor executor() const override { return s_.stream_.get_executor(); }
     Clock::time_point received_at() const override { return s_.received_at_; }
     StopReason stop_reason() const override { return control_->reason; }
     bool started() const override { return started_; }
@@ -173,7 +179,7 @@ private:
         return final_chunk_ && why != StopReason::none ? final_chunk_(why) : std::string();
     }
 
-    Session<Protocol>& s_;
+    Session<Stream>& s_;
     const BeastRequest& req_;
     std::shared_ptr<HandlerControl> control_;
     std::function<std::string(StopReason)> final_chunk_;
@@ -182,15 +188,17 @@ private:
     int status_ = 200;
 };
 
-template <class Protocol>
-class Session : public std::enable_shared_from_this<Session<Protocol>>, public HeaderWait {
+// One connection over `Stream`: a plain socket (TcpSocket, UnixSocket) or TlsStream.
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>>, public HeaderWait {
 public:
-    using Socket = asio::basic_stream_socket<Protocol, IoExecutor>;
+    using Traits = StreamTraits<Stream>;
+    using Socket = std::remove_reference_t<decltype(Traits::socket(std::declval<Stream&>()))>;
 
-    Session(Socket socket, ServerContext& ctx)
-        : remote_(peer_address(socket)),
-          socket_(std::move(socket)),
-          deadline_(socket_.get_executor()),
+    Session(Stream stream, ServerContext& ctx)
+        : remote_(peer_address(Traits::socket(stream))),
+          stream_(std::move(stream)),
+          deadline_(stream_.get_executor()),
           ctx_(ctx),
           trusted_(ctx.trusts_forwarded(remote_)) {}
 
@@ -212,7 +220,7 @@ public:
     // sync route allocates no frame (a coroutine per request cost a malloc and free each time).
     asio::awaitable<void> run() {
         error_code ec;
-        socket_.non_blocking(true, ec);  // for write_now(), whose first try would block otherwise
+        socket().non_blocking(true, ec);  // for write_now(), whose first try would block otherwise
         if (ec) {
             spdlog::error("Connection dropped: cannot make its socket non-blocking: {}", ec.message());
             co_return;
@@ -220,16 +228,23 @@ public:
         // A passed deadline cancels whatever read or write is pending; it then ends with an error.
         deadline_.watch(this->weak_from_this(), [this] {
             error_code not_open;
-            socket_.cancel(not_open);
+            socket().cancel(not_open);
         });
+        if constexpr (Traits::tls) {
+            bool secured = co_await handshake();
+            if (!secured) {
+                co_await close_socket();
+                co_return;
+            }
+        }
         for (bool first = true; keep_alive_; first = false) {
             start_parser(first);
             ctx_.wait_for_head(*this);
-            auto [ec, n] = co_await http::async_read_header(socket_, buffer_, *parser_, tuple_deferred);
+            auto [ec, n] = co_await http::async_read_header(stream_, buffer_, *parser_, tuple_deferred);
             this->unlink();
             if (evicted_ && ec) {  // made room for a new client: nothing to answer, nothing to linger for
                 error_code ignored;
-                socket_.close(ignored);
+                socket().close(ignored);
                 co_return;
             }
             received_at_ = Clock::now();
@@ -249,7 +264,7 @@ public:
                                                             match.path_known ? "method not allowed" : "not found")
                                           : call_sync(*match.route, req);
                 auto whole = prepare_response(r);
-                auto [wec, wn] = co_await write_now(socket_, whole);
+                auto [wec, wn] = co_await send(stream_, whole, tls_out_);
                 if (wec) written_short(wn);
             }
             count_request(req);
@@ -262,7 +277,7 @@ public:
         this->unlink();
         evicted_ = true;
         error_code not_open;
-        socket_.cancel(not_open);
+        socket().cancel(not_open);
     }
 
     // The connection is over, however run() ended (an exception too): the deadline's timer lets go.
@@ -272,14 +287,57 @@ public:
     asio::cancellation_signal& handler_cancel() { return handler_cancel_; }
 
 private:
-    friend class SessionExchange<Protocol>;
+    friend class SessionExchange<Stream>;
+
+    Socket& socket() { return Traits::socket(stream_); }
 
     // A fresh parser; the idle keep-alive wait, then the whole header within header_timeout (slow
-    // clients).
+    // clients). Over TLS the first head shares the deadline the handshake started at the accept: a
+    // client that stalls in the handshake, then in its head, gets no more time than a plain one.
     void start_parser(bool first) {
         new_parser();
+        if (Traits::tls && first) return;
         const Config& c = ctx_.config;
         deadline_.expires_after(seconds(first ? c.header_timeout : std::max(1, c.keepalive)));
+    }
+
+    // TLS: the handshake, within header_timeout from the accept. False when it failed.
+    // A handshake is a wait for a head too: a full worker may close the one waiting longest.
+    asio::awaitable<bool> handshake() {
+        deadline_.expires_after(seconds(ctx_.config.header_timeout));
+        ctx_.wait_for_head(*this);
+        auto [ec] = co_await stream_.async_handshake(asio::ssl::stream_base::server, tuple_deferred);
+        this->unlink();
+        if (!ec) co_return true;
+        if (evicted_) {  // made room for a new client: nothing to say, nothing to linger for
+            error_code ignored;
+            socket().close(ignored);
+            co_return false;
+        }
+        log_handshake_failure(ec);
+        if (ec.category() == asio::error::get_ssl_category() && ERR_GET_REASON(ec.value()) == SSL_R_HTTP_REQUEST)
+            co_await answer_plain_http();
+        co_return false;
+    }
+
+    // A plain HTTP request to a socket that serves TLS (a client that forgot https://) is answered
+    // in plain HTTP, as nginx does: a closed connection would leave the client guessing.
+    asio::awaitable<void> answer_plain_http() {
+        keep_alive_ = false;
+        Response r = Response::error(400, "plain HTTP sent to a port that serves TLS: use https://");
+        auto whole = prepare_response(r);
+        co_await write_now(socket(), whole);  // nothing more to do if it fails
+    }
+
+    // A peer that leaves before saying anything (a TCP health check, a port scan) is not worth a
+    // line; anything else is the client's doing too, hence throttled like bad requests.
+    void log_handshake_failure(error_code ec) {
+        if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset) {
+            spdlog::debug("TLS handshake with {}: closed by the client", remote_);
+            return;
+        }
+        std::string why = ec == asio::error::operation_aborted ? "no handshake within header_timeout" : ec.message();
+        warn_throttled(ctx_.tls_handshake_warnings, fmt::format("TLS handshake with {} failed: {}", remote_, why));
     }
 
     // A parser with gunicorn's limits.
@@ -305,7 +363,7 @@ private:
         // the read starts over, within the same deadline.
         for (std::size_t skipped = 0; ec == http::error::bad_method && skip_empty_lines(skipped);) {
             new_parser();
-            auto [again, n] = co_await http::async_read_header(socket_, buffer_, *parser_, tuple_deferred);
+            auto [again, n] = co_await http::async_read_header(stream_, buffer_, *parser_, tuple_deferred);
             ec = again;
             received_at_ = Clock::now();
         }
@@ -318,13 +376,13 @@ private:
         if (!parser_->is_done() && beast::iequals(fields.expect, "100-continue")) {
             http::response<http::empty_body> cont{http::status::continue_, m.version()};
             deadline_.expires_after(io_timeout());
-            auto [wec, wn] = co_await http::async_write(socket_, cont, tuple_deferred);
+            auto [wec, wn] = co_await http::async_write(stream_, cont, tuple_deferred);
             if (wec) co_return false;
         }
         if (!parser_->is_done()) {
             deadline_.expires_after(io_timeout());
             make_room_for_body();
-            auto [bec, bn] = co_await http::async_read(socket_, buffer_, *parser_, tuple_deferred);
+            auto [bec, bn] = co_await http::async_read(stream_, buffer_, *parser_, tuple_deferred);
             if (buffer_.capacity() > 16 * 1024) buffer_.shrink_to_fit();  // idle keep-alive: no big buffer
             if (bec) co_return co_await reject_read(bec);
         }
@@ -474,14 +532,18 @@ private:
         co_return false;
     }
 
+    void log_invalid(int status, std::string_view message) {
+        warn_throttled(ctx_.invalid_request_warnings,
+                       fmt::format("Invalid request from {}: {} ({})", remote_, message, status));
+    }
+
     // Bad input is the client's doing, and any client can send much of it: one warning per interval
     // and worker, which says how many it left out, and each at debug level.
-    void log_invalid(int status, std::string_view message) {
-        std::optional<std::uint64_t> left_out = ctx_.invalid_request_warnings.admit(Clock::now());
-        if (!left_out) spdlog::debug("Invalid request from {}: {} ({})", remote_, message, status);
-        else if (*left_out == 0) spdlog::warn("Invalid request from {}: {} ({})", remote_, message, status);
-        else spdlog::warn("Invalid request from {}: {} ({}); {} more since the last such warning, logged at debug level",
-                          remote_, message, status, *left_out);
+    static void warn_throttled(LogThrottle& throttle, const std::string& line) {
+        std::optional<std::uint64_t> left_out = throttle.admit(Clock::now());
+        if (!left_out) spdlog::debug("{}", line);
+        else if (*left_out == 0) spdlog::warn("{}", line);
+        else spdlog::warn("{}; {} more since the last such warning, logged at debug level", line, *left_out);
     }
 
     // The forwarded fields were only picked up when the peer is trusted (forwarded_allow_ips).
@@ -492,10 +554,12 @@ private:
         return first.empty() ? std::string_view(remote_) : first;
     }
 
-    // As gunicorn's secure_scheme_headers: a trusted proxy's X-Forwarded-Proto says https or not;
-    // no other value reaches the app (it ends up in URLs the app builds, such as the agent card's).
+    // A TLS connection is https. Otherwise as gunicorn's secure_scheme_headers: a trusted proxy's
+    // X-Forwarded-Proto says https or not; no other value reaches the app (it ends up in URLs the
+    // app builds, such as the agent card's).
     static std::string_view scheme(const Fields& fields) {
-        return beast::iequals(fields.forwarded_proto, "https") ? "https"sv : "http"sv;
+        if constexpr (Traits::tls) return "https"sv;
+        else return beast::iequals(fields.forwarded_proto, "https") ? "https"sv : "http"sv;
     }
 
     BeastRequest begin_exchange(const RequestMessage& m, const Fields& fields) {
@@ -524,7 +588,7 @@ private:
     asio::awaitable<void> call_async(const Route& route, const BeastRequest& req) {
         auto control = std::make_shared<HandlerControl>(handler_cancel_);
         auto executor = co_await asio::this_coro::executor;
-        SessionExchange<Protocol> ex(*this, req, control);
+        SessionExchange<Stream> ex(*this, req, control);
         auto running = ctx_.running.insert(ctx_.running.end(), control);
         asio::steady_timer deadline(executor);
         if (route.options.deadline.count()) {
@@ -547,7 +611,7 @@ private:
         co_await asio::this_coro::reset_cancellation_state();
         deadline.cancel();
         error_code ignored;
-        socket_.cancel(ignored);  // ends the peer watch; nothing else is pending now
+        socket().cancel(ignored);  // ends the peer watch; nothing else is pending now
         ctx_.running.erase(running);
         co_await ex.complete(route, failed);
         if (control->reason != StopReason::none) keep_alive_ = false;
@@ -563,9 +627,11 @@ private:
 
     // While a handler runs nobody reads the socket; end of stream means the peer left. A peeking
     // receive leaves a pipelined request where it is, and unlike a readable-wait it needs no
-    // epoll_ctl to arm (Asio re-arms the descriptor for every non-speculative operation).
+    // epoll_ctl to arm (Asio re-arms the descriptor for every non-speculative operation). Over TLS
+    // it peeks under the encryption: a client's close_notify looks like a pipelined request, and
+    // such a client is found gone by the next write instead.
     void watch_peer(std::shared_ptr<HandlerControl> control) {
-        socket_.async_receive(asio::buffer(&peeked_, 1), Socket::message_peek,
+        socket().async_receive(asio::buffer(&peeked_, 1), asio::socket_base::message_peek,
                               [control](error_code ec, std::size_t n) {
                                   if (control->done || (!ec && n > 0)) return;  // n > 0: a pipelined request
                                   control->stop(StopReason::client_gone);
@@ -590,7 +656,7 @@ private:
     // body in a single gather write (Beast's generic serializer cost half our CPU per request).
     asio::awaitable<error_code> write_response(Response r) {
         auto whole = prepare_response(r);
-        auto [ec, n] = co_await write_now(socket_, whole);
+        auto [ec, n] = co_await send(stream_, whole, tls_out_);
         if (ec) written_short(n);
         co_return ec;
     }
@@ -687,16 +753,16 @@ private:
         std::tuple<error_code, std::size_t> sent;
         if (head_ || version_ == 10) {
             std::array<asio::const_buffer, 2> bare{head, data};
-            sent = co_await write_now(socket_, bare);
+            sent = co_await send(stream_, bare, tls_out_);
         } else if (!last) {
             auto framed = beast::buffers_cat(head, http::make_chunk(data));
-            sent = co_await write_now(socket_, framed);
+            sent = co_await send(stream_, framed, tls_out_);
         } else if (chunk.empty()) {
             auto end = beast::buffers_cat(head, http::make_chunk_last());
-            sent = co_await write_now(socket_, end);
+            sent = co_await send(stream_, end, tls_out_);
         } else {
             auto framed_end = beast::buffers_cat(head, http::make_chunk(data), http::make_chunk_last());
-            sent = co_await write_now(socket_, framed_end);
+            sent = co_await send(stream_, framed_end, tls_out_);
         }
         error_code ec = std::get<0>(sent);
         // The deadline bounds a write, not the handler's pace: between chunks (an LLM thinking for
@@ -710,24 +776,36 @@ private:
         co_return ec;
     }
 
+    // TLS says it is done first (close_notify), so that the client can tell the end of an answer
+    // from a cut connection. The client's own close_notify is not awaited (OpenSSL is told it came):
+    // close_socket() reads and drops whatever the client still sends, that too.
+    asio::awaitable<void> close_gracefully() {
+        if constexpr (Traits::tls) {
+            SSL_set_shutdown(stream_.native_handle(), SSL_RECEIVED_SHUTDOWN);
+            deadline_.expires_after(seconds(1));
+            auto [ec] = co_await stream_.async_shutdown(tuple_deferred);
+        }
+        co_await close_socket();
+    }
+
     // Half-close, then read what the peer still sends until it closes: closing with unread input
     // would make the kernel answer with a reset that can destroy the response we just sent.
-    asio::awaitable<void> close_gracefully() {
+    asio::awaitable<void> close_socket() {
         error_code ec;
-        socket_.shutdown(Protocol::socket::shutdown_send, ec);
+        socket().shutdown(asio::socket_base::shutdown_send, ec);
         if (!ec) {
             deadline_.expires_after(seconds(1));
             char scratch[1024];
             for (;;) {
-                auto [rec, n] = co_await socket_.async_read_some(asio::buffer(scratch), tuple_deferred);
+                auto [rec, n] = co_await socket().async_read_some(asio::buffer(scratch), tuple_deferred);
                 if (rec) break;
             }
         }
-        socket_.close(ec);
+        socket().close(ec);
     }
 
     std::string remote_;
-    Socket socket_;
+    Stream stream_;
     IoDeadline deadline_;
     ServerContext& ctx_;
     bool trusted_;                          // the peer is in forwarded_allow_ips
@@ -746,14 +824,15 @@ private:
     bool keep_alive_ = true;
     int status_ = 0;
     std::uint64_t bytes_ = 0;
+    std::string tls_out_;                   // TLS: small writes joined into one record (session_stream.hpp)
 };
 
-template <class Protocol>
-void spawn(asio::basic_stream_socket<Protocol, IoExecutor> socket, ServerContext& ctx) {
+template <class Stream>
+void spawn(Stream stream, ServerContext& ctx) {
     ++ctx.connections;
     ctx.slot.connections.store(ctx.connections, std::memory_order_relaxed);
-    auto executor = socket.get_executor();
-    auto session = std::make_shared<Session<Protocol>>(std::move(socket), ctx);
+    auto executor = stream.get_executor();
+    auto session = std::make_shared<Session<Stream>>(std::move(stream), ctx);
     auto& cancel = session->handler_cancel();
     asio::co_spawn(executor, session->run(),
                    asio::bind_cancellation_slot(cancel.slot(), [session, &ctx](std::exception_ptr e) {
@@ -769,33 +848,5 @@ void spawn(asio::basic_stream_socket<Protocol, IoExecutor> socket, ServerContext
 }
 
 }  // namespace
-
-void start_session(TcpSocket socket, ServerContext& context) {
-    socket.set_option(asio::ip::tcp::no_delay(true));
-    spawn<asio::ip::tcp>(std::move(socket), context);
-}
-
-void start_session(UnixSocket socket, ServerContext& context) {
-    spawn<asio::local::stream_protocol>(std::move(socket), context);
-}
-
-bool ServerContext::trusts_forwarded(std::string_view peer) const {
-    for (const auto& ip : config.forwarded_allow_ips)
-        if (ip == "*" || ip == peer) return true;
-    return false;
-}
-
-std::string_view ServerContext::fixed_fields() {
-    std::time_t now = std::time(nullptr);
-    if (now != date_second_) {
-        date_second_ = now;
-        std::tm tm{};
-        ::gmtime_r(&now, &tm);
-        char buf[40];
-        std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        fixed_fields_ = std::string(server_and_date) + buf + "\r\n";
-    }
-    return fixed_fields_;
-}
 
 }  // namespace agente::core

@@ -1,0 +1,15 @@
+// Sessions over plain sockets: TCP and Unix (session.hpp).
+#include "core/session.hpp"
+
+namespace agente::core {
+
+void start_session(TcpSocket socket, ServerContext& context) {
+    socket.set_option(asio::ip::tcp::no_delay(true));
+    spawn(std::move(socket), context);
+}
+
+void start_session(UnixSocket socket, ServerContext& context) {
+    spawn(std::move(socket), context);
+}
+
+}  // namespace agente::core
