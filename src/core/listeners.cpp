@@ -117,6 +117,19 @@ bool same_address(const std::string& wanted, int fd) {
     return wp == ap && (wh == "localhost" || wh.empty());
 }
 
+// Closes a listener that is given up, and removes a unix socket's file with it: left behind, the
+// file would say a server is there when none is. (close_listeners() leaves the files: a master that
+// stops after USR2 hands its unix sockets to the successor, which serves on them.)
+void discard(const Listener& l) noexcept {
+    if (l.is_unix) ::unlink(l.address.c_str() + 5);  // past "unix:"; no allocation here
+    ::close(l.fd);
+}
+
+void discard_all(std::vector<Listener>& listeners) noexcept {
+    for (const auto& l : listeners) discard(l);
+    listeners.clear();
+}
+
 }  // namespace
 
 std::vector<Listener> bind_listeners(const std::vector<std::string>& addresses, int backlog) {
@@ -127,7 +140,7 @@ std::vector<Listener> bind_listeners(const std::vector<std::string>& addresses, 
             keep_across_exec(out.back().fd);
         }
     } catch (...) {
-        close_listeners(out);
+        discard_all(out);
         throw;
     }
     return out;
@@ -145,22 +158,20 @@ ListenerUpdate::ListenerUpdate(const std::vector<Listener>& current, const std::
             if (std::find(addresses.begin(), addresses.end(), l.address) != addresses.end()) next_.push_back(l);
         next_.insert(next_.end(), added_.begin(), added_.end());
     } catch (...) {
-        close_listeners(added_);
+        discard_all(added_);
         throw;
     }
 }
 
 ListenerUpdate::~ListenerUpdate() {
-    if (!committed_) close_listeners(added_);
+    if (!committed_) discard_all(added_);
 }
 
 void ListenerUpdate::commit(std::vector<Listener>& current) noexcept {
     current.swap(next_);  // next_ now holds the previous set: close what the new one no longer has
     for (const auto& old : next_) {
         bool kept = std::any_of(current.begin(), current.end(), [&](const Listener& l) { return l.fd == old.fd; });
-        if (kept) continue;
-        if (old.is_unix) ::unlink(old.address.c_str() + 5);  // past "unix:"; no allocation here
-        ::close(old.fd);
+        if (!kept) discard(old);
     }
     next_.clear();
     committed_ = true;

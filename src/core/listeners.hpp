@@ -15,12 +15,13 @@ struct Listener {
 };
 
 // Binds every address (SO_REUSEADDR, listen(backlog)); throws std::runtime_error naming the address
-// ("127.0.0.1:8000: Address already in use") on the first failure, closing what it opened.
+// ("127.0.0.1:8000: Address already in use") on the first failure, closing what it opened (and
+// removing the files of the unix sockets among it).
 std::vector<Listener> bind_listeners(const std::vector<std::string>& addresses, int backlog);
 
 // A reload's listeners, bound before anything changes. commit() makes them the master's and closes
-// (and unlinks, for unix sockets) the ones no longer wanted; destroyed uncommitted, it closes only
-// what it bound itself, so a refused reload leaves the running set exactly as it was.
+// (and unlinks, for unix sockets) the ones no longer wanted; destroyed uncommitted, it closes (and
+// unlinks) only what it bound itself, so a refused reload leaves the running set exactly as it was.
 class ListenerUpdate {
 public:
     // Keeps the current listeners still wanted, binds the new ones; throws like bind_listeners.

@@ -87,6 +87,26 @@ class RefusedReload(ServerTest):
         self.assertEqual(health_checks(s.port, 20), 20)
 
 
+    def test_a_refused_reload_leaves_no_unix_socket_file_behind(self):
+        # What the refused reload bound is closed again, and a unix socket's file removed with it:
+        # the refused address binds cleanly later, and nothing on disk says a server is there.
+        s = self.server(["workers = 1"]).start(workers=1)
+        path = os.path.join(s.dir, "new.sock")
+        with open(s.conf, "w") as f:  # the unix socket binds, then the taken port fails
+            f.write(f'bind = ["127.0.0.1:{s.port}", "unix:{path}", "127.0.0.1:{self.taken_port}"]\nworkers = 1\n')
+        s.signal(signal.SIGHUP)
+        self.assertTrue(s.wait_log(r"Reload refused.*Address already in use"), s.read_log())
+        self.assertFalse(os.path.exists(path))
+        # Refused by a later step (the app's settings), after every address was bound.
+        with open(s.conf, "w") as f:
+            f.write(f'bind = ["127.0.0.1:{s.port}", "unix:{path}"]\nworkers = 1\n'
+                    '[models.m]\ntargets = [{ provider = "nowhere", model = "x" }]\n')
+        s.signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: s.read_log().count("Reload refused") == 2, 10), s.read_log())
+        self.assertFalse(os.path.exists(path))
+        self.assertTrue(s.healthy())
+
+
 class WorkerWithoutSocket(ServerTest):
     def test_fails_its_boot_instead_of_reporting_ready(self):
         # A worker as the master starts one, but handed no listening socket.
