@@ -14,6 +14,12 @@ from test_gateway_hardening import answer_to_a_term
 WRONG_KEY = "sk-guess-0c9d8e7f6a5b4c3d"
 
 
+def peak_memory_kb(pid):
+    """The process's peak resident memory (VmHWM), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
 class KeysTest(AgentTest):
     def test_keyless_json_rpc_and_a2a_calls_get_401_as_json_rpc_errors(self):
         s = self.start(workers=2)
@@ -68,6 +74,25 @@ class KeysTest(AgentTest):
         stream = ChunkedReader(s.port, CHAT, {"model": "agent-ok", "stream": True}, AUTH)
         self.addCleanup(stream.close)
         self.assertEqual(stream.status, 200)
+
+    def test_a_keyless_call_costs_the_worker_no_parse_of_its_body(self):
+        # The 401 echoes the request's id, and finding it used to parse the whole body into a tree:
+        # a keyless 16 MB body of small numbers took the worker's loop for seconds and a tree of
+        # some 280 MB. The id is looked for at the start of the body, without a tree.
+        s = self.start(workers=1)
+        worker = s.workers()[0]
+        before = peak_memory_kb(worker)
+        numbers = b"1," * (7 * 1024 * 1024)
+        body = b'{"jsonrpc": "2.0", "id": "first", "method": "execute", "params": [' + numbers + b'1]}'
+        status, _, answer = post(s.port, "/tasks/send", body, key=None, timeout=60)
+        self.assertEqual((status, answer["id"], answer["error"]["code"]), (401, "first", -32090))
+        # The body itself is held once or twice on its way in; a tree of it is ten times that.
+        self.assertLess(peak_memory_kb(worker) - before, 64 * 1024)
+        # An id past the start of a long body is answered as null, as JSON-RPC allows.
+        body = b'{"jsonrpc": "2.0", "method": "execute", "params": [' + numbers + b'1], "id": "last"}'
+        status, _, answer = post(s.port, "/tasks/send", body, key=None, timeout=60)
+        self.assertEqual((status, answer["id"]), (401, None))
+        self.assertEqual(worker, s.workers()[0])
 
     def test_without_api_keys_the_endpoints_stay_open_as_the_seeds(self):
         s = self.start(workers=1, client_keys=False)

@@ -52,6 +52,21 @@ TEST(AgentJsonRpc, AnswersAreJsonRpc) {
     EXPECT_TRUE(rpc_id("garbage").is_null());
 }
 
+TEST(AgentJsonRpc, TheIdOfABodyIsItsTopLevelIdFoundWithoutReadingFurther) {
+    EXPECT_EQ(rpc_id(R"({"method": "x", "params": {"id": 1, "a": [{"id": 2}]}, "id": "top"})"), "top");
+    EXPECT_EQ(rpc_id(R"({"jsonrpc": "2.0", "id": null})"), nullptr);
+    EXPECT_EQ(rpc_id(R"({"id": 1.5})"), 1.5);
+    EXPECT_EQ(rpc_id(R"({"id": -3, "then": broken)"), -3);   // found before the body went wrong
+    for (auto body : {R"({"id": {"a": 1}})", R"({"id": [1]})", R"({"id": true})", R"([{"id": 1}])", R"("id")",
+                      R"({"params": [1, 2})"})
+        EXPECT_TRUE(rpc_id(body).is_null()) << body;
+    // Within a bound: an id past it is not looked for.
+    std::string late = R"({"params": ")" + std::string(1000, 'x') + R"(", "id": 9})";
+    EXPECT_EQ(rpc_id(late), 9);
+    EXPECT_TRUE(rpc_id(late, 100).is_null());
+    EXPECT_EQ(rpc_id(R"({"id": 9, "params": ")" + std::string(1000, 'x') + "\"}", 20), 9);
+}
+
 TEST(AgentJsonRpc, MethodNamesOfBothProtocolVersions) {
     Dialect d;
     EXPECT_EQ(method_of("execute", d), Method::execute);

@@ -52,8 +52,11 @@ struct RpcError {
 std::variant<RpcCall, RpcError> parse_rpc(std::string_view body);
 std::string rpc_result(const json& id, const json& result);
 std::string rpc_error(const json& id, int code, std::string_view message, const json& data = nullptr);
-// The id of a request body, null when there is none (for answers made without a full parse).
-json rpc_id(std::string_view body);
+// The id of a request body, for answers made without a full parse (a refused key, a stopped
+// handler): null when there is none or it is no valid id, or when it does not come within the
+// first `within` bytes (JSON-RPC answers null when the id cannot be told). Read without building a
+// tree, and a repeated "id" reads as its first.
+json rpc_id(std::string_view body, std::size_t within = std::string_view::npos);
 
 enum class Method { execute, send, stream, get, cancel, push_config, unsupported, unknown };
 enum class Dialect { v1, v03 };

@@ -500,11 +500,16 @@ asio::awaitable<void> cancel_task(Service& s, Exchange& ex, const RpcCall& call,
     co_await ex.respond(rpc_response(200, rpc_result(call.id, task_from_store(d, *task))));
 }
 
-// The client-key refusal as a JSON-RPC error, with the request's id when it has one (the body is
-// read for it only then). Used at once, while `r` lives.
+// Where a keyless request's id is looked for: anyone can send one, of up to limit_request_body
+// (16 MiB), so its answer reads no more than a request's start; an id further on is answered null.
+constexpr std::size_t refused_id_within = 64 * 1024;
+
+// The client-key refusal as a JSON-RPC error, with the request's id when it has one near the start.
+// Used at once, while `r` lives.
 app::ErrorShape rpc_shape(const Request& r) {
     return [&r](int status, std::string_view message) {
-        return rpc_failure(rpc_id(r.body()), rpc_code::unauthorized, message, status, json{{"http_status", status}});
+        return rpc_failure(rpc_id(r.body(), refused_id_within), rpc_code::unauthorized, message, status,
+                           json{{"http_status", status}});
     };
 }
 
