@@ -268,7 +268,9 @@ private:
         for (auto& a : tcp_acceptors_) a.close(ignored);  // the shared socket stays open elsewhere
         for (auto& a : tls_acceptors_) a.close(ignored);
         for (auto& a : unix_acceptors_) a.close(ignored);
-        arm_drain_deadline();  // as a drained worker would: a stream that never ends must not keep it
+        // As a drained worker would: a stream that never ends must not keep it. A worker already
+        // draining keeps the deadline its TERM set, which the master's SIGKILL follows.
+        if (!ctx_.draining) arm_drain_deadline();
     }
 
     // Every worker is woken for a connection on the shared socket, and the first one awake used to

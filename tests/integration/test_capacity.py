@@ -1,9 +1,12 @@
 """Capacity through the real binary (issue 16): max_requests holds under load, and clients past
 workers x worker_connections are served, not shut out, with the shortage logged."""
 import collections
+import http.client
+import json
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -54,6 +57,62 @@ class MaxRequestsUnderLoad(ServerTest):
         self.assertIn(b"event: end\ndata: 3", body)  # the handler's last event, reason draining
         self.assertTrue(body.endswith(b"0\r\n\r\n"), body[-50:])
         self.assertLess(time.monotonic() - t0, 8)  # cut after graceful_timeout, not its 10 s
+
+
+class LimitReachedWhileDraining(ServerTest):
+    def test_the_limit_reached_during_a_drain_does_not_push_back_graceful_timeout(self):
+        # A drained worker near its limit (the master drains a recycled one just before it) meets
+        # its limit with the next request on a kept-alive connection. That armed graceful_timeout
+        # anew: its streams ran on past the deadline the TERM had set, up to the master's SIGKILL
+        # when the request came more than 5 s into the drain (behind a proxy, keepalive = 75).
+        # A worker alone, as the master starts one, so that no master recycles it meanwhile.
+        limit, graceful = 20, 3
+        s = self.server([f"graceful_timeout = {graceful}", "keepalive = 30"])
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        self.addCleanup(listener.close)
+        port = listener.getsockname()[1]
+        scoreboard = os.memfd_create("scoreboard", 0)
+        self.addCleanup(os.close, scoreboard)
+        os.ftruncate(scoreboard, 64 * 1024)  # zeros: no app area, every slot free
+        env = dict(os.environ, AGENTE_WORKER_SLOT="0", AGENTE_WORKER_FDS=str(listener.fileno()),
+                   AGENTE_WORKER_SCOREBOARD=str(scoreboard), AGENTE_WORKER_MASTER=str(os.getpid()),
+                   AGENTE_WORKER_MAX_REQUESTS=str(limit))
+        with open(s.log_path, "ab") as log:
+            worker = subprocess.Popen([TEST_BIN, "-c", s.conf], env=env, pass_fds=(listener.fileno(), scoreboard),
+                                      stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: worker.poll() is None and worker.kill())
+        kept = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        self.addCleanup(kept.close)
+
+        def health():
+            kept.request("GET", "/health")
+            r = kept.getresponse()
+            return json.loads(r.read())["requests"], r.getheader("Connection")
+        for _ in range(limit - 2):
+            health()
+        stream = socket.create_connection(("127.0.0.1", port), timeout=15)
+        self.addCleanup(stream.close)
+        stream.sendall(b"GET /stream?n=200&ms=100 HTTP/1.1\r\nHost: x\r\n\r\n")  # begun: limit - 1
+        received = b""
+        while b"data: 0" not in received:
+            received += stream.recv(65536)
+        t0 = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        # Late in the drain, the kept-alive connection's next request is the worker's limit: answered,
+        # and its connection closed (it was anyway: the worker drains).
+        time.sleep(graceful - 0.5)
+        self.assertEqual(health(), (limit - 2, "close"))  # the stream is not answered yet
+        while not received.endswith(b"0\r\n\r\n"):
+            chunk = stream.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+        ended = time.monotonic() - t0
+        self.assertIn(b"event: end\ndata: 3", received)  # the handler's last event: stopped, draining
+        self.assertLess(ended, graceful + 1.3, "the stream ran past the graceful_timeout the TERM set")
+        self.assertEqual(worker.wait(10), 0)
 
 
 class SlowClientsPastCapacity(ServerTest):
