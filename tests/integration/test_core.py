@@ -400,15 +400,16 @@ class Processes(ServerTest):
         # It was "500 handler sent no response": the server stopped the handler, which did nothing
         # wrong. (A route's on_stop answers in its own shape: the app's tests check theirs.)
         s = self.server(["graceful_timeout = 1"], binary=TEST_BIN).start()
-        answer = []
-        t = threading.Thread(target=lambda: answer.append(
-            raw_request(s.port, b"GET /slow?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)))
-        t.start()
-        time.sleep(0.5)  # let the request reach the worker before the signal
-        s.signal(signal.SIGTERM)
-        t.join(15)
-        self.assertEqual(status_of(answer[0]), 503, answer)
-        self.assertIn(b"server shutting down", answer[0])
+        with socket.create_connection(("127.0.0.1", s.port), timeout=15) as c:
+            # Sent before the signal: the worker has it, or takes it from the listen queue as it
+            # begins to drain (no sleep that a loaded machine could outlast).
+            c.sendall(b"GET /slow?ms=20000 HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.signal(signal.SIGTERM)
+            answer = b""
+            while chunk := c.recv(65536):
+                answer += chunk
+        self.assertEqual(status_of(answer), 503, answer)
+        self.assertIn(b"server shutting down", answer)
         self.assertEqual(s.wait_exit(), 0)
 
     @staticmethod
