@@ -147,14 +147,24 @@ int Scoreboard::claim_in(int first, int end, std::int32_t pid) {
     return -1;
 }
 
-bool Scoreboard::fewer_elsewhere(int my_slot, std::uint32_t mine, std::int64_t alive_since_ns) const {
+std::uint32_t Scoreboard::fewest_elsewhere(int my_slot, std::int64_t alive_since_ns) const {
+    std::uint32_t fewest = UINT32_MAX;
     for (int i = 0; i < max_slots; ++i) {
         const Slot& s = slots()[i];
         if (i == my_slot || s.state.load(std::memory_order_relaxed) != std::uint32_t(WorkerState::ready)) continue;
         if (s.heartbeat_ns.load(std::memory_order_relaxed) < alive_since_ns) continue;  // stuck: no help
-        if (2 * s.connections.load(std::memory_order_relaxed) + 2 < mine) return true;
+        fewest = std::min(fewest, s.connections.load(std::memory_order_relaxed));
     }
-    return false;
+    return fewest;
+}
+
+bool Scoreboard::fewer_elsewhere(int my_slot, std::uint32_t mine, std::int64_t alive_since_ns) const {
+    std::uint64_t fewest = fewest_elsewhere(my_slot, alive_since_ns);  // 64 bits: none is UINT32_MAX
+    return 2 * fewest + 2 < mine;
+}
+
+bool Scoreboard::room_elsewhere(int my_slot, std::uint32_t limit, std::int64_t alive_since_ns) const {
+    return fewest_elsewhere(my_slot, alive_since_ns) < limit;
 }
 
 void Scoreboard::release(int i) {

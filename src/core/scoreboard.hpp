@@ -84,8 +84,16 @@ public:
     // new-connection-per-request load the counts always differ a little, and deferring then
     // only slows accepting down.
     bool fewer_elsewhere(int my_slot, std::uint32_t mine, std::int64_t alive_since_ns) const;
+    // Worker: whether another ready worker, heard from since `alive_since_ns`, holds fewer than
+    // `limit` (worker_connections): a full worker leaves the next connection to it.
+    bool room_elsewhere(int my_slot, std::uint32_t limit, std::int64_t alive_since_ns) const;
 
 private:
+    // The fewest connections a ready worker other than `my_slot`, heard from since
+    // `alive_since_ns`, holds; UINT32_MAX when there is none.
+    std::uint32_t fewest_elsewhere(int my_slot, std::int64_t alive_since_ns) const;
+
+
     Slot* slots() const;
     DirtyKinds& kinds_of(int slot) const;
     int claim_in(int first, int end, std::int32_t pid);

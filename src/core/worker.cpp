@@ -47,6 +47,9 @@ using namespace std::chrono_literals;
 constexpr auto replacement_margin = 200ms;
 const auto process_start = std::chrono::steady_clock::now();  // at exec, before main()
 constexpr auto full_report_interval = 10s;  // "worker_connections are not enough" at most this often
+// A full worker looks this often for a connection ending, a sibling's room or a client to make room
+// for: short against a client's patience, long against a busy loop.
+constexpr auto full_poll_interval = 10ms;
 
 // A TCP listener that serves TLS: a type of its own, so that the accept loop picks the session for
 // it at compile time.
@@ -183,14 +186,15 @@ private:
     asio::awaitable<void> accept_loop(Acceptor& acceptor) {
         asio::steady_timer pause(ioc_);
         while (!ctx_.draining && !ctx_.retiring) {
-            if (full() && !may_make_room()) {  // gunicorn stops accepting when full; we first make room
-                pause.expires_after(10ms);
+            if (full()) {  // gunicorn stops accepting when full; we first make room
+                take_in_place_of_idle(acceptor);
+                pause.expires_after(full_poll_interval);
                 co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
                 continue;
             }
             auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
             if (!ec) {  // even when draining began meanwhile: the peer is connected and will be answered
-                if (full()) make_room();
+                if (full()) make_room();  // filled while this accept was under way
                 open_session(acceptor, std::move(socket));
                 co_await leave_some_to_siblings(pause);
                 continue;
@@ -208,10 +212,25 @@ private:
     // request head, unless a live sibling has room (it takes the client then). With no such
     // connection, accepting stops until one ends and clients wait in the listen queue.
     bool may_make_room() {
-        if (scoreboard_.fewer_elsewhere(setup_.slot, std::uint32_t(ctx_.connections), live_since())) return false;
+        if (scoreboard_.room_elsewhere(setup_.slot, std::uint32_t(config_.worker_connections), live_since())) return false;
         if (ctx_.idle_to_close(std::chrono::steady_clock::now())) return true;
         report_full(Shortage::waiting);
         return false;
+    }
+
+    // Full, each full_poll_interval: the clients already queued that may make room, taken without
+    // waiting. A full worker never sits in an accept, which would take the next client (and close
+    // an idle connection for it) even once a sibling has room again.
+    template <class Acceptor>
+    void take_in_place_of_idle(Acceptor& acceptor) {
+        error_code ec;
+        acceptor.non_blocking(true, ec);  // this accept only: Asio's async_accept is unaffected
+        while (!ec && full() && may_make_room()) {
+            auto socket = acceptor.accept(ec);
+            if (ec) break;  // none queued (EAGAIN), or EMFILE and friends: the next round retries
+            make_room();
+            open_session(acceptor, std::move(socket));
+        }
     }
 
     void make_room() {

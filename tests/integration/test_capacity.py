@@ -6,11 +6,34 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
 
-from harness import TEST_BIN, ServerTest, concurrent_gets, http_get, raw_request, wrk
+from harness import TEST_BIN, ServerTest, concurrent_gets, http_get, raw_request, wait_until, wrk
+
+
+READY = 2  # WorkerState::ready
+
+
+def scoreboard(master):
+    """{worker pid: (state, open connections)} from the master's scoreboard (scoreboard.hpp: a
+    16-byte header, then 32-byte slots of heartbeat, state, pid, requests, connections, retire)."""
+    fd = next(f for f in os.listdir(f"/proc/{master}/fd")
+              if "agente-hibrido-scoreboard" in os.readlink(f"/proc/{master}/fd/{f}"))
+    with open(f"/proc/{master}/fd/{fd}", "rb") as f:
+        data = f.read(16 + 32 * 256)
+    out = {}
+    for i in range(256):
+        state, pid, _, conns = struct.unpack_from("<Ii Q I", data, 16 + 32 * i + 8)
+        if pid:
+            out[pid] = (state, conns)
+    return out
+
+
+def connections(master, worker):
+    return scoreboard(master).get(worker, (0, 0))[1]
 
 
 class MaxRequestsUnderLoad(ServerTest):
@@ -148,6 +171,42 @@ class SlowClientsPastCapacity(ServerTest):
         [t.join() for t in threads]
         self.assertEqual(results, [200] * 3)  # the third waited in the listen queue, then was served
         self.assertRegex(s.read_log(), r"2 worker_connections are not enough: no connection idle long enough")
+
+    def test_a_full_worker_closes_nothing_while_a_sibling_has_room(self):
+        # Capacity is workers x worker_connections: a full worker closed its idle connections as
+        # soon as its sibling held half of its own, while that sibling could take the client.
+        places = 10
+        s = self.server(["workers = 1", f"worker_connections = {places}", "header_timeout = 60"],
+                        binary=TEST_BIN).start(workers=1)
+        full = s.workers()[0]
+        idle = []
+        self.addCleanup(lambda: [c.close() for c in idle])
+        for _ in range(places):  # connected, nothing sent: a head awaited
+            idle.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
+        self.assertTrue(wait_until(lambda: connections(s.pid, full) == places), scoreboard(s.pid))
+        time.sleep(1.2)  # past idle_before_closing (1 s): from now on they may be closed to make room
+        s.signal(signal.SIGTTIN)
+        self.assertTrue(s.wait_workers(2))
+        sibling = next(w for w in s.workers() if w != full)
+        self.assertTrue(wait_until(lambda: scoreboard(s.pid).get(sibling, (0, 0))[0] == READY), scoreboard(s.pid))
+        others = []
+        self.addCleanup(lambda: [c.close() for c in others])
+        for _ in range(places // 2):  # half the sibling's places: it still has room
+            others.append(socket.create_connection(("127.0.0.1", s.port), timeout=5))
+        self.assertTrue(wait_until(lambda: connections(s.pid, sibling) == places // 2), scoreboard(s.pid))
+        # While the sibling does not accept for a moment (a busy loop, here SIGSTOP, well within the
+        # 3 heartbeats that would make it count as stuck), new clients wait for it: the full worker
+        # has that long to take them, wrongly.
+        os.kill(sibling, signal.SIGSTOP)
+        try:
+            threads, results = concurrent_gets(s.port, "/health", 3)
+            time.sleep(0.8)
+        finally:
+            os.kill(sibling, signal.SIGCONT)
+        [t.join() for t in threads]
+        self.assertEqual(results, [200] * 3)
+        self.assertEqual([c for c in idle if self._closed(c)], [])
+        self.assertNotIn("worker_connections are not enough: closing", s.read_log())
 
     @staticmethod
     def _closed(c):

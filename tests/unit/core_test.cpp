@@ -134,6 +134,20 @@ TEST(Scoreboard, AConnectionIsLeftToALiveReadySiblingWithTwoFewer) {
     EXPECT_FALSE(s.fewer_elsewhere(me, 50, 0));  // not serving yet; a draining one and my own never count
 }
 
+TEST(Scoreboard, AFullWorkerLeavesAConnectionToALiveReadySiblingWithRoom) {
+    Scoreboard s = Scoreboard::create(0);
+    int me = s.claim(100), sibling = s.claim(101), draining = s.claim(102);
+    for (int i : {me, sibling}) s.slot(i).state = std::uint32_t(WorkerState::ready);
+    s.slot(draining).state = std::uint32_t(WorkerState::draining);  // a draining one never counts
+    s.slot(sibling).heartbeat_ns = 1000;
+    s.slot(sibling).connections = 9;
+    EXPECT_TRUE(s.room_elsewhere(me, 10, 500));    // one place left there
+    EXPECT_FALSE(s.room_elsewhere(me, 9, 500));    // full too
+    EXPECT_FALSE(s.room_elsewhere(me, 10, 2000));  // not heard from lately: maybe stuck
+    s.slot(sibling).state = std::uint32_t(WorkerState::booting);
+    EXPECT_FALSE(s.room_elsewhere(me, 10, 0));     // not serving yet
+}
+
 TEST(Scoreboard, RunsOutOfSlotsCleanly) {
     Scoreboard s = Scoreboard::create(0);
     for (int i = 0; i < Scoreboard::max_slots; ++i) ASSERT_GE(s.claim(i + 1), 0);
