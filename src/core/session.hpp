@@ -647,7 +647,8 @@ private:
             r.version = version_text(version_);
             r.status = status_;
             r.bytes = bytes_;
-            r.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_at_);
+            if (ctx_.access_log.timed())
+                r.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_at_);
             ctx_.access_log.write(r);
         }
     }
