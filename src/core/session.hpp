@@ -240,7 +240,7 @@ public:
         for (bool first = true; keep_alive_; first = false) {
             start_parser(first);
             ctx_.wait_for_head(*this);
-            auto [ec, n] = co_await http::async_read_header(stream_, buffer_, *parser_, tuple_deferred);
+            auto [ec, n] = co_await http::async_read_header(reader_, buffer_, *parser_, tuple_deferred);
             this->unlink();
             if (evicted_ && ec) {  // made room for a new client: nothing to answer, nothing to linger for
                 error_code ignored;
@@ -363,7 +363,7 @@ private:
         // the read starts over, within the same deadline.
         for (std::size_t skipped = 0; ec == http::error::bad_method && skip_empty_lines(skipped);) {
             new_parser();
-            auto [again, n] = co_await http::async_read_header(stream_, buffer_, *parser_, tuple_deferred);
+            auto [again, n] = co_await http::async_read_header(reader_, buffer_, *parser_, tuple_deferred);
             ec = again;
             received_at_ = Clock::now();
         }
@@ -382,7 +382,7 @@ private:
         if (!parser_->is_done()) {
             deadline_.expires_after(io_timeout());
             make_room_for_body();
-            auto [bec, bn] = co_await http::async_read(stream_, buffer_, *parser_, tuple_deferred);
+            auto [bec, bn] = co_await http::async_read(reader_, buffer_, *parser_, tuple_deferred);
             if (buffer_.capacity() > 16 * 1024) buffer_.shrink_to_fit();  // idle keep-alive: no big buffer
             if (bec) co_return co_await reject_read(bec);
         }
@@ -807,6 +807,7 @@ private:
 
     std::string remote_;
     Stream stream_;
+    typename Traits::Reader reader_{stream_};  // what Beast reads the requests through
     IoDeadline deadline_;
     ServerContext& ctx_;
     bool trusted_;                          // the peer is in forwarded_allow_ips
