@@ -70,23 +70,8 @@ def only_child(pid):
 
 
 def server_conf(d, gw, up):
-    return f'''bind = "127.0.0.1:{gw}"
-workers = 1
-keepalive = 75
-worker_connections = 8000
-errorlog = "{d}/error.log"
-[gateway]
-api_keys = ["bench-key"]
-max_concurrent_streams = 100000
-[providers.nginx]
-base_url = "http://127.0.0.1:{up}/v1"
-[providers.nginx_stream]
-base_url = "http://127.0.0.1:{up}/v1/stream"
-[models.bench]
-targets = [{{ provider = "nginx", model = "bench" }}]
-[models.bench-stream]
-targets = [{{ provider = "nginx_stream", model = "bench" }}]
-'''
+    return ((HERE / "server.conf.in").read_text().replace("@DIR@", d).replace("@PORT@", str(gw))
+            .replace("@UPSTREAM@", str(up)).replace("@WORKERS@", "1"))
 
 
 def round_once(name, port, pid, body, path):
