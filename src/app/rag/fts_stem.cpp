@@ -43,17 +43,17 @@ struct Unicode61 {
 struct Stem {
     Unicode61 words;          // remove_diacritics 0: the words as written, case folded
     Unicode61 fold;           // remove_diacritics 2: accents folded
-    const StemmerLibrary& library = stemmer_library();
-    sb_stemmer* stemmer = nullptr;   // null for "none"
+    const StemmerLibrary* library = nullptr;   // opened for a language only: "none" needs none
+    sb_stemmer* stemmer = nullptr;             // null for "none"
     ~Stem() {
-        if (stemmer) library.destroy(stemmer);
+        if (stemmer) library->destroy(stemmer);
     }
 
     std::string stem(const char* p, int n) {
         if (!stemmer) return std::string(p, std::size_t(n));
-        const sb_symbol* s = library.stem(stemmer, reinterpret_cast<const sb_symbol*>(p), n);
+        const sb_symbol* s = library->stem(stemmer, reinterpret_cast<const sb_symbol*>(p), n);
         if (!s) return std::string(p, std::size_t(n));   // out of memory: the word itself
-        return std::string(reinterpret_cast<const char*>(s), std::size_t(library.length(stemmer)));
+        return std::string(reinterpret_cast<const char*>(s), std::size_t(library->length(stemmer)));
     }
 
     // The token folded by the second unicode61 (which may, in principle, split it; the pieces are
@@ -94,8 +94,9 @@ int x_create(void* api, const char** args, int n, Fts5Tokenizer** out) {
     if (!stem->words.create(fts, "0") || !stem->fold.create(fts, "2")) return SQLITE_ERROR;
     std::string language = n > 0 ? args[0] : "none";
     if (language != "none") {
-        if (!stem->library.loaded()) return SQLITE_ERROR;
-        stem->stemmer = stem->library.create(language.c_str(), "UTF_8");
+        stem->library = &stemmer_library();
+        if (!stem->library->loaded()) return SQLITE_ERROR;
+        stem->stemmer = stem->library->create(language.c_str(), "UTF_8");
         if (!stem->stemmer) return SQLITE_ERROR;
     }
     *out = reinterpret_cast<Fts5Tokenizer*>(stem.release());
