@@ -80,10 +80,9 @@ class StdoutServer(Server):
 class AccessLog(ServerTest):
     def test_a_worker_with_an_access_log_runs_one_thread(self):
         # Issue 17: exactly one thread per HTTP worker, the loop. The test app starts none of its own;
-        # the real app's agent store lives in the dirty pool when there is one (without it, each
-        # worker keeps a store thread, the agent's business), and neither may have an access log
-        # writer thread.
-        for binary, extra, dirty in ((TEST_BIN, [], 0), (BIN, ["dirty_workers = 1"], 1)):
+        # the real app's agent store lives in the dirty pool when there is one, and without one its
+        # thread starts with the first agent call (none here); no access log writer thread.
+        for binary, extra, dirty in ((TEST_BIN, [], 0), (BIN, [], 0), (BIN, ["dirty_workers = 1"], 1)):
             s = self.server(["workers = 2", f'accesslog = "{self._log_path()}"'] + extra, binary=binary)
             s.start(workers=2 + dirty)
             total, failures, out = wrk(s.port, seconds=1, connections=10)
