@@ -40,25 +40,8 @@ sed "s#@DIR@#$dir#g; s#@PORT@#$proxy#g; s#@UPSTREAM@#$up#g" "$here/nginx-proxy.c
 nginx -c "$dir/nginx-proxy.conf" -p "$dir" & proxy_pid=$!
 wait_port "$proxy"
 
-cat > "$dir/server.conf" <<CONF
-bind = "127.0.0.1:$gw"
-workers = ${BENCH_WORKERS:-1}
-keepalive = 75
-worker_connections = 8000
-errorlog = "$dir/error.log"
-[gateway]
-api_keys = ["bench-key"]
-max_concurrent_streams = 100000
-stream_keepalive = 1
-[providers.nginx]
-base_url = "http://127.0.0.1:$up/v1"
-[providers.nginx_stream]
-base_url = "http://127.0.0.1:$up/v1/stream"
-[models.bench]
-targets = [{ provider = "nginx", model = "bench" }]
-[models.bench-stream]
-targets = [{ provider = "nginx_stream", model = "bench" }]
-CONF
+sed "s#@DIR@#$dir#g; s#@PORT@#$gw#g; s#@UPSTREAM@#$up#g; s#@WORKERS@#${BENCH_WORKERS:-1}#g" \
+    "$here/server.conf.in" > "$dir/server.conf"
 "$dir/agente-hibrido" -c "$dir/server.conf" & pids+=($!)
 wait_port "$gw"
 

@@ -87,6 +87,8 @@ struct Config {
     std::string loglevel = "info";           // debug, info, warning, error, critical
     std::string access_log_format =
         R"(%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s")";
+    std::uint64_t access_log_buffer = 64 * 1024;  // bytes gathered per worker before a write; 0: each line
+    int access_log_flush = 1;                // seconds a buffered line waits at most
 
     // Process identity.
     std::string proc_name;                   // shown in ps titles; empty: "agente-hibrido"

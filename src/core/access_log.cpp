@@ -1,127 +1,190 @@
 #include "core/access_log.hpp"
 
-#include <spdlog/async.h>
-#include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+
 #include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
 
 namespace agente::core {
 
 namespace {
 
-// gunicorn's %(t)s: [23/Nov/2026:13:11:49 +0000]
-std::string clf_time() {
-    std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    ::localtime_r(&now, &tm);
-    char buf[40];
-    std::strftime(buf, sizeof buf, "[%d/%b/%Y:%H:%M:%S %z]", &tm);
-    return buf;
-}
+using Clock = std::chrono::steady_clock;
 
-std::string_view or_dash(std::string_view v) { return v.empty() ? std::string_view("-") : v; }
-
-// %(name)s atoms and %({header}i)s forms, everything else literal.
-std::vector<std::pair<char, std::string>> parse_format(const std::string& fmt) {
-    std::vector<std::pair<char, std::string>> out;
-    std::string literal;
-    for (std::size_t i = 0; i < fmt.size(); ++i) {
-        if (fmt.compare(i, 2, "%(") == 0) {
-            auto close = fmt.find(")s", i);
-            if (close != std::string::npos) {
-                std::string name = fmt.substr(i + 2, close - i - 2);
-                if (!literal.empty()) out.emplace_back('\0', std::exchange(literal, {}));
-                if (name.size() > 3 && name.front() == '{' && name[name.size() - 2] == '}')
-                    out.emplace_back(name.back(), name.substr(1, name.size() - 3));
-                else if (name.size() == 1)
-                    out.emplace_back(name[0], "");
-                else
-                    out.emplace_back('\0', "-");  // unknown atom: gunicorn prints "-"
-                i = close + 1;
-                continue;
-            }
-        }
-        literal += fmt[i];
-    }
-    if (!literal.empty()) out.emplace_back('\0', literal);
-    return out;
-}
+// Room for one line when access_log_buffer is 0 (every line written at once); a longer one grows it.
+constexpr std::size_t unbuffered_room = 4096;
+// Lost lines are reported at once when lines flow again, and at most this often while they do not
+// (a full disk fails every write).
+constexpr std::chrono::seconds loss_report_interval{10};
 
 }  // namespace
 
-AccessLog::AccessLog(const Config& config)
-    : target_(config.accesslog), pid_("<" + std::to_string(::getpid()) + ">") {
-    for (auto& [kind, text] : parse_format(config.access_log_format)) atoms_.push_back({kind, std::move(text)});
-    open();
+AccessLog::AccessLog(const Config& config, asio::io_context::executor_type executor)
+    : format_(config.access_log_format),
+      name_(config.accesslog),
+      flush_at_(config.access_log_buffer),
+      flush_interval_(config.access_log_flush),
+      timer_(executor) {
+    if (name_.empty()) return;
+    target_ = LogTarget::open(name_);
+    buffer_.resize(std::max(flush_at_, unbuffered_room));
 }
 
-AccessLog::~AccessLog() {
-    if (logger_) logger_->flush();
+AccessLog::~AccessLog() { close(); }
+
+void AccessLog::write(const AccessRecord& record) {
+    if (!enabled()) return;
+    std::size_t need = format_.prepare(record);
+    if (end_ + need > buffer_.size() && !make_room(need)) {
+        ++lost_;
+        ++lost_total_;
+        last_error_ = "the stream took nothing while " + std::to_string(backlog_limit) + " bytes waited";
+        return;
+    }
+    bool was_empty = begin_ == end_;
+    end_ = std::size_t(format_.write(buffer_.data() + end_, record) - buffer_.data());
+    if (end_ - begin_ >= flush_at_)
+        flush();
+    else if (was_empty && !timer_armed_)
+        arm_timer();
 }
 
-void AccessLog::open() {
-    if (target_.empty()) return;
-    if (!spdlog::thread_pool()) spdlog::init_thread_pool(8192, 1);
-    spdlog::sink_ptr sink;
-    if (target_ == "-")
-        sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-    else
-        sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(target_);
-    sink->set_pattern("%v");
-    // Block rather than drop when the queue is full: an access log with holes is worse than a pause.
-    logger_ = std::make_shared<spdlog::async_logger>("access", sink, spdlog::thread_pool(),
-                                                     spdlog::async_overflow_policy::block);
-    logger_->flush_on(spdlog::level::info);
+// The line does not fit: write what is buffered (nginx's buffer= does the same), and when the
+// target is a stalled stream, keep its lines and grow, up to backlog_limit.
+bool AccessLog::make_room(std::size_t need) {
+    flush();
+    compact();
+    if (end_ + need <= buffer_.size()) return true;
+    if (end_ > 0 && end_ + need > backlog_limit) return false;
+    buffer_.resize(std::max(end_ + need, std::min(2 * buffer_.size(), backlog_limit)));
+    return true;
+}
+
+void AccessLog::compact() {
+    if (begin_ == 0) return;
+    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+}
+
+// Whatever the target takes now: a file all of it, in one write (two when interrupted); a stream
+// as much as it has room for, in pieces of whole lines, and the rest once it is writable again.
+void AccessLog::flush() {
+    if (waiting_ || !enabled()) return;
+    bool stream = target_.kind() == LogTarget::Kind::stream;
+    while (begin_ < end_) {
+        std::string_view pending(buffer_.data() + begin_, end_ - begin_);
+        std::size_t size = stream ? next_piece(pending, PIPE_BUF) : pending.size();
+        ssize_t n = target_.write(pending.data(), size);
+        if (n > 0) {
+            begin_ += std::size_t(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (closing_) return;  // close() waits for it
+            if (await_writable()) return;
+        }
+        lose_pending(n < 0 ? std::strerror(errno) : "the write took nothing");
+    }
+    begin_ = end_ = 0;
+    std::size_t room = std::max(flush_at_, unbuffered_room);
+    if (buffer_.size() > room) {  // a stall or a long line grew it: give the memory back
+        buffer_.resize(room);
+        buffer_.shrink_to_fit();
+    }
+    report_losses(false);
+}
+
+void AccessLog::arm_timer() {
+    timer_armed_ = true;
+    timer_.expires_after(flush_interval_);
+    timer_.async_wait([this](error_code ec) {
+        if (ec) return;
+        timer_armed_ = false;
+        flush();
+    });
+}
+
+// The stream's watch descriptor, on the loop: readable once the stream takes bytes again. Asio gets
+// a duplicate of it (it closes what it is given; the target keeps its own).
+bool AccessLog::await_writable() {
+    if (!watch_) {
+        int fd = target_.watch_fd();
+        int copy = fd < 0 ? -1 : ::dup(fd);
+        if (copy < 0) return false;
+        watch_.emplace(timer_.get_executor(), copy);
+    }
+    target_.arm();
+    waiting_ = true;
+    watch_->async_wait(asio::posix::descriptor_base::wait_read, [this](error_code ec) {
+        if (ec) return;  // cancelled: whoever cancelled it reset waiting_
+        waiting_ = false;
+        target_.disarm();
+        flush();
+    });
+    return true;
+}
+
+void AccessLog::stop_waiting() {
+    watch_.reset();  // cancels the wait, closes the duplicate
+    waiting_ = false;
+}
+
+void AccessLog::lose_pending(std::string why) {
+    std::string_view pending(buffer_.data() + begin_, end_ - begin_);
+    auto lines = std::uint64_t(std::count(pending.begin(), pending.end(), '\n'));
+    lost_ += lines;
+    lost_total_ += lines;
+    last_error_ = std::move(why);
+    begin_ = end_ = 0;
+}
+
+void AccessLog::report_losses(bool now) {
+    if (!lost_) return;
+    auto t = Clock::now();
+    if (!now && t - last_report_ < loss_report_interval) return;
+    last_report_ = t;
+    spdlog::error("Access log {}: {} lines lost ({})", target_.name(), lost_, last_error_);
+    lost_ = 0;
 }
 
 void AccessLog::reopen() {
-    if (logger_) logger_->flush();
-    logger_.reset();
-    open();
+    if (!enabled()) return;
+    flush();
+    if (name_ == "-") return;  // stdout stays what it is
+    try {
+        LogTarget fresh = LogTarget::open(name_);
+        stop_waiting();
+        target_ = std::move(fresh);
+        flush();  // what a stalled FIFO kept
+    } catch (const std::exception& e) {
+        spdlog::error("{}; the access log goes on to the file it had", e.what());
+    }
 }
 
-void AccessLog::write(const AccessRecord& r) {
-    if (logger_) logger_->info(format(r));
-}
-
-std::string AccessLog::format(const AccessRecord& r) const {
-    const Request& q = *r.request;
-    std::string out;
-    out.reserve(160);
-    auto us = r.duration.count();
-    for (const auto& a : atoms_) {
-        switch (a.kind) {
-            case '\0': out += a.text; break;
-            case 'h': out += q.remote_addr(); break;
-            case 'l': case 'u': out += '-'; break;
-            case 't': out += clf_time(); break;
-            case 'r': out.append(q.method()).append(" ").append(q.target()).append(" ").append(r.version); break;
-            case 'm': out += q.method(); break;
-            case 'U': out += q.path(); break;
-            case 'q': out += q.query(); break;
-            case 'H': out += r.version; break;
-            case 's': out += std::to_string(r.status); break;
-            case 'B': out += std::to_string(r.bytes); break;
-            case 'b': out += r.bytes ? std::to_string(r.bytes) : "-"; break;
-            case 'f': out += or_dash(q.header("Referer")); break;
-            case 'a': out += or_dash(q.header("User-Agent")); break;
-            case 'T': out += std::to_string(us / 1'000'000); break;
-            case 'M': out += std::to_string(us / 1000); break;
-            case 'D': out += std::to_string(us); break;
-            case 'L': { char b[32]; std::snprintf(b, sizeof b, "%.6f", us / 1e6); out += b; break; }
-            default: out += '-'; break;
-            case 'p': out += pid_; break;
-            case 'i': out += or_dash(q.header(a.text)); break;
-            case 'o': out += or_dash(r.response_header ? r.response_header(r.response_context, a.text) : ""); break;
-            case 'e': { const char* v = std::getenv(a.text.c_str()); out += v ? v : "-"; break; }
+void AccessLog::close() {
+    if (!enabled()) return;
+    closing_ = true;
+    timer_.cancel();
+    timer_armed_ = false;
+    stop_waiting();
+    auto deadline = Clock::now() + exit_flush_limit;
+    for (;;) {
+        flush();
+        if (begin_ == end_) break;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        if (left.count() <= 0 || !target_.wait_writable(left)) {
+            lose_pending("the stream took nothing for " + std::to_string(exit_flush_limit.count()) + " ms at exit");
+            break;
         }
     }
-    return out;
+    report_losses(true);
+    target_ = LogTarget();
 }
 
 }  // namespace agente::core

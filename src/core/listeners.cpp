@@ -1,5 +1,7 @@
 #include "core/listeners.hpp"
 
+#include "core/systemd_notify.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -183,7 +185,7 @@ std::vector<Listener> inherited_listeners(const std::vector<std::string>& addres
         found = parse_fds(ours);
         ::unsetenv("AGENTE_HIBRIDO_LISTEN_FDS");
     } else {
-        int n = ::sd_listen_fds(1);
+        int n = listen_fds();
         for (int i = 0; i < n; ++i) found.push_back({socket_address(SD_LISTEN_FDS_START + i), SD_LISTEN_FDS_START + i,
                                                      false});
     }

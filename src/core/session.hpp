@@ -240,7 +240,7 @@ public:
         for (bool first = true; keep_alive_; first = false) {
             start_parser(first);
             ctx_.wait_for_head(*this);
-            auto [ec, n] = co_await http::async_read_header(stream_, buffer_, *parser_, tuple_deferred);
+            auto [ec, n] = co_await http::async_read_header(reader_, buffer_, *parser_, tuple_deferred);
             this->unlink();
             if (evicted_ && ec) {  // made room for a new client: nothing to answer, nothing to linger for
                 error_code ignored;
@@ -363,7 +363,7 @@ private:
         // the read starts over, within the same deadline.
         for (std::size_t skipped = 0; ec == http::error::bad_method && skip_empty_lines(skipped);) {
             new_parser();
-            auto [again, n] = co_await http::async_read_header(stream_, buffer_, *parser_, tuple_deferred);
+            auto [again, n] = co_await http::async_read_header(reader_, buffer_, *parser_, tuple_deferred);
             ec = again;
             received_at_ = Clock::now();
         }
@@ -379,14 +379,30 @@ private:
             auto [wec, wn] = co_await http::async_write(stream_, cont, tuple_deferred);
             if (wec) co_return false;
         }
+        if (error_code bec = parse_buffered_body()) co_return co_await reject_read(bec);
         if (!parser_->is_done()) {
             deadline_.expires_after(io_timeout());
             make_room_for_body();
-            auto [bec, bn] = co_await http::async_read(stream_, buffer_, *parser_, tuple_deferred);
+            auto [bec, bn] = co_await http::async_read(reader_, buffer_, *parser_, tuple_deferred);
             if (buffer_.capacity() > 16 * 1024) buffer_.shrink_to_fit();  // idle keep-alive: no big buffer
             if (bec) co_return co_await reject_read(bec);
         }
         co_return true;
+    }
+
+    // A body that came with its head (most POSTs: one send from the client) is parsed from the
+    // buffer here. Beast's async_read would find it complete without reading and post its
+    // completion: one more round of the event loop, an epoll_wait that finds nothing, per request.
+    error_code parse_buffered_body() {
+        error_code ec;
+        parser_->eager(true);  // all of the body there is, as Beast's async_read would
+        while (!parser_->is_done() && buffer_.size() > 0) {
+            std::size_t n = parser_->put(buffer_.data(), ec);
+            buffer_.consume(n);
+            if (ec == http::error::need_more) return {};
+            if (ec || n == 0) return ec;
+        }
+        return {};
     }
 
     // Beast reads what the buffer has room for, at least 512 bytes, and the parser empties it into
@@ -647,7 +663,8 @@ private:
             r.version = version_text(version_);
             r.status = status_;
             r.bytes = bytes_;
-            r.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_at_);
+            if (ctx_.access_log.timed())
+                r.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_at_);
             ctx_.access_log.write(r);
         }
     }
@@ -806,6 +823,7 @@ private:
 
     std::string remote_;
     Stream stream_;
+    typename Traits::Reader reader_{stream_};  // what Beast reads the requests through
     IoDeadline deadline_;
     ServerContext& ctx_;
     bool trusted_;                          // the peer is in forwarded_allow_ips

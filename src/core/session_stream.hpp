@@ -5,6 +5,7 @@
 
 #include "core/http_session.hpp"
 
+#include <agente/short_reads.hpp>
 #include <agente/write_now.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -31,6 +32,8 @@ struct StreamTraits<asio::basic_stream_socket<Protocol, IoExecutor>> {
     using Socket = asio::basic_stream_socket<Protocol, IoExecutor>;
     static constexpr bool tls = false;
     static Socket& socket(Socket& s) { return s; }
+    // Requests are read through it: a short read tells Asio the socket is empty (short_reads.hpp).
+    using Reader = ShortReadStream<Socket>;
 };
 
 // TLS over TCP: the socket under it is what deadlines cancel, the peer watch peeks at and the end
@@ -39,6 +42,9 @@ template <>
 struct StreamTraits<TlsStream> {
     static constexpr bool tls = true;
     static TcpSocket& socket(TlsStream& s) { return s.next_layer(); }
+    // The SSL stream reads the socket into its own buffer, which a ShortReadBuffer cannot mark: the
+    // requests are read from the stream itself.
+    using Reader = TlsStream&;
 };
 
 // A whole write (a response, a chunk with its framing): at once when a plain socket takes it all

@@ -1,4 +1,5 @@
-// sd_notify(3) messages to the service manager; each call is a no-op without NOTIFY_SOCKET.
+// sd_notify(3) messages to the service manager, and socket activation's sd_listen_fds(3), through
+// libsystemd opened on first use (only the master uses it); each is a no-op outside systemd.
 #pragma once
 
 #include <string>
@@ -13,5 +14,8 @@ void notify_mainpid(int pid);
 // WatchdogSec's interval in microseconds, 0 when off; call once (it clears WATCHDOG_*).
 unsigned long long watchdog_interval_usec();
 void notify_watchdog();
+// sd_listen_fds(1): how many sockets socket activation passed, from SD_LISTEN_FDS_START (it clears
+// LISTEN_*); 0 without socket activation.
+int listen_fds();
 
 }  // namespace agente::core

@@ -68,7 +68,7 @@ public:
         : config_(config),
           setup_(setup),
           scoreboard_(Scoreboard::attach(setup.scoreboard_fd)),
-          access_log_(config),
+          access_log_(config, ioc_.get_executor()),
           ctx_{config_, routes_, access_log_, scoreboard_.slot(setup.slot), setup.max_requests},
           signals_(ioc_),
           heartbeat_(ioc_),
@@ -93,6 +93,7 @@ public:
         start_recycling();
         ctx_.slot.state = std::uint32_t(WorkerState::ready);
         ioc_.run();
+        access_log_.close();  // drained, stopped or told to quit: the lines buffered go out first
         app_->on_worker_exit();
         spdlog::info("Worker exiting (pid: {})", ::getpid());
         return 0;
@@ -363,7 +364,8 @@ private:
     }
 
     // One thread runs every socket, so the reactor's per-socket locks are pure cost; the scheduler
-    // keeps its lock, as the agent's store thread and the resolver post completions to it.
+    // keeps its lock, as the agent's store thread and the resolver post completions to it. Declared
+    // first: the access log's timer and watch are bound to it.
     asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     Config config_;
     WorkerSetup setup_;

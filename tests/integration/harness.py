@@ -45,6 +45,14 @@ def cmdline(pid):
         return ""
 
 
+def dirty_workers(s):
+    return [p for p in children(s.pid) if "dirty worker" in cmdline(p)]
+
+
+def http_workers(s):
+    return [p for p in children(s.pid) if "dirty worker" not in cmdline(p)]
+
+
 def raw_request(port, data, timeout=5.0, host="127.0.0.1"):
     """Sends raw bytes, returns everything the server answers until it closes or goes quiet."""
     with socket.create_connection((host, port), timeout=timeout) as s:

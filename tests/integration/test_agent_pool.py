@@ -5,16 +5,8 @@ import os
 import signal
 import time
 
-from harness import ChunkedReader, children, cmdline, wait_until
+from harness import ChunkedReader, dirty_workers, http_workers, wait_until
 from test_agent import AUTH, FAKE_REPLY, AgentTest, a2a_message, agent_conf, execute, rpc
-
-
-def dirty_workers(s):
-    return [p for p in children(s.pid) if "dirty worker" in cmdline(p)]
-
-
-def http_workers(s):
-    return [p for p in children(s.pid) if "dirty worker" not in cmdline(p)]
 
 
 def open_files(pid):

@@ -9,15 +9,7 @@ import subprocess
 import threading
 import time
 
-from harness import TEST_BIN, ServerTest, children, cmdline, http_get, wait_until
-
-
-def dirty_workers(s):
-    return [p for p in children(s.pid) if "dirty worker" in cmdline(p)]
-
-
-def http_workers(s):
-    return [p for p in children(s.pid) if "dirty worker" not in cmdline(p)]
+from harness import TEST_BIN, ServerTest, children, cmdline, dirty_workers, http_get, http_workers, wait_until
 
 
 def call(port, kind, payload="", deadline_ms=10000, timeout=30):

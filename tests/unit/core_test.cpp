@@ -1,32 +1,14 @@
-// Units of the core that need no process: routes, access-log atoms, the scoreboard's slots.
-#include "core/access_log.hpp"
+// Units of the core that need no process: routes, request and response helpers, the scoreboard's slots.
 #include "core/router.hpp"
 #include "core/scoreboard.hpp"
+#include "fake_request.hpp"
 
 #include <gtest/gtest.h>
-
-#include <map>
 
 using namespace agente;
 using namespace agente::core;
 
 namespace {
-
-class FakeRequest final : public Request {
-public:
-    std::string method_ = "GET", target_ = "/a/b?x=1", body_, remote_ = "10.0.0.1";
-    std::map<std::string, std::string> headers_;
-    std::string_view method() const override { return method_; }
-    std::string_view target() const override { return target_; }
-    std::string_view header(std::string_view n) const override {
-        auto it = headers_.find(std::string(n));
-        return it == headers_.end() ? std::string_view() : std::string_view(it->second);
-    }
-    std::string_view body() const override { return body_; }
-    std::string_view remote_addr() const override { return remote_; }
-    std::string_view scheme() const override { return "http"; }
-    std::string_view path_param() const override { return ""; }
-};
 
 Response ok(const Request&) { return Response::json(200, "{}"); }
 
@@ -66,40 +48,6 @@ TEST(ResponseHelpers, ErrorIsJsonWithMessageAndCode) {
     auto r = Response::error(413, "too \"big\"");
     EXPECT_EQ(r.status, 413);
     EXPECT_EQ(r.body, R"({"error":{"code":413,"message":"too \"big\""}})");
-}
-
-TEST(AccessLog, GunicornDefaultFormat) {
-    Config c;
-    AccessLog log(c);  // accesslog empty: formats without writing
-    EXPECT_FALSE(log.enabled());
-    FakeRequest q;
-    q.headers_["User-Agent"] = "curl/8";
-    AccessRecord rec;
-    rec.request = &q;
-    rec.version = "HTTP/1.1";
-    rec.status = 200;
-    rec.bytes = 0;
-    std::string line = log.format(rec);
-    EXPECT_TRUE(line.starts_with("10.0.0.1 - - ["));
-    EXPECT_TRUE(line.ends_with(R"("GET /a/b?x=1 HTTP/1.1" 200 - "-" "curl/8")")) << line;
-}
-
-TEST(AccessLog, AtomsHeadersAndTimes) {
-    Config c;
-    c.access_log_format = "%(m)s %(U)s %(q)s %(H)s %(s)s %(B)s %(D)s %(M)s %({X-Id}i)s %({Server}o)s %(zz)s";
-    AccessLog log(c);
-    FakeRequest q;
-    q.headers_["X-Id"] = "abc";
-    AccessRecord rec;
-    rec.request = &q;
-    rec.version = "HTTP/1.0";
-    rec.status = 404;
-    rec.bytes = 12;
-    rec.duration = std::chrono::microseconds(2500);
-    rec.response_header = [](const void*, std::string_view n) {
-        return n == "Server" ? std::string_view("agente") : std::string_view();
-    };
-    EXPECT_EQ(log.format(rec), "GET /a/b x=1 HTTP/1.0 404 12 2500 2 abc agente -");
 }
 
 TEST(Scoreboard, SlotsAreClaimedReleasedAndSharedThroughTheFd) {

@@ -210,8 +210,7 @@ long ContextStore::task_count() {
     return s.integer(0);
 }
 
-StoreThread::StoreThread(std::string path, StoreLimits limits)
-    : thread_([this, path = std::move(path), limits] { run(path, limits); }) {}
+StoreThread::StoreThread(std::string path, StoreLimits limits) : path_(std::move(path)), limits_(limits) {}
 
 StoreThread::~StoreThread() {
     {
@@ -219,13 +218,14 @@ StoreThread::~StoreThread() {
         stopping_ = true;
     }
     wake_.notify_one();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
 }
 
 void StoreThread::submit(Job job) {
     {
         std::lock_guard lock(mutex_);
         jobs_.push_back(std::move(job));
+        if (!thread_.joinable()) thread_ = std::thread([this] { run(path_, limits_); });
     }
     wake_.notify_one();
 }

@@ -111,9 +111,10 @@ private:
 };
 
 // One thread per worker owning a ContextStore: jobs are queued to it, their results posted back to
-// the awaiting coroutine's executor. Opening happens on the thread too, with the first job (a slow
-// disk never stalls the loop, and a server whose agent is never called creates no files); if it
-// fails, every call throws the reason.
+// the awaiting coroutine's executor. The thread starts with the first job, and opening happens on it
+// then (a slow disk never stalls the loop, and a worker whose agent is never called runs no second
+// thread and creates no files: issue 17's one thread per HTTP worker); if it fails, every call
+// throws the reason.
 class StoreThread {
 public:
     StoreThread(std::string path, StoreLimits limits);
@@ -172,7 +173,9 @@ private:
     std::condition_variable wake_;
     std::deque<Job> jobs_;
     bool stopping_ = false;
-    std::thread thread_;
+    const std::string path_;
+    const StoreLimits limits_;
+    std::thread thread_;   // started by the first submit()
 };
 
 }  // namespace agente::agent

@@ -3,6 +3,7 @@
 // timer per call enforces the connect / first-byte / total deadlines by closing the socket.
 #include "app/gateway/http_client.hpp"
 
+#include <agente/short_reads.hpp>
 #include <agente/write_now.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -51,7 +52,7 @@ struct Connection {
 
     asio::awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer b) {
         if (tls) co_return co_await tls->async_read_some(b, use_tuple);
-        co_return co_await plain->async_read_some(b, use_tuple);
+        co_return co_await plain->async_read_some(ShortReadBuffer{b}, use_tuple);  // short_reads.hpp
     }
 
     asio::awaitable<std::tuple<error_code, std::size_t>> write(std::array<asio::const_buffer, 2> b) {

@@ -1,6 +1,7 @@
 #include "app/rag/fts_stem.hpp"
 
-#include <libstemmer.h>
+#include "app/rag/stemmer_library.hpp"
+
 #include <sqlite3.h>
 
 #include <cstring>
@@ -42,16 +43,17 @@ struct Unicode61 {
 struct Stem {
     Unicode61 words;          // remove_diacritics 0: the words as written, case folded
     Unicode61 fold;           // remove_diacritics 2: accents folded
-    sb_stemmer* stemmer = nullptr;   // null for "none"
+    const StemmerLibrary* library = nullptr;   // opened for a language only: "none" needs none
+    sb_stemmer* stemmer = nullptr;             // null for "none"
     ~Stem() {
-        if (stemmer) sb_stemmer_delete(stemmer);
+        if (stemmer) library->destroy(stemmer);
     }
 
     std::string stem(const char* p, int n) {
         if (!stemmer) return std::string(p, std::size_t(n));
-        const sb_symbol* s = sb_stemmer_stem(stemmer, reinterpret_cast<const sb_symbol*>(p), n);
+        const sb_symbol* s = library->stem(stemmer, reinterpret_cast<const sb_symbol*>(p), n);
         if (!s) return std::string(p, std::size_t(n));   // out of memory: the word itself
-        return std::string(reinterpret_cast<const char*>(s), std::size_t(sb_stemmer_length(stemmer)));
+        return std::string(reinterpret_cast<const char*>(s), std::size_t(library->length(stemmer)));
     }
 
     // The token folded by the second unicode61 (which may, in principle, split it; the pieces are
@@ -92,7 +94,9 @@ int x_create(void* api, const char** args, int n, Fts5Tokenizer** out) {
     if (!stem->words.create(fts, "0") || !stem->fold.create(fts, "2")) return SQLITE_ERROR;
     std::string language = n > 0 ? args[0] : "none";
     if (language != "none") {
-        stem->stemmer = sb_stemmer_new(language.c_str(), "UTF_8");
+        stem->library = &stemmer_library();
+        if (!stem->library->loaded()) return SQLITE_ERROR;
+        stem->stemmer = stem->library->create(language.c_str(), "UTF_8");
         if (!stem->stemmer) return SQLITE_ERROR;
     }
     *out = reinterpret_cast<Fts5Tokenizer*>(stem.release());

@@ -2,11 +2,11 @@
 #include "app/rag/settings.hpp"
 
 #include "app/common/state_dir.hpp"
+#include "app/rag/stemmer_library.hpp"
 #include "app/settings_reader.hpp"
 
 #include <agente/config.hpp>
 
-#include <libstemmer.h>
 #include <toml++/toml.h>
 
 #include <set>
@@ -64,14 +64,18 @@ RagSettings read_rag(const toml::table& t, const std::string& file) {
 
 bool known_language(const std::string& name) {
     if (name == "none") return true;
-    for (const char** l = sb_stemmer_list(); *l; ++l)
+    const StemmerLibrary& library = stemmer_library();
+    if (!library.loaded()) return false;
+    for (const char** l = library.list(); *l; ++l)
         if (name == *l) return true;
     return false;
 }
 
 std::string known_languages() {
     std::string out = "none";
-    for (const char** l = sb_stemmer_list(); *l; ++l) out.append(", ").append(*l);
+    const StemmerLibrary& library = stemmer_library();
+    if (!library.loaded()) return out + " (no stemmer: " + library.error + ")";
+    for (const char** l = library.list(); *l; ++l) out.append(", ").append(*l);
     return out;
 }
 

@@ -1,0 +1,27 @@
+"""What an HTTP worker carries (issue 17: a worker's PSS at most 2 MB): libraries that only the master
+(libsystemd) or a RAG store's connections (libstemmer) use are opened where they are used, not by
+every process of the binary, since loading one relocates its tables into private pages."""
+import os
+
+from harness import BIN, ServerTest, http_get, http_workers
+
+MASTER_ONLY = ("libsystemd.so", "libgcrypt.so", "liblz4.so", "libzstd.so")
+STORE_ONLY = ("libstemmer.so",)
+
+
+def mapped(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return {os.path.basename(line.split()[5]) for line in f if len(line.split()) > 5}
+
+
+class Footprint(ServerTest):
+    def test_an_http_worker_maps_neither_libsystemd_nor_libstemmer(self):
+        s = self.server(["workers = 2", "dirty_workers = 1"], binary=BIN).start(workers=3)
+        status, _, _ = http_get(s.port, "/health")
+        self.assertEqual(status, 200)
+        workers = http_workers(s)
+        self.assertEqual(len(workers), 2, s.read_log())
+        for w in workers:
+            libraries = mapped(w)
+            for name in MASTER_ONLY + STORE_ONLY:
+                self.assertFalse([l for l in libraries if l.startswith(name)], f"worker {w} maps {name}")
