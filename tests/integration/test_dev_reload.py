@@ -111,6 +111,28 @@ class DevReload(ServerTest):
         self.assertTrue(all(exe_of(p) == binary for p in s.workers()), [exe_of(p) for p in s.workers()])
         self.assertEqual(http_get(s.port)[0], 200)
 
+    def test_a_binary_that_cannot_boot_leaves_the_old_workers_serving_until_the_next_build(self):
+        s = self.server(["reload = true", "workers = 2"])
+        os.mkdir(os.path.join(s.dir, "build"))
+        binary = os.path.join(s.dir, "build", "agente-hibrido")
+        shutil.copy2(BIN, binary)
+        s.binary = binary
+        s.start(workers=2)
+        old = set(s.workers())
+        with open(binary + ".new", "w") as f:
+            f.write("#!/bin/sh\nexit 3\n")  # a build that dies at start
+        os.chmod(binary + ".new", 0o755)
+        os.replace(binary + ".new", binary)
+        self.assertTrue(s.wait_log(r"Worker \(pid:\d+\) booted and failed: exit code 3", 20), s.read_log())
+        self.assertTrue(old <= set(s.workers()))
+        for _ in range(20):
+            self.assertEqual(http_get(s.port)[0], 200)
+        shutil.copy2(BIN, binary + ".new")  # the fix, built
+        os.replace(binary + ".new", binary)
+        self.assertTrue(s.wait_log(r"2 workers serving \(generation 3\)", 40), s.read_log())
+        self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and not old & set(s.workers()), 30))
+        self.assertEqual(http_get(s.port)[0], 200)
+
     def test_off_by_default_nothing_is_watched(self):
         s = self.server(["workers = 1"]).start(workers=1)
         self.assertFalse(has_inotify(s.pid))
