@@ -133,7 +133,8 @@ void check_watchable(const Config& config) {
             fail(config, "reload_extra_files", "cannot watch " + quoted(path) + ": " + quoted(dir) + ": " +
                                                    std::strerror(errno));
         if (!S_ISDIR(st.st_mode))
-            fail(config, "reload_extra_files", "cannot watch " + quoted(path) + ": " + quoted(dir) + " is not a directory");
+            fail(config, "reload_extra_files",
+                 "cannot watch " + quoted(path) + ": " + quoted(dir) + " is not a directory");
     }
 }
 

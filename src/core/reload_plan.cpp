@@ -61,7 +61,9 @@ void ReloadDebounce::note(const WatchedFile& file, Change change, Clock::time_po
     if (change == Change::overflow) return note_overflow(now);
     last_change_ = now;
     if (change == Change::removed) return;  // postpones what is pending; a reload needs the file back
-    auto it = std::find_if(pending_.begin(), pending_.end(), [&](const Pending& p) { return p.file == file; });
+    // By the name the log uses: a symlink's target is the same file as the link (reload_watcher.cpp).
+    auto same = [&](const Pending& p) { return p.file.path == file.path; };
+    auto it = std::find_if(pending_.begin(), pending_.end(), same);
     if (it == pending_.end()) it = pending_.insert(pending_.end(), Pending{file, false});
     it->open = change == Change::writing;
 }

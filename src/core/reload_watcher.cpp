@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <system_error>
 
 namespace agente::core {
@@ -23,11 +24,25 @@ int open_inotify() {
     return fd;
 }
 
+// A file reached through a symlink (server.conf linked from /etc into a checkout) is edited where the
+// link points: that directory is watched too, under the same name for the log.
+std::vector<WatchedFile> with_link_targets(const std::vector<WatchedFile>& files) {
+    std::vector<WatchedFile> out = files;
+    for (const auto& f : files) {
+        std::error_code ec;
+        auto target = std::filesystem::canonical(std::filesystem::path(f.directory) / f.name, ec);
+        if (ec) continue;
+        WatchedFile t{f.path, target.parent_path().string(), target.filename().string(), f.binary};
+        if (!find_watched(out, t.directory, t.name)) out.push_back(std::move(t));
+    }
+    return out;
+}
+
 }  // namespace
 
 ReloadWatcher::ReloadWatcher(boost::asio::io_context& ioc, std::vector<WatchedFile> files)
-    : files_(std::move(files)), inotify_(ioc, open_inotify()) {
-    for (const auto& f : files_) {
+    : files_(std::move(files)), watched_(with_link_targets(files_)), inotify_(ioc, open_inotify()) {
+    for (const auto& f : watched_) {
         int wd = ::inotify_add_watch(inotify_.native_handle(), f.directory.c_str(), watch_mask);
         if (wd < 0) {
             spdlog::error("reload: cannot watch {} for changes to {}: {}", f.directory, f.path, std::strerror(errno));
@@ -72,7 +87,7 @@ void ReloadWatcher::read_events() {
                 continue;
             }
             std::string_view name = event->len ? std::string_view(event->name) : std::string_view();
-            if (const WatchedFile* f = find_watched(files_, dir->second, name))
+            if (const WatchedFile* f = find_watched(watched_, dir->second, name))
                 debounce_.note(*f, classify_event(event->mask), now);
         }
     }

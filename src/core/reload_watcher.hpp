@@ -30,7 +30,8 @@ private:
     void wait_for_events();
     void read_events();
 
-    std::vector<WatchedFile> files_;
+    std::vector<WatchedFile> files_;     // as listed (reload_watch_list)
+    std::vector<WatchedFile> watched_;   // and where their symlinks point
     boost::asio::posix::stream_descriptor inotify_;
     std::map<int, std::string> directories_;   // watch descriptor → directory
     ReloadDebounce debounce_;

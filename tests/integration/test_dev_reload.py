@@ -70,6 +70,17 @@ class DevReload(ServerTest):
             self.assertTrue(s.wait_workers(workers, 20), s.workers())
         self.assertEqual(http_get(s.port)[0], 200)
 
+    def test_a_config_file_reached_through_a_symlink_is_watched_where_it_points(self):
+        s = self.server(["reload = true"])
+        real = os.path.join(s.dir, "checkout", "server.conf")
+        os.mkdir(os.path.dirname(real))
+        os.replace(s.conf, real)
+        os.symlink(real, s.conf)  # /etc/.../server.conf -> a checkout's
+        s.start(workers=1)
+        s.write_conf(["reload = true", "workers = 2"])  # written through the link: lands in checkout/
+        self.assertTrue(s.wait_log(generation_line(2), 20), s.read_log())
+        self.assertTrue(s.wait_workers(2, 20))
+
     def test_touching_an_extra_file_reloads(self):
         s = self.server()
         prompt = os.path.join(s.dir, "prompts", "system.md")
