@@ -32,7 +32,22 @@ def has_inotify(pid):
     return False
 
 
+def relink(binary, source):
+    """As a linker does: the new binary written beside, then renamed over the old one."""
+    shutil.copy2(source, binary + ".new")
+    os.replace(binary + ".new", binary)
+
+
 class DevReload(ServerTest):
+    def server_from_its_own_build_dir(self):
+        """A server with 2 workers run from a copy of the binary in build/, which a test may replace."""
+        s = self.server(["reload = true", "workers = 2"])
+        os.mkdir(os.path.join(s.dir, "build"))
+        binary = os.path.join(s.dir, "build", "agente-hibrido")
+        shutil.copy2(BIN, binary)
+        s.binary = binary
+        return s.start(workers=2), binary
+
     def test_editing_server_conf_starts_a_new_generation(self):
         s = self.server(["reload = true", "workers = 1"]).start(workers=1)
         self.assertTrue(s.wait_log(r"reload: watching .*server\.conf"), s.read_log())
@@ -104,17 +119,10 @@ class DevReload(ServerTest):
         self.assertTrue(s.wait_log(generation_line(2), 20), s.read_log())
 
     def test_a_rebuilt_binary_is_what_the_new_workers_run(self):
-        s = self.server(["reload = true", "workers = 2"])
-        os.mkdir(os.path.join(s.dir, "build"))
-        binary = os.path.join(s.dir, "build", "agente-hibrido")
-        shutil.copy2(BIN, binary)
-        s.binary = binary
-        s.start(workers=2)
+        s, binary = self.server_from_its_own_build_dir()
         old = set(s.workers())
         self.assertTrue(all(exe_of(p) == binary for p in old))
-        # As a linker does: the new binary written beside, then renamed over the old one.
-        shutil.copy2(BIN, binary + ".new")
-        os.replace(binary + ".new", binary)
+        relink(binary, BIN)
         self.assertTrue(s.wait_log(r"The binary changed: the new workers run it"), s.read_log())
         self.assertTrue(s.wait_log(r"2 workers serving \(generation 2\)", 30), s.read_log())
         self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and not old & set(s.workers()), 30))
@@ -123,23 +131,18 @@ class DevReload(ServerTest):
         self.assertEqual(http_get(s.port)[0], 200)
 
     def test_a_binary_that_cannot_boot_leaves_the_old_workers_serving_until_the_next_build(self):
-        s = self.server(["reload = true", "workers = 2"])
-        os.mkdir(os.path.join(s.dir, "build"))
-        binary = os.path.join(s.dir, "build", "agente-hibrido")
-        shutil.copy2(BIN, binary)
-        s.binary = binary
-        s.start(workers=2)
+        s, binary = self.server_from_its_own_build_dir()
         old = set(s.workers())
-        with open(binary + ".new", "w") as f:
-            f.write("#!/bin/sh\nexit 3\n")  # a build that dies at start
-        os.chmod(binary + ".new", 0o755)
-        os.replace(binary + ".new", binary)
+        broken = os.path.join(s.dir, "dies-at-start")
+        with open(broken, "w") as f:
+            f.write("#!/bin/sh\nexit 3\n")
+        os.chmod(broken, 0o755)
+        relink(binary, broken)
         self.assertTrue(s.wait_log(r"Worker \(pid:\d+\) booted and failed: exit code 3", 20), s.read_log())
         self.assertTrue(old <= set(s.workers()))
         for _ in range(20):
             self.assertEqual(http_get(s.port)[0], 200)
-        shutil.copy2(BIN, binary + ".new")  # the fix, built
-        os.replace(binary + ".new", binary)
+        relink(binary, BIN)  # the fix, built
         self.assertTrue(s.wait_log(r"2 workers serving \(generation 3\)", 40), s.read_log())
         self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and not old & set(s.workers()), 30))
         self.assertEqual(http_get(s.port)[0], 200)
