@@ -74,6 +74,12 @@ struct Config {
     int dirty_graceful_timeout = 30;         // seconds a stopping dirty worker gets to finish its jobs
     int dirty_backlog = 64;                  // calls waiting for a free dirty thread; more are refused
 
+    // Development (gunicorn's --reload): the master reloads itself, as on SIGHUP, when the binary, the
+    // config file or one of reload_extra_files changes on disk. Watched with inotify.
+    bool reload = false;
+    std::vector<std::string> reload_extra_files;
+    std::string reload_engine = "auto";      // "auto" or "inotify" (gunicorn's "poll" is refused)
+
     // Request limits (gunicorn's), plus a body limit answered 413.
     int limit_request_line = 4094;           // 0: unlimited (as gunicorn)
     int limit_request_fields = 100;

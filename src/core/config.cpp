@@ -108,10 +108,10 @@ struct Input {
 
 // ---- the settings --------------------------------------------------------------------------------
 
-enum class Kind { integer, bytes, mode, text, level, addresses, ips };
+enum class Kind { integer, bytes, mode, text, level, addresses, ips, flag, files, engine };
 
 using Field = std::variant<int Config::*, std::uint64_t Config::*, std::string Config::*,
-                           std::vector<std::string> Config::*>;
+                           std::vector<std::string> Config::*, bool Config::*>;
 
 struct Setting {
     std::string_view name;
@@ -161,6 +161,13 @@ const std::vector<Setting>& settings() {
          "Recycled workers allowed to drain at the same time (extension)."},
         {"boot_timeout", Kind::integer, &Config::boot_timeout, {"--boot-timeout"}, "INT", 1, kInt,
          "Seconds a new worker gets to report ready (extension)."},
+        {"reload", Kind::flag, &Config::reload, {"--reload"}, "", 0, 0,
+         "Reload (as on SIGHUP) when the binary, the config file or a reload_extra_files entry changes "
+         "on disk. For development."},
+        {"reload_extra_files", Kind::files, &Config::reload_extra_files, {"--reload-extra-file"}, "FILES", 0, 0,
+         "More files whose change makes --reload reload. Repeat for several."},
+        {"reload_engine", Kind::engine, &Config::reload_engine, {"--reload-engine"}, "STRING", 0, 0,
+         "How --reload watches: 'auto' or 'inotify' (the same here)."},
         {"dirty_workers", Kind::integer, &Config::dirty_workers, {"--dirty-workers"}, "INT", 0, 128,
          "The number of dirty worker processes, for the app's blocking jobs. 0 means no pool."},
         {"dirty_threads", Kind::integer, &Config::dirty_threads, {"--dirty-threads"}, "INT", 1, 1024,
@@ -381,6 +388,26 @@ std::string read_level(const Input& in) {
     return level;
 }
 
+// `reload = true` in the file; a flag on the command line (--reload) takes no value and means true.
+bool read_flag(const Input& in) {
+    if (!in.node) return true;
+    auto b = in.node->as_boolean();
+    if (!b) in.origin.fail("expected true or false, got " + in.shown());
+    return b->get();
+}
+
+// gunicorn's reload_engine: its "auto" picks inotify when it can, as we always do; its "poll" (stat
+// every file each second) is refused rather than silently watched another way.
+std::string read_engine(const Input& in) {
+    const std::string* text = in.string_value();
+    std::string engine = text ? lower(*text) : "";
+    if (engine == "auto" || engine == "inotify") return engine;
+    if (engine == "poll")
+        in.origin.fail("not supported: \"poll\": changes are watched with inotify (Linux), which sees them at "
+                       "once without polling; use \"auto\" or \"inotify\"");
+    in.origin.fail(R"(expected "auto" or "inotify", got )" + in.shown());
+}
+
 bool all_of(std::string_view s, bool (*ok)(char)) { return std::all_of(s.begin(), s.end(), ok); }
 bool host_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_'; }
 bool ip_char(char c) { return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.'; }
@@ -434,6 +461,12 @@ std::string ip_problem(const std::string& ip) {
     return "expected an IP address or \"*\", got " + quote(ip);
 }
 
+std::string list_item_problem(Kind kind, const std::string& value) {
+    if (kind == Kind::addresses) return address_problem(value);
+    if (kind == Kind::ips) return ip_problem(value);
+    return value.empty() ? "expected a file name, got \"\"" : "";
+}
+
 std::vector<std::string> split_commas(const std::string& text) {
     std::vector<std::string> out;
     std::istringstream in(text);
@@ -461,7 +494,7 @@ std::vector<std::string> read_list(const Setting& s, const Input& in) {
     std::vector<std::string> out;
     for (const auto& item : items) {
         std::string value = read_text(item);
-        std::string problem = s.kind == Kind::addresses ? address_problem(value) : ip_problem(value);
+        std::string problem = list_item_problem(s.kind, value);
         if (!problem.empty()) item.origin.fail(problem);
         out.push_back(std::move(value));
     }
@@ -478,7 +511,10 @@ void assign(Config& config, const Setting& s, const Input& in, bool append = fal
         case Kind::mode: config.*std::get<int Config::*>(s.field) = int(read_mode(s, in)); return;
         case Kind::text: config.*std::get<std::string Config::*>(s.field) = read_text(in); return;
         case Kind::level: config.*std::get<std::string Config::*>(s.field) = read_level(in); return;
+        case Kind::flag: config.*std::get<bool Config::*>(s.field) = read_flag(in); return;
+        case Kind::engine: config.*std::get<std::string Config::*>(s.field) = read_engine(in); return;
         case Kind::addresses:
+        case Kind::files:
         case Kind::ips: {
             auto& list = config.*std::get<std::vector<std::string> Config::*>(s.field);
             auto values = read_list(s, in);
@@ -497,8 +533,11 @@ std::string toml_value(const Config& config, const Setting& s) {
         case Kind::bytes: return std::to_string(config.*std::get<std::uint64_t Config::*>(s.field));
         case Kind::mode: return octal(config.*std::get<int Config::*>(s.field));
         case Kind::text:
-        case Kind::level: return quote(config.*std::get<std::string Config::*>(s.field));
+        case Kind::level:
+        case Kind::engine: return quote(config.*std::get<std::string Config::*>(s.field));
+        case Kind::flag: return config.*std::get<bool Config::*>(s.field) ? "true" : "false";
         case Kind::addresses:
+        case Kind::files:
         case Kind::ips: {
             std::string out = "[";
             for (const auto& item : config.*std::get<std::vector<std::string> Config::*>(s.field))
@@ -571,7 +610,7 @@ void apply_file(Config& config, const std::string& path, Origins& origins) {
 struct Flag {
     const Setting* setting = nullptr;
     const Command* command = nullptr;
-    bool takes_value() const { return setting || !command->metavar.empty(); }
+    bool takes_value() const { return setting ? setting->kind != Kind::flag : !command->metavar.empty(); }
 };
 
 std::optional<Flag> find_flag(std::string_view flag) {
@@ -689,13 +728,19 @@ private:
     std::vector<std::string> words_;
 };
 
+// Lists given by a repeated flag (-b, --reload-extra-file): the first of a source replaces the list,
+// the next ones add to it.
+bool repeatable(Kind kind) { return kind == Kind::addresses || kind == Kind::files; }
+
 void apply_options(Config& config, const std::vector<Option>& options, Origins& origins) {
-    bool bind_given = false;  // the first -b of a source replaces the list, the next ones add to it
+    std::vector<const Setting*> given;
     for (const auto& o : options) {
-        if (!o.flag.setting) continue;
-        bool append = o.flag.setting->kind == Kind::addresses && std::exchange(bind_given, true);
-        assign(config, *o.flag.setting, o.input, append);
-        origins[std::string(o.flag.setting->name)] = o.input.origin;
+        const Setting* s = o.flag.setting;
+        if (!s) continue;
+        bool append = repeatable(s->kind) && std::find(given.begin(), given.end(), s) != given.end();
+        given.push_back(s);
+        assign(config, *s, o.input, append);
+        origins[std::string(s->name)] = o.input.origin;
     }
 }
 

@@ -123,6 +123,21 @@ void check_writable(const Config& config, const std::string& setting, const std:
     fail(config, setting, problem);
 }
 
+// --reload watches each file's directory (an editor's save replaces the file): a directory that is
+// not there could never tell of a change, so it is said at start rather than never reloading.
+void check_watchable(const Config& config) {
+    for (const auto& path : config.reload_extra_files) {
+        std::string dir = parent_of(path);
+        struct stat st{};
+        if (::stat(dir.c_str(), &st) != 0)
+            fail(config, "reload_extra_files", "cannot watch " + quoted(path) + ": " + quoted(dir) + ": " +
+                                                   std::strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+            fail(config, "reload_extra_files",
+                 "cannot watch " + quoted(path) + ": " + quoted(dir) + " is not a directory");
+    }
+}
+
 }  // namespace
 
 void check_config_environment(const Config& config) {
@@ -145,6 +160,7 @@ void check_config_environment(const Config& config) {
         worker.groups.resize(std::size_t(n));
     }
     const Identity* as_workers = switches ? &worker : nullptr;
+    if (config.reload) check_watchable(config);
     if (!config.pidfile.empty()) check_writable(config, "pidfile", config.pidfile, nullptr);
     for (const auto& [setting, path] : {std::pair{"errorlog", &config.errorlog}, {"accesslog", &config.accesslog}})
         if (!path->empty() && *path != "-") check_writable(config, setting, *path, as_workers);

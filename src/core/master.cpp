@@ -6,6 +6,7 @@
 #include "core/listeners.hpp"
 #include "core/log.hpp"
 #include "core/proc_title.hpp"
+#include "core/reload_watcher.hpp"
 #include "core/scoreboard.hpp"
 #include "core/spawn.hpp"
 #include "core/systemd_notify.hpp"
@@ -29,6 +30,7 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -105,6 +107,7 @@ private:
             old_master_ = std::atoi(old);
             ::unsetenv("AGENTE_HIBRIDO_OLD_MASTER");
         }
+        watch_for_reload();
         manage_workers();
     }
 
@@ -141,6 +144,7 @@ private:
             pending_signals_.pop_front();
             handle_signal(sig);
         }
+        reload_on_change();
         read_scoreboard();  // first: a worker that served and then died is a crash, not a boot failure
         reap_workers();
         stop_dirty_pool();
@@ -165,12 +169,16 @@ private:
         }
     }
 
-    // Reload: everything new is read, validated, bound and opened first, and only when all of it
-    // succeeded does anything the master holds change. A refused reload leaves the sockets, the
-    // log, the app's settings and the workers' config snapshot exactly as they were.
     void handle_hup() {
         if (stop_ != Stop::none) return;
         spdlog::info("Handling signal: hup");
+        reload();
+    }
+
+    // Reload: everything new is read, validated, bound and opened first, and only when all of it
+    // succeeded does anything the master holds change. A refused reload leaves the sockets, the
+    // log, the app's settings and the workers' config snapshot exactly as they were.
+    void reload() {
         notify_reloading("reloading configuration");
         int snapshot = -1, tls_snapshot = -1;
         try {
@@ -206,6 +214,42 @@ private:
         ++generation_;
         reloading_ = true;
         spdlog::info("Hang up: Master (generation {})", generation_);
+        watch_for_reload();
+    }
+
+    // ---- --reload: the binary, the config file or an extra file saved is a HUP -------------------
+    // The watcher only records; the decision is taken here, in the cycle, like a signal's.
+    void reload_on_change() {
+        if (!reload_watcher_ || stop_ != Stop::none) return;
+        std::optional<ReloadCause> cause = reload_watcher_->take_due(Clock::now());
+        if (!cause) return;
+        spdlog::info("Changed on disk: {}; reloading", cause->describe());
+        // New workers are exec'd from the file on disk: a rebuilt app and worker run at once. The
+        // master's own code (supervision, config parsing) stays what it started with.
+        if (cause->binary())
+            spdlog::info("The binary changed: the new workers run it; the master itself changes on a restart "
+                         "(or USR2)");
+        reload();
+    }
+
+    // Starts, changes or ends the watch to match the configuration now in force (and after a
+    // reload that changed reload, reload_extra_files or the config file's place).
+    void watch_for_reload() {
+        std::error_code ec;
+        std::string cwd = std::filesystem::current_path(ec).string();
+        std::vector<WatchedFile> files = reload_watch_list(config_, exe_, cwd);
+        if (reload_watcher_ && reload_watcher_->files() == files) return;
+        reload_watcher_.reset();
+        if (files.empty()) return;
+        try {
+            reload_watcher_ = std::make_unique<ReloadWatcher>(ioc_, files);
+        } catch (const std::exception& e) {
+            spdlog::error("reload: cannot watch for changes, reload on SIGHUP only: {}", e.what());
+            return;
+        }
+        std::string names;
+        for (const auto& f : files) names += (names.empty() ? "" : ", ") + f.path;
+        spdlog::info("reload: watching {}", names);
     }
 
     void handle_term() {
@@ -584,6 +628,7 @@ private:
     asio::signal_set signals_;
     asio::steady_timer tick_;
     std::deque<int> pending_signals_;
+    std::unique_ptr<ReloadWatcher> reload_watcher_;   // --reload, while it is on
     std::vector<Listener> listeners_;
     Scoreboard scoreboard_;
     int config_fd_ = -1;

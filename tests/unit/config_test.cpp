@@ -696,6 +696,62 @@ TEST_F(ConfigTest, ExampleConfigDocumentsEverySettingWithItsDefault) {
     }
 }
 
+// ---- --reload (development) ----------------------------------------------------------------------
+
+TEST_F(ConfigTest, ReloadIsOffByDefaultAndReadAsGunicornsSettings) {
+    Config defaults = load_config({}, "").config;
+    EXPECT_FALSE(defaults.reload);
+    EXPECT_TRUE(defaults.reload_extra_files.empty());
+    EXPECT_EQ(defaults.reload_engine, "auto");
+    Config c = load_file("reload = true\nreload_extra_files = [\"a.toml\", \"templates/b.html\"]\n"
+                         "reload_engine = \"INOTIFY\"\n");
+    EXPECT_TRUE(c.reload);
+    EXPECT_EQ(c.reload_extra_files, (std::vector<std::string>{"a.toml", "templates/b.html"}));
+    EXPECT_EQ(c.reload_engine, "inotify");
+    EXPECT_EQ(load_file("reload_extra_files = \"one.toml\"\n").reload_extra_files,
+              std::vector<std::string>{"one.toml"});
+}
+
+TEST_F(ConfigTest, ReloadFlagTakesNoValueAndExtraFilesRepeat) {
+    Config c = load_config({"--reload", "--reload-extra-file", "a", "--reload-extra-file=b", "--reload-engine",
+                            "auto"},
+                           "--reload-extra-file env")
+                   .config;
+    EXPECT_TRUE(c.reload);
+    EXPECT_EQ(c.reload_extra_files, (std::vector<std::string>{"a", "b"}));  // the command line's replace the env's
+    EXPECT_TRUE(load_config({}, "--reload").config.reload);
+    EXPECT_EQ(args_error({"--reload=yes"}), "command line: --reload: takes no value, got \"yes\"");
+    EXPECT_NE(usage_text().find("\n  --reload     "), std::string::npos) << usage_text();
+    EXPECT_NE(usage_text().find("--reload-extra-file FILES"), std::string::npos);
+    EXPECT_EQ(nearest_setting("relaod"), "reload");
+}
+
+TEST_F(ConfigTest, ReloadValuesAreChecked) {
+    std::string path = write("");
+    EXPECT_EQ(file_error("reload = \"yes\"\n"), path + R"(:1: reload: expected true or false, got "yes")");
+    EXPECT_EQ(file_error("reload = 1\n"), path + ":1: reload: expected true or false, got 1");
+    EXPECT_EQ(file_error("reload_extra_files = [\"a\", \"\"]\n"),
+              path + R"(:1: reload_extra_files: expected a file name, got "")");
+    EXPECT_EQ(file_error("\nreload_extra_files = 3\n"),
+              path + ":2: reload_extra_files: expected a string or a list of strings, got 3");
+    EXPECT_EQ(file_error("reload_engine = \"poll\"\n"),
+              path + R"(:1: reload_engine: not supported: "poll": changes are watched with inotify (Linux), )"
+                     R"(which sees them at once without polling; use "auto" or "inotify")");
+    EXPECT_EQ(file_error("reload_engine = \"fsevents\"\n"),
+              path + R"(:1: reload_engine: expected "auto" or "inotify", got "fsevents")");
+}
+
+TEST_F(ConfigTest, ReloadSettingsAreReprintedAsTheyLoad) {
+    Config c = load_file("reload = true\nreload_extra_files = [\"x.html\"]\n");
+    std::string printed = print_config(c);
+    EXPECT_NE(printed.find("\nreload = true\n"), std::string::npos) << printed;
+    EXPECT_NE(printed.find("\nreload_extra_files = [\"x.html\"]\n"), std::string::npos) << printed;
+    EXPECT_NE(printed.find("\nreload_engine = \"auto\"\n"), std::string::npos) << printed;
+    Config again = load_config({"-c", write(printed, "printed.conf")}, "").config;
+    EXPECT_TRUE(again.reload);
+    EXPECT_EQ(again.reload_extra_files, c.reload_extra_files);
+}
+
 TEST(ConfigErrorTest, WhatNamesThePlace) {
     EXPECT_STREQ(ConfigError("server.conf", 7, "workers: bad").what(), "server.conf:7: workers: bad");
     EXPECT_STREQ(ConfigError("command line", 0, "--workers: bad").what(), "command line: --workers: bad");
@@ -882,4 +938,17 @@ TEST_F(ConfigTest, PrintConfigKeepsTheSchemesOfBind) {
     EXPECT_EQ(again.bind, c.bind);
     EXPECT_EQ(again.certfile, "c.pem");
     EXPECT_EQ(again.cert_reqs, 1);
+}
+
+TEST_F(ConfigEnvironmentTest, ReloadExtraFilesNeedADirectoryToWatch) {
+    std::ofstream(path("plain")) << "x";
+    std::string missing = path("nowhere/t.html");
+    EXPECT_EQ(environment_error("reload = true\nreload_extra_files = [\"" + path("later.html") + "\"]\n"), "");
+    EXPECT_EQ(environment_error("reload = true\nreload_extra_files = [\"" + missing + "\"]\n"),
+              path("server.conf") + ":2: reload_extra_files: cannot watch \"" + missing + "\": \"" +
+                  path("nowhere") + "\": No such file or directory");
+    EXPECT_EQ(environment_error("reload = true\nreload_extra_files = \"" + path("plain/t") + "\"\n"),
+              path("server.conf") + ":2: reload_extra_files: cannot watch \"" + path("plain/t") + "\": \"" +
+                  path("plain") + "\" is not a directory");
+    EXPECT_EQ(environment_error("reload_extra_files = [\"" + missing + "\"]\n"), "");  // not watched: not checked
 }
