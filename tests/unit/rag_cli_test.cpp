@@ -18,3 +18,14 @@ TEST(RagProgressBar, ALongPathKeepsItsEndWithinTheWidth) {
 }
 
 TEST(RagProgressBar, AnEmptyFolderIsComplete) { EXPECT_EQ(progress_bar("", 0, 0, 80), "[####################] 0/0 "); }
+
+TEST(RagSnippet, FoldsWhitespaceAndCutsBetweenCharacters) {
+    using agente::rag::snippet;
+    EXPECT_EQ(snippet("  Bees\n\n carry\tpollen  ", 100), "Bees carry pollen");
+    EXPECT_EQ(snippet("abcdef", 3), "abc…");
+    // "ç" and "ã" are two bytes each: the cut waits for the character to end.
+    EXPECT_EQ(snippet("informação", 8), "informaç…");
+    EXPECT_EQ(snippet("informação", 10), "informaçã…");
+    EXPECT_EQ(snippet("informação", 12), "informação");
+    EXPECT_EQ(snippet("ab€cd", 3), "ab€…");   // three bytes: never cut after the second
+}

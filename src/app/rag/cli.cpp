@@ -114,26 +114,6 @@ std::size_t terminal_width() {
     return default_terminal_width;
 }
 
-// Whitespace runs as one blank, cut at a character boundary near `limit` bytes.
-std::string snippet(const std::string& text, std::size_t limit) {
-    std::string out;
-    bool blank = false;
-    for (char ch : text) {
-        bool space = ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r';
-        if (space) {
-            blank = !out.empty();
-            continue;
-        }
-        if (blank) out += ' ';
-        blank = false;
-        out += ch;
-        if (out.size() >= limit && (static_cast<unsigned char>(ch) & 0xC0) != 0xC0) break;
-    }
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();   // a cut lead byte
-    if (out.size() < text.size() && out.size() >= limit) out += "…";
-    return out;
-}
-
 int ingest(Engine& engine, const Options& o) {
     bool terminal = ::isatty(STDERR_FILENO);
     std::size_t width = terminal ? terminal_width() : 0;
@@ -203,6 +183,24 @@ std::string progress_bar(const std::string& path, std::size_t done, std::size_t 
         while (shown.size() > 3 && (static_cast<unsigned char>(shown[3]) & 0xC0) == 0x80) shown.erase(3, 1);
     }
     return line + shown;
+}
+
+std::string snippet(const std::string& text, std::size_t limit) {
+    std::string out;
+    bool blank = false;
+    for (char ch : text) {
+        bool space = ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r';
+        if (space) {
+            blank = !out.empty();
+            continue;
+        }
+        bool continuation = (static_cast<unsigned char>(ch) & 0xC0) == 0x80;   // inside a UTF-8 character
+        if (out.size() >= limit && !continuation) return out + "…";
+        if (blank) out += ' ';
+        blank = false;
+        out += ch;
+    }
+    return out;
 }
 
 int run_rag_command(const std::vector<std::string>& command, const Config& config) {

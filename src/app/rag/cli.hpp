@@ -19,4 +19,8 @@ int run_rag_command(const std::vector<std::string>& command, const Config& confi
 // The progress line drawn on a terminal: "[#####.....]  12/40  path", cut to `width` columns.
 std::string progress_bar(const std::string& path, std::size_t done, std::size_t total, std::size_t width);
 
+// A chunk's text as one line under a search result: whitespace runs as one blank, cut at the first
+// UTF-8 character boundary past `limit` bytes, with "…" when cut.
+std::string snippet(const std::string& text, std::size_t limit);
+
 }  // namespace agente::rag
