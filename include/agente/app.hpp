@@ -9,6 +9,9 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 namespace agente {
 
@@ -45,6 +48,13 @@ public:
     // dirty app init). Blocking is fine here (load an index, open a database); what the handlers
     // capture lives as long as the process. A throw is a boot failure, retried with backoff.
     virtual void register_jobs(JobRegistry& jobs, const Config& config) {}
+    // A command line with a word after the server's options (`agente-hibrido -c server.conf rag
+    // search ...`, see split_command()): the operator's tools, run in this process instead of a
+    // server, with the same configuration. `command` starts with the word. Returns the exit code, or
+    // nullopt when the word is none of the app's commands. Blocking is fine; stdout is the command's.
+    virtual std::optional<int> run_command(const std::vector<std::string>& command, const Config& config) {
+        return std::nullopt;
+    }
 };
 
 // Bytes of shared memory the app wants; the master reserves them in the scoreboard.

@@ -124,6 +124,16 @@ struct LoadedConfig {
 // AGENTE_HIBRIDO_CMD_ARGS (empty when unset). Throws ConfigError naming file:line.
 LoadedConfig load_config(const std::vector<std::string>& argv_rest, const std::string& env_cmd_args);
 
+// An app command: `agente-hibrido [OPTIONS] WORD ARGS...` (e.g. `rag search ...`). The options before
+// WORD, and -c/--config anywhere after it, are the server's, so the command reads the same
+// server.conf as the server; the rest, WORD first, is the command's. nullopt when argv_rest has no
+// WORD (a plain server start). Unknown options are left where they are for load_config to report.
+struct CommandLine {
+    std::vector<std::string> server_args;
+    std::vector<std::string> command;
+};
+std::optional<CommandLine> split_command(const std::vector<std::string>& argv_rest);
+
 // Re-reads the same sources as `previous` (for SIGHUP). Throws ConfigError.
 Config reload_config(const Config& previous);
 

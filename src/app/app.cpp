@@ -5,6 +5,7 @@
 #include "app/agent/agent.hpp"
 #include "app/agent/store_pool.hpp"
 #include "app/gateway/gateway.hpp"
+#include "app/rag/cli.hpp"
 #include "app/rag/settings.hpp"
 
 #include <toml++/toml.h>
@@ -36,6 +37,12 @@ public:
 
     // A dirty worker: the agent's conversation store runs here when there is a pool.
     void register_jobs(JobRegistry& jobs, const Config& config) override { agent::register_store_jobs(jobs, config); }
+
+    // The operators' tools: `agente-hibrido rag ingest|search` (rag/cli.hpp).
+    std::optional<int> run_command(const std::vector<std::string>& command, const Config& config) override {
+        if (command.front() == "rag") return rag::run_rag_command(command, config);
+        return std::nullopt;
+    }
 
     void register_routes(Router& router, WorkerContext& context) override {
         router.add("GET", "/", SyncHandler([](const Request&) {

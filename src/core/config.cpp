@@ -888,6 +888,35 @@ LoadedConfig load_config(const std::vector<std::string>& argv_rest, const std::s
     return loaded;
 }
 
+std::optional<CommandLine> split_command(const std::vector<std::string>& argv_rest) {
+    CommandLine out;
+    std::size_t i = 0;
+    for (; i < argv_rest.size(); ++i) {
+        const std::string& arg = argv_rest[i];
+        if (arg.size() < 2 || arg[0] != '-' || arg == "--") break;
+        out.server_args.push_back(arg);
+        bool is_long = arg[1] == '-';
+        bool attached = is_long ? arg.find('=') != std::string::npos : arg.size() > 2;
+        auto flag = find_flag(arg.substr(0, is_long ? arg.find('=') : 2));
+        if (flag && flag->takes_value() && !attached && i + 1 < argv_rest.size()) out.server_args.push_back(argv_rest[++i]);
+    }
+    if (i == argv_rest.size() || argv_rest[i] == "--") return std::nullopt;
+    bool options_end = false;   // after the command's own "--", everything is its argument
+    for (; i < argv_rest.size(); ++i) {
+        const std::string& arg = argv_rest[i];
+        if (arg == "--") options_end = true;
+        bool config_flag = !options_end && (arg == "-c" || arg == "--config");
+        if (config_flag && i + 1 < argv_rest.size()) {
+            out.server_args.insert(out.server_args.end(), {arg, argv_rest[++i]});
+        } else if (!options_end && arg.rfind("--config=", 0) == 0) {
+            out.server_args.push_back(arg);
+        } else {
+            out.command.push_back(arg);
+        }
+    }
+    return out;
+}
+
 Config reload_config(const Config& previous) {
     Config sources;
     sources.config_path = previous.config_path;

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <optional>
 #include <stdlib.h>
 #include <iostream>
 
@@ -34,6 +35,25 @@ int print_and_exit(const LoadedConfig& loaded) {
     return 0;
 }
 
+// An app command (`agente-hibrido [-c server.conf] rag ingest ...`): the server's configuration is
+// read as for a start (file, AGENTE_HIBRIDO_CMD_ARGS, options), so the command sees the same app
+// tables and state directory, and the app runs it in this process. Exit 2: no such command.
+int run_app_command(const CommandLine& command_line, const std::string& env_args) {
+    LoadedConfig loaded;
+    try {
+        loaded = load_config(command_line.server_args, env_args);
+        if (loaded.action != Action::serve) return print_and_exit(loaded);
+    } catch (const std::exception& e) {
+        std::cerr << "Error: " << e.what() << "\n";
+        return 1;
+    }
+    std::optional<int> code = make_app()->run_command(command_line.command, loaded.config);
+    if (code) return *code;
+    std::cerr << "Error: unknown command \"" << command_line.command.front()
+              << "\" (the server takes options only; see --help)\n";
+    return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,6 +68,10 @@ int main(int argc, char** argv) {
     }
     core::WorkerSetup worker;
     bool is_worker = worker.from_environment();
+    if (!is_worker) {
+        if (std::optional<CommandLine> command_line = split_command(rest))
+            return run_app_command(*command_line, env_args ? env_args : "");
+    }
     LoadedConfig loaded;
     try {
         loaded = load_config(rest, env_args ? env_args : "");

@@ -952,3 +952,30 @@ TEST_F(ConfigEnvironmentTest, ReloadExtraFilesNeedADirectoryToWatch) {
                   path("plain") + "\" is not a directory");
     EXPECT_EQ(environment_error("reload_extra_files = [\"" + missing + "\"]\n"), "");  // not watched: not checked
 }
+
+// ---- app commands on the command line --------------------------------------------------------------
+
+TEST(SplitCommand, APlainServerStartIsNoCommand) {
+    EXPECT_FALSE(split_command({}));
+    EXPECT_FALSE(split_command({"-c", "server.conf", "--workers", "3", "-b", "127.0.0.1:8000"}));
+}
+
+TEST(SplitCommand, TheServersOptionsBeforeTheWordAreTheServers) {
+    auto c = split_command({"-c", "server.conf", "--workers=3", "-w", "2", "rag", "search", "--store", "docs", "q"});
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->server_args, (std::vector<std::string>{"-c", "server.conf", "--workers=3", "-w", "2"}));
+    EXPECT_EQ(c->command, (std::vector<std::string>{"rag", "search", "--store", "docs", "q"}));
+}
+
+TEST(SplitCommand, AValueOfAServerOptionIsNotTheWord) {
+    auto c = split_command({"--bind", "unix:/run/x.sock", "rag"});
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->command, (std::vector<std::string>{"rag"}));
+}
+
+TEST(SplitCommand, TheConfigFileMayComeAfterTheCommandUntilItsDoubleDash) {
+    auto c = split_command({"rag", "ingest", "--store", "docs", "-c", "a.conf", "--config=b.conf", "--", "-c", "x"});
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->server_args, (std::vector<std::string>{"-c", "a.conf", "--config=b.conf"}));
+    EXPECT_EQ(c->command, (std::vector<std::string>{"rag", "ingest", "--store", "docs", "--", "-c", "x"}));
+}

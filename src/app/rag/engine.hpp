@@ -143,6 +143,8 @@ public:
 
 private:
     void background();
+    // ingest_paths(): ingests `a` itself, or awaits the process that claimed it first.
+    IngestOutcome ingest_or_await(Store& db, const AttachmentRecord& a, const std::string& file_id);
     IngestOutcome fail(Store& db, const Claim& c, const std::string& code, const std::string& message);
 
     RagSettings settings_;

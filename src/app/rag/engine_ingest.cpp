@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 namespace agente::rag {
 
@@ -19,6 +20,8 @@ namespace {
 
 // Enough of the start of a file for the format's magic bytes (detect.cpp looks at the first KiB).
 constexpr std::size_t sniff_bytes = 1024;
+// How often the CLI looks at a file another process is ingesting for it.
+constexpr auto await_poll_interval = std::chrono::milliseconds(200);
 
 std::vector<std::string> expand(const std::vector<std::string>& paths) {
     namespace fs = std::filesystem;
@@ -154,6 +157,20 @@ IngestOutcome Engine::ingest(const Claim& c) {
     }
 }
 
+IngestOutcome Engine::ingest_or_await(Store& db, const AttachmentRecord& a, const std::string& file_id) {
+    // Between attach() and claim(), a server's background ingest may have claimed the file: its
+    // outcome is this file's, awaited while that process lives (claim() succeeds once it is gone).
+    for (;;) {
+        if (std::optional<Claim> c = db.claim(a.rowid, owner_)) return ingest(*c);
+        std::optional<AttachmentRecord> now = db.attachment(a.store_id, file_id);
+        if (!now) return IngestOutcome{"failed", 0, 0, 0, "detached by another process"};
+        if (now->status != "in_progress")
+            return IngestOutcome{now->status, now->chunks, now->embedded, 0, now->error_message};
+        if (stopping_) return IngestOutcome{"in_progress", 0, 0, 0, "stopped"};
+        std::this_thread::sleep_for(await_poll_interval);
+    }
+}
+
 IngestSummary Engine::ingest_paths(const std::string& store_name, const std::vector<std::string>& paths,
                                    const IngestProgress& progress) {
     std::vector<std::string> files = expand(paths);
@@ -172,8 +189,7 @@ IngestSummary Engine::ingest_paths(const std::string& store_name, const std::vec
         }
         FileRecord f = db->add_file(path, "assistants", "", bytes);
         AttachmentRecord a = db->attach(store->id, f.id, nlohmann::json{{"path", path}}.dump(), {});
-        std::optional<Claim> c = db->claim(a.rowid, owner_);
-        IngestOutcome o = c ? ingest(*c) : IngestOutcome{"failed", 0, 0, 0, "claimed by another process"};
+        IngestOutcome o = ingest_or_await(*db, a, f.id);
         if (o.status == "completed") {
             ++sum.files;
             sum.chunks += o.chunks;
