@@ -27,6 +27,7 @@ struct Service {
 }  // namespace
 
 void register_rag_jobs(JobRegistry& jobs, const Config& config) {
+    if (!rag_configured(*config.app)) return;
     RagSettings settings = load_rag_settings(*config.app, config.app_source);
     auto service = std::make_shared<Service>();
     std::shared_ptr<Embedder> embedder;

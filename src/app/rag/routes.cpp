@@ -83,6 +83,7 @@ Response openai_error(int status, std::string_view message) { return gateway::er
 struct Shared {
     std::shared_ptr<gateway::Gateway> gw;
     DirtyClient* dirty = nullptr;
+    bool configured = false;
     std::size_t max_upload = 0;
 };
 
@@ -170,6 +171,12 @@ asio::awaitable<void> serve(std::shared_ptr<Shared> s, const Endpoint* e, std::s
         co_await ex.respond(std::move(*refusal));
         co_return;
     }
+    if (!s->configured) {
+        Response none = gateway::error_response(
+            404, "the files and vector stores API is not configured: add a [rag] table to server.conf", "not_found");
+        co_await ex.respond(std::move(none));
+        co_return;
+    }
     if (!s->dirty) {
         Response none = gateway::error_response(
             503, "the files and vector stores API runs in the dirty pool: set dirty_workers = 1 or more", "unavailable");
@@ -195,6 +202,7 @@ void add_rag_routes(Router& router, WorkerContext& context, std::shared_ptr<gate
     auto s = std::make_shared<Shared>();
     s->gw = std::move(gw);
     s->dirty = context.dirty;
+    s->configured = rag_configured(*context.config.app);
     RagSettings settings = load_rag_settings(*context.config.app, context.config.app_source);
     s->max_upload = std::min<std::size_t>(std::size_t(settings.max_file_bytes), max_upload_frame);
     for (const Endpoint& e : endpoints) {
