@@ -2,7 +2,6 @@
 engine in the dirty pool (one engine per dirty worker), embeddings from the fake upstream
 (tests/fake_upstream: deterministic bag-of-words vectors; the `held` model waits while told to).
 Each endpoint, its errors and keys; a dirty worker SIGKILLed mid-search and mid-ingest."""
-import http.client
 import json
 import os
 import signal
@@ -14,7 +13,7 @@ import urllib.request
 import uuid
 
 from harness import children, cmdline, wait_until
-from test_gateway import CLIENT_KEY, GatewayTest, gateway_conf, gateway_env
+from test_gateway import CLIENT_KEY, GatewayTest, gateway_conf, gateway_env, post
 
 DOCS = {
     "bees.md": "# Bees\n\nHoney bees live in hives and make honey from the nectar of flowers. A colony has one queen.\n",
@@ -51,22 +50,8 @@ class RagApiTest(GatewayTest):
 
     def call(self, method, path, body=None, key=CLIENT_KEY, ctype="application/json", timeout=20):
         """(status, headers, parsed JSON or raw bytes)."""
-        c = http.client.HTTPConnection("127.0.0.1", self.s.port, timeout=timeout)
-        h = {"Authorization": f"Bearer {key}"} if key else {}
-        if body is not None:
-            h["Content-Type"] = ctype
-            body = body if isinstance(body, bytes) else json.dumps(body).encode()
-        try:
-            c.request(method, "/v1" + path, body=body, headers=h)
-            r = c.getresponse()
-            data = r.read()
-            try:
-                data = json.loads(data)
-            except ValueError:
-                pass
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-        finally:
-            c.close()
+        return post(self.s.port, "/v1" + path, body, key=key, timeout=timeout, headers={"Content-Type": ctype},
+                    method=method)
 
     def upload(self, name, text, purpose="assistants", ctype="text/markdown"):
         data = text if isinstance(text, bytes) else text.encode()
@@ -111,7 +96,7 @@ class Files(RagApiTest):
     def test_upload_list_get_content_delete(self):
         self.start_rag()
         f = self.upload("notes.md", "# Notes\n\nsome text\n")
-        self.assertEqual((f["object"], f["filename"], f["purpose"], f["bytes"]), ("file", "notes.md", "assistants", 20))
+        self.assertEqual((f["object"], f["filename"], f["purpose"], f["bytes"]), ("file", "notes.md", "assistants", 19))
         self.assertTrue(f["id"].startswith("file-"))
         status, _, listed = self.call("GET", "/files")
         self.assertEqual(status, 200, listed)
@@ -165,7 +150,7 @@ class VectorStores(RagApiTest):
             r = self.search(vid, q, max_num_results=3)
             self.assertEqual(r["object"], "vector_store.search_results.page")
             self.assertEqual(r["data"][0]["filename"], want, json.dumps(r)[:400])
-            self.assertIn(r["data"][0]["content"][0]["type"], "text")
+            self.assertEqual(r["data"][0]["content"][0]["type"], "text")
         r = self.search(vid, "gravity of the moon", filters={"type": "eq", "key": "topic", "value": "bees"})
         self.assertEqual({d["filename"] for d in r["data"]}, {"bees.md"})
         r = self.search(vid, "moon", filters={"type": "or", "filters": [{"type": "eq", "key": "topic", "value": "rust"},
@@ -206,7 +191,7 @@ class VectorStores(RagApiTest):
         status, _, files = self.call("GET", f"/vector_stores/{vs['id']}/file_batches/{b['id']}/files")
         self.assertEqual(sorted(f["id"] for f in files["data"]), sorted(ids[1:]))
         self.assertEqual(self.call("GET", f"/vector_stores/{vs['id']}/file_batches/vsfb_nope")[0], 404)
-        self.assertEqual(self.call("POST", f"/vector_stores/{vs['id']}/file_batches/{b['id']}/cancel")[0], 200)
+        self.assertEqual(self.call("POST", f"/vector_stores/{vs['id']}/file_batches/{b['id']}/cancel", {})[0], 200)
 
     def test_bad_requests_are_4xx_naming_the_problem(self):
         self.start_rag()
