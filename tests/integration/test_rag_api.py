@@ -45,6 +45,7 @@ class RagApiTest(GatewayTest):
         conf = [f"dirty_workers = {dirty}", *extra] + conf + ["", "[rag]", 'embedding_model = "emb"', *rag]
         s = self.server(conf, env=dict(gateway_env(), STATE_DIRECTORY=self.state))
         s.start(workers=2 + dirty)
+        self.addCleanup(self.assert_no_secret_in_log, s)
         self.s = s
         return s
 
