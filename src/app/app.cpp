@@ -6,8 +6,6 @@
 #include "app/agent/store_pool.hpp"
 #include "app/gateway/gateway.hpp"
 #include "app/rag/cli.hpp"
-#include "app/rag/jobs.hpp"
-#include "app/rag/routes.hpp"
 #include "app/rag/settings.hpp"
 
 #include <toml++/toml.h>
@@ -37,12 +35,8 @@ public:
 
     void reclaim_slot(SharedArea area, int slot) override { gateway::reclaim_worker_streams(area, slot); }
 
-    // A dirty worker: the agent's conversation store runs here when there is a pool, and the RAG
-    // engine (its index held once per dirty worker, never in an HTTP worker).
-    void register_jobs(JobRegistry& jobs, const Config& config) override {
-        agent::register_store_jobs(jobs, config);
-        rag::register_rag_jobs(jobs, config);
-    }
+    // A dirty worker: the agent's conversation store runs here when there is a pool.
+    void register_jobs(JobRegistry& jobs, const Config& config) override { agent::register_store_jobs(jobs, config); }
 
     // The operators' tools: `agente-hibrido rag ingest|search` (rag/cli.hpp).
     std::optional<int> run_command(const std::vector<std::string>& command, const Config& config) override {
@@ -60,7 +54,6 @@ public:
         auto gw = gateway::make_gateway(context);  // one per worker: its upstream pool and breaker views
         gateway::add_gateway_routes(router, gw);
         agent::add_agent_routes(router, context, gw);
-        rag::add_rag_routes(router, context, gw);
     }
 
 private:

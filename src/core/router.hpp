@@ -1,26 +1,18 @@
-// The route table behind agente::Router: exact paths, and patterns with "{name}" segments
-// ("/items/{id}/parts/{part}") whose text becomes the request's path parameters, in order. Looked up
-// once per request, allocation-free.
+// The route table behind agente::Router: exact paths, and "/prefix/{name}" routes whose last
+// segment becomes the request's path_param(). Looked up once per request, allocation-free.
 #pragma once
 
 #include <agente/handler.hpp>
 
-#include <array>
-#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace agente::core {
 
-// The most {name} segments one route may have.
-inline constexpr std::size_t max_path_params = 4;
-
 struct Route {
     std::string method;
-    std::string path;                       // the pattern as given
-    std::vector<std::string> segments;      // the pattern's segments; "" where a {name} stands
-    std::vector<bool> is_param;
+    std::string path;          // exact path, or the prefix before "{name}"
     bool has_param = false;
     SyncHandler sync;
     AsyncHandler async;
@@ -29,9 +21,7 @@ struct Route {
 
 struct RouteMatch {
     const Route* route = nullptr;
-    std::array<std::string_view, max_path_params> params{};
-    std::size_t param_count = 0;
-    std::string_view param;    // the last {name} segment's text ("" when none)
+    std::string_view param;
     bool path_known = false;   // some route has this path: 405 rather than 404
 };
 

@@ -63,17 +63,12 @@ public:
     std::string_view remote_addr() const override { return remote_; }
     std::string_view scheme() const override { return scheme_; }
     std::string_view path_param() const override { return param_; }
-    std::string_view path_param(std::size_t i) const override { return i < params_.size() ? params_[i] : ""; }
-    void set_params(const RouteMatch& m) {
-        param_ = m.param;
-        params_ = m.params;
-    }
+    void set_param(std::string_view p) { param_ = p; }
 
 private:
     const RequestMessage& m_;
     const Framing& framing_;
     std::string_view remote_, scheme_, param_;
-    std::array<std::string_view, max_path_params> params_{};
 };
 
 std::string_view version_text(unsigned v) { return v == 10 ? "HTTP/1.0" : "HTTP/1.1"; }
@@ -261,7 +256,7 @@ public:
             deadline_.expires_never();
             BeastRequest req = begin_exchange(parser_->get(), fields);
             RouteMatch match = ctx_.routes.find(req.method(), req.path());
-            req.set_params(match);
+            req.set_param(match.param);
             if (match.route && !match.route->sync) {
                 co_await call_async(*match.route, req);
             } else {

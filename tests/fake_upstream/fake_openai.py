@@ -15,8 +15,7 @@ say), optionally tuned by extra fields of the JSON body, which the gateway passe
   closing       like ok, with "fake_close": "next"
 
 /embeddings answers each input with a deterministic bag-of-words vector (`dimensions`, default 8);
-flaky, fail500 and hang behave there as above; `held` answers like ok, except while held: after POST
-/_hold, its requests wait (counted in /_log's "held") until POST /_release.
+flaky, fail500 and hang behave there as above.
 
 With "fake_json_stream": true, a stream request gets a plain JSON answer (an upstream that cannot
 stream). With "fake_content_bytes": N, an `ok` answer's content (streamed: each event's) is `padding(N)`. Any answer is preceded by the interim (1xx) responses listed in the body's `fake_interim`, e.g.
@@ -54,8 +53,6 @@ requests = []
 server_names = {}  # id(TLS object) -> the SNI name the client sent, until its connection is recorded
 counters = {}
 ids = itertools.count(1)
-release = None     # an asyncio.Event while /_hold is in force
-held = 0           # requests waiting on it
 
 
 def now():
@@ -129,7 +126,6 @@ async def stream(writer, model, body, chunks=None, delay_before=0.0):
 
 async def respond(path, body, writer):
     """Returns False when the connection must be closed afterwards."""
-    global held
     model = body.get("model", "ok")
     is_stream = bool(body.get("stream"))
     for status in body.get("fake_interim", []):
@@ -143,12 +139,6 @@ async def respond(path, body, writer):
             return True
         if model == "hang":
             await asyncio.Event().wait()
-        if model == "held" and release is not None:
-            held += 1
-            try:
-                await release.wait()
-            finally:
-                held -= 1
         inputs = body.get("input", "")
         inputs = inputs if isinstance(inputs, list) else [inputs]
         dims = int(body.get("dimensions", 8))
@@ -298,17 +288,8 @@ async def handle(reader, writer):
 
 
 async def control(target, writer):
-    global release
     if target.startswith("/_log"):
-        await send_json(writer, 200, {"connections": list(connections.values()), "requests": requests, "held": held})
-    elif target.startswith("/_hold"):
-        release = release or asyncio.Event()
-        await send_json(writer, 200, {})
-    elif target.startswith("/_release"):
-        if release is not None:
-            release.set()
-        release = None
-        await send_json(writer, 200, {})
+        await send_json(writer, 200, {"connections": list(connections.values()), "requests": requests})
     elif target.startswith("/_reset"):
         requests.clear()
         counters.clear()

@@ -73,17 +73,15 @@ def gateway_env():
     return {"GW_TEST_PROVIDER_KEY": PROVIDER_KEY, "GW_TEST_ADMIN_TOKEN": ADMIN_TOKEN}
 
 
-def post(port, path, body, key=CLIENT_KEY, timeout=10, headers=None, method="POST"):
-    """(status, headers, parsed JSON or raw bytes). A `body` of None with another method sends none."""
+def post(port, path, body, key=CLIENT_KEY, timeout=10, headers=None):
+    """(status, headers, parsed JSON or raw bytes)."""
     import http.client
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     h = {"Content-Type": "application/json", **(headers or {})}
     if key:
         h["Authorization"] = f"Bearer {key}"
-    if not isinstance(body, (bytes, str)) and not (body is None and method != "POST"):
-        body = json.dumps(body)
     try:
-        c.request(method, path, body=body, headers=h)
+        c.request("POST", path, body=body if isinstance(body, (bytes, str)) else json.dumps(body), headers=h)
         r = c.getresponse()
         data = r.read()
         try:

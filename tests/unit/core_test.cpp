@@ -31,41 +31,9 @@ TEST(Router, ExactParamHeadAndMethodMismatch) {
     EXPECT_FALSE(t.find("GET", "/nope").path_known);
 }
 
-TEST(Router, ParamsInAnySegmentComeInOrder) {
+TEST(Router, RejectsAParamThatIsNotTheLastSegment) {
     RouteTable t;
-    t.add("GET", "/v1/stores/{id}", SyncHandler(ok));
-    t.add("GET", "/v1/stores/{id}/files", SyncHandler(ok));
-    t.add("DELETE", "/v1/stores/{id}/files/{file_id}", SyncHandler(ok));
-    auto one = t.find("GET", "/v1/stores/s1");
-    ASSERT_NE(one.route, nullptr);
-    EXPECT_EQ(one.route->path, "/v1/stores/{id}");
-    EXPECT_EQ(one.param_count, 1u);
-    EXPECT_EQ(one.params[0], "s1");
-    auto list = t.find("GET", "/v1/stores/s1/files");
-    ASSERT_NE(list.route, nullptr);
-    EXPECT_EQ(list.route->path, "/v1/stores/{id}/files");
-    EXPECT_EQ(list.params[0], "s1");
-    auto two = t.find("DELETE", "/v1/stores/s1/files/f2");
-    ASSERT_NE(two.route, nullptr);
-    EXPECT_EQ(two.param_count, 2u);
-    EXPECT_EQ(two.params[0], "s1");
-    EXPECT_EQ(two.params[1], "f2");
-    EXPECT_EQ(two.param, "f2");                                          // path_param(): the last
-    EXPECT_EQ(t.find("DELETE", "/v1/stores//files/f2").route, nullptr);   // no empty segment
-    EXPECT_EQ(t.find("DELETE", "/v1/stores/s1/files/f2/x").route, nullptr);
-    EXPECT_EQ(t.find("DELETE", "/v1/stores/s1/other/f2").route, nullptr);   // literals must match
-    EXPECT_EQ(t.find("GET", "/v1/stores/s1/files/").route, nullptr);
-    auto wrong = t.find("GET", "/v1/stores/s1/files/f2");
-    EXPECT_EQ(wrong.route, nullptr);
-    EXPECT_TRUE(wrong.path_known);                                        // 405, not 404
-}
-
-TEST(Router, RejectsABraceInsideASegmentAndTooManyParams) {
-    RouteTable t;
-    EXPECT_THROW(t.add("GET", "/x/a{id}", SyncHandler(ok)), std::invalid_argument);
-    EXPECT_THROW(t.add("GET", "/x/{id}b/y", SyncHandler(ok)), std::invalid_argument);
-    EXPECT_THROW(t.add("GET", "/{a}/{b}/{c}/{d}/{e}", SyncHandler(ok)), std::invalid_argument);
-    EXPECT_NO_THROW(t.add("GET", "/{a}/{b}/{c}/{d}", SyncHandler(ok)));
+    EXPECT_THROW(t.add("GET", "/x/{id}/y", SyncHandler(ok)), std::invalid_argument);
 }
 
 TEST(RequestHelpers, PathAndQuery) {

@@ -55,13 +55,4 @@ Response streams_full(const ErrorShape& shape, int max_streams) {
     return r;
 }
 
-RouteOptions openai_stop() {
-    RouteOptions o;
-    o.on_stop = [](const Request&, StopReason why) {
-        if (why == StopReason::deadline) return error_response(504, "request deadline exceeded", "deadline_exceeded");
-        return error_response(503, "server shutting down", "server_shutting_down");
-    };
-    return o;
-}
-
 }  // namespace agente::gateway

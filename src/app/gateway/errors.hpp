@@ -16,11 +16,6 @@ std::string error_json(std::string_view message, std::string_view type, std::str
 // The type and code OpenAI uses for a status: 400 invalid_request_error, 401 authentication_error...
 Response error_response(int status, std::string_view message, std::string_view code = {});
 
-// The options of an OpenAI-shaped route (/v1, the files and vector stores): a request the server
-// stopped before its answer started (a deadline, or draining past graceful_timeout) gets OpenAI's
-// error object, not the core's.
-RouteOptions openai_stop();
-
 // The SSE event that ends a stream which failed after its first byte.
 std::string error_event(std::string_view message, std::string_view code);
 

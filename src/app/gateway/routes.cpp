@@ -29,6 +29,17 @@ AsyncHandler with_client_key(std::shared_ptr<Gateway> gw, Handler h) {
     };
 }
 
+// A /v1 request the server stopped before its answer started (the worker draining past
+// graceful_timeout): OpenAI's error object, not the core's.
+RouteOptions openai_stop() {
+    RouteOptions o;
+    o.on_stop = [](const Request&, StopReason why) {
+        if (why == StopReason::deadline) return error_response(504, "request deadline exceeded", "deadline_exceeded");
+        return error_response(503, "server shutting down", "server_shutting_down");
+    };
+    return o;
+}
+
 Response too_many_streams(const Gateway& gw) {
     auto shape = [](int status, std::string_view message) { return error_response(status, message, "too_many_streams"); };
     return streams_full(shape, gw.limiter.max());

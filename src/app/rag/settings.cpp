@@ -93,8 +93,6 @@ RagSettings load_rag_settings(const toml::table& app, const std::string& file) {
     return s;
 }
 
-bool rag_configured(const toml::table& app) { return app.get_as<toml::table>("rag") != nullptr; }
-
 std::string rag_directory(const RagSettings& settings) { return app::state_directory(settings.state_dir); }
 
 }  // namespace agente::rag

@@ -38,10 +38,6 @@ void validate_rag_section(const toml::table& section, const std::string& file);
 // is an error at its line.
 RagSettings load_rag_settings(const toml::table& app, const std::string& file);
 
-// Whether the app's tables have a [rag] table: the files and vector stores API (and its database in
-// the state directory) exists only then, so a server that does not use it opens nothing for it.
-bool rag_configured(const toml::table& app);
-
 // The directory of rag.sqlite3: $STATE_DIRECTORY when set, else state_dir.
 std::string rag_directory(const RagSettings& settings);
 
