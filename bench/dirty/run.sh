@@ -31,7 +31,11 @@ loglevel = "warning"
 errorlog = "$dir/error.log"
 CONF
 "$dir/server" -c "$dir/server.conf" & pid=$!
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/dirty?kind=test.echo" && break; sleep 0.1; done
+ready() {
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$port/dirty?kind=test.echo" && return 0; sleep 0.1; done
+    return 1
+}
+ready || { echo "bench/dirty: the server never answered; see $dir/error.log" >&2; kill "$pid"; exit 1; }
 
 http_worker=$(pgrep -P "$pid" -f 'agente-hibrido: worker')
 dirty_pids=$(pgrep -P "$pid" -f 'dirty worker' | tr '\n' ' ')

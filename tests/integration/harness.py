@@ -69,6 +69,17 @@ def raw_request(port, data, timeout=5.0, host="127.0.0.1"):
         return out
 
 
+def recv_until(sock, marker):
+    """Bytes from `sock` until `marker` has arrived (None: until the peer closes)."""
+    data = b""
+    while marker is None or marker not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def status_of(response):
     m = re.match(rb"HTTP/1\.[01] (\d{3})", response)
     return int(m.group(1)) if m else None

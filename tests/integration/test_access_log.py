@@ -115,7 +115,7 @@ class AccessLog(ServerTest):
         s = self.server(["workers = 2", f'accesslog = "{log}"']).start(workers=2)
         old = set(s.workers())
         t, result = load_in_background(s.port, seconds=8)
-        time.sleep(1)
+        self.assertTrue(wait_until(lambda: count_lines([log]) > 0, 5), "no line written under load")
         s.signal(signal.SIGHUP)
         self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and not old & set(s.workers()), 20),
                         "the old workers never left")

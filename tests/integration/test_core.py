@@ -8,18 +8,7 @@ import threading
 import time
 
 from harness import (BIN, TEST_BIN, ServerTest, cmdline, concurrent_gets, free_port, http_get, raw_request,
-                     slow_reader_exchanges, status_of, wait_until)
-
-
-def recv_until(sock, marker):
-    """Bytes from `sock` until `marker` has arrived (None: until the peer closes)."""
-    data = b""
-    while marker is None or marker not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
+                     recv_until, slow_reader_exchanges, status_of, wait_until)
 
 
 class Serving(ServerTest):

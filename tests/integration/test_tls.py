@@ -16,7 +16,7 @@ import tempfile
 import time
 
 from certs import Authority
-from harness import TEST_BIN, Server, ServerTest, free_port, raw_request, status_of, wait_until
+from harness import TEST_BIN, Server, ServerTest, free_port, raw_request, recv_until, status_of, wait_until
 
 
 class TlsServer(Server):
@@ -213,9 +213,7 @@ class TlsTest(ServerTest):
             with ctx.wrap_socket(raw, server_hostname="localhost") as t:
                 t.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /items/2 HTTP/1.1\r\nHost: x\r\n"
                           b"Connection: close\r\n\r\n")
-                data = b""
-                while chunk := t.recv(65536):
-                    data += chunk
+                data = recv_until(t, None)
         self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 2, data)
         c = http.client.HTTPSConnection("127.0.0.1", s.tls_port, timeout=20, context=ctx)
         try:
@@ -256,9 +254,7 @@ class TlsTest(ServerTest):
             raw = socket.create_connection(("127.0.0.1", s.tls_port), timeout=10)
             t = ctx.wrap_socket(raw, server_hostname="localhost", session=session)
             t.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            data = b""
-            while not data.endswith(b"}"):
-                data += t.recv(65536)
+            data = recv_until(t, b"}")   # /health's body is flat JSON: its one "}" ends it
             return t, json.loads(data.split(b"\r\n\r\n", 1)[1])["pid"]
         first, _ = connect()
         session = first.session  # TLS 1.3: the tickets came after the handshake, with the answer
