@@ -42,7 +42,11 @@ void AccessLog::write(const AccessRecord& record) {
     if (end_ + need > buffer_.size() && !make_room(need)) {
         ++lost_;
         ++lost_total_;
-        last_error_ = "the stream took nothing while " + std::to_string(backlog_limit) + " bytes waited";
+        // Built once: this is the loop at its busiest, and copying into last_error_'s own capacity
+        // allocates nothing per dropped line.
+        static const std::string stalled =
+            "the stream took nothing while " + std::to_string(backlog_limit) + " bytes waited";
+        last_error_ = stalled;
         return;
     }
     bool was_empty = begin_ == end_;

@@ -514,8 +514,6 @@ private:
     }
 
     // The dirty socket is bound once the pool is wanted (at start, or by the first reload that asks
-    // for dirty workers) and kept: callers of every generation reach the pool through it.
-    // The dirty socket is bound once the pool is wanted (at start, or by the first reload that asks
     // for dirty workers) and kept: callers of every generation reach the pool through it. Binding a
     // new one may throw (a start fails, a reload is refused); taking it, or a new backlog, does not.
     std::optional<DirtySocket> new_dirty_socket(const Config& config) const {

@@ -19,10 +19,7 @@ std::vector<WatchedFile> reload_watch_list(const Config& config, const std::stri
     if (!config.reload) return files;
     auto add = [&](const std::string& path, bool binary) {
         WatchedFile f = watched_file(path, cwd, binary);
-        bool known = std::any_of(files.begin(), files.end(), [&](const WatchedFile& g) {
-            return g.directory == f.directory && g.name == f.name;
-        });
-        if (!known && !f.name.empty()) files.push_back(std::move(f));
+        if (!f.name.empty() && !find_watched(files, f.directory, f.name)) files.push_back(std::move(f));
     };
     add(exe, true);
     if (!config.config_path.empty()) add(config.config_path, false);
