@@ -642,6 +642,21 @@ struct Option {
     Input input;  // origin: the source, line 0, the flag as typed
 };
 
+// One flag word as argparse reads it: "--name=value" and "-nvalue" carry their value, "--name" and
+// "-n" do not (it is the next word when the flag takes one).
+struct FlagWord {
+    std::string name;
+    std::optional<std::string> attached;
+};
+
+FlagWord split_flag(const std::string& arg) {
+    bool is_long = arg[1] == '-';
+    std::size_t split = is_long ? arg.find('=') : 2;
+    FlagWord w{arg.substr(0, split), std::nullopt};
+    if (split < arg.size()) w.attached = arg.substr(split + (is_long ? 1 : 0));
+    return w;
+}
+
 // "--name=value", "--name value", "-n value" and "-nvalue", as argparse reads them.
 std::vector<Option> parse_args(const std::vector<std::string>& args, const std::string& source) {
     std::vector<Option> options;
@@ -649,11 +664,7 @@ std::vector<Option> parse_args(const std::vector<std::string>& args, const std::
         const std::string& arg = args[i];
         if (arg.size() < 2 || arg[0] != '-' || arg == "--")
             throw ConfigError(source, 0, "unexpected argument " + quote(arg));
-        bool is_long = arg[1] == '-';
-        std::size_t split = is_long ? arg.find('=') : 2;
-        std::string name = arg.substr(0, split);
-        std::optional<std::string> attached;
-        if (split < arg.size()) attached = arg.substr(split + (is_long ? 1 : 0));
+        auto [name, attached] = split_flag(arg);
         auto flag = find_flag(name);
         if (!flag) unknown_flag(source, name);
         Origin origin{source, 0, name};
@@ -895,10 +906,9 @@ std::optional<CommandLine> split_command(const std::vector<std::string>& argv_re
         const std::string& arg = argv_rest[i];
         if (arg.size() < 2 || arg[0] != '-' || arg == "--") break;
         out.server_args.push_back(arg);
-        bool is_long = arg[1] == '-';
-        bool attached = is_long ? arg.find('=') != std::string::npos : arg.size() > 2;
-        auto flag = find_flag(arg.substr(0, is_long ? arg.find('=') : 2));
-        if (flag && flag->takes_value() && !attached && i + 1 < argv_rest.size()) out.server_args.push_back(argv_rest[++i]);
+        FlagWord w = split_flag(arg);
+        auto flag = find_flag(w.name);
+        if (flag && flag->takes_value() && !w.attached && i + 1 < argv_rest.size()) out.server_args.push_back(argv_rest[++i]);
     }
     if (i == argv_rest.size() || argv_rest[i] == "--") return std::nullopt;
     bool options_end = false;   // after the command's own "--", everything is its argument
