@@ -43,8 +43,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port):
-    deadline = time.monotonic() + READY_SECONDS
+def wait_port(port, seconds=READY_SECONDS):
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()

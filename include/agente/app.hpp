@@ -1,13 +1,15 @@
 // The app side of the core/app boundary: a linked library implements App and make_app(). The core
-// calls it in the master (shared state, before any fork), in each HTTP worker (routes, start, exit)
-// and in each dirty worker (job kinds, see dirty.hpp).
+// calls it in the master (shared memory, configuration, before any fork), in each HTTP worker
+// (routes, start, exit) and in each dirty worker (job kinds, see dirty.hpp).
 #pragma once
 
 #include <agente/config.hpp>
 #include <agente/dirty.hpp>
 #include <agente/handler.hpp>
+#include <agente/metrics.hpp>
+#include <agente/shared.hpp>
+#include <agente/status.hpp>
 
-#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,33 +17,37 @@
 
 namespace agente {
 
-// The app's part of the shared memory the master creates before forking: every worker maps the same
-// bytes. Lay out only lock-free std::atomic members in it.
-struct SharedArea {
-    void* data = nullptr;
-    std::size_t size = 0;
-};
-
 struct WorkerContext {
     asio::any_io_executor executor;     // the worker's single-threaded io_context
     const Config& config;
-    SharedArea shared;
-    int slot;                           // this worker's scoreboard slot, 0..max_slots-1
-    int max_slots;
+    int slot;                           // this worker's cells in every per-worker region
     DirtyClient* dirty = nullptr;       // calls the dirty pool's jobs; null when dirty_workers = 0
 };
 
 class App {
 public:
     virtual ~App() = default;
-    // Master, once per configuration (start and every reload): validate what workers will need.
+    // Every process, first of all (the master before it creates the shared memory, each worker
+    // before it maps it): declare the shared regions the app needs and keep the handles. They are
+    // valid once mapped: in the master's hooks below, and in the worker from register_routes on.
+    virtual void declare_shared(SharedLayout& layout) {}
+    // Master, once per configuration (start and every reload), the shared memory mapped: validate
+    // what workers will need, and set up shared cells for it. Also called by --check-config, with
+    // no shared memory (handles not mapped).
     virtual void on_master_config(const Config& config) {}
-    // Master, before the first fork: initialise the shared area (zeroed already).
-    virtual void init_shared(SharedArea area) {}
-    // Master, after a worker died: release what its slot held in the shared area (stream slots...).
-    virtual void reclaim_slot(SharedArea area, int slot) {}
     // Worker: register routes, then start per-worker state (like gunicorn's post_fork).
     virtual void register_routes(Router& router, WorkerContext& context) = 0;
+    // Worker, for GET /metrics: the app's families after the core's, summed over every worker from
+    // the app's shared regions (never this worker's figures alone).
+    virtual void write_metrics(MetricsText& out) {}
+    // Worker, for GET /status: nothing when `request` bears the admin token; else the refusal to
+    // answer (401 without a token, 403 with a wrong one). An app that knows no admin refuses all.
+    virtual std::optional<Response> refuse_admin(const Request& request) {
+        return Response::error(403, "GET /status needs an admin token, and this app has none");
+    }
+    // Worker, for GET /status: the app's sections after the core's, read from the same shared
+    // regions as write_metrics (never this worker's figures alone).
+    virtual void write_status(StatusPage& page) {}
     // Worker, once its loop has stopped serving (like gunicorn's worker_exit).
     virtual void on_worker_exit() {}
     // Dirty worker, once at boot: register the job kinds HTTP workers may call (like gunicorn's
@@ -57,8 +63,6 @@ public:
     }
 };
 
-// Bytes of shared memory the app wants; the master reserves them in the scoreboard.
-std::size_t app_shared_size();
 // Registers the app's server.conf sections (register_app_section) before the config is read.
 void register_app_sections();
 std::unique_ptr<App> make_app();

@@ -104,6 +104,12 @@ struct Config {
     int umask = 0;
     std::vector<std::string> forwarded_allow_ips{"127.0.0.1", "::1"};
 
+    // GET /metrics. Without a token it is answered only when every listening socket is loopback (or
+    // a unix socket); with one, only to "Authorization: Bearer <token>".
+    std::string metrics_token;               // the token itself (inline, or read from the two below)
+    std::string metrics_token_env;           // an environment variable that holds it
+    std::string metrics_token_file;          // a file that holds it ($CREDENTIALS_DIRECTORY or beside server.conf)
+
     // Tables of server.conf that belong to the app (its section names are registered by the app);
     // the core carries them to the app untouched. Never null after load_config().
     std::shared_ptr<const toml::table> app;
@@ -133,6 +139,10 @@ struct CommandLine {
     std::vector<std::string> command;
 };
 std::optional<CommandLine> split_command(const std::vector<std::string>& argv_rest);
+
+// A worker reads the configuration file `path` from `snapshot` (the bytes its master validated, in a
+// memfd), so that it names `path` in its messages and finds files relative to it.
+void read_config_from(const std::string& path, const std::string& snapshot);
 
 // Re-reads the same sources as `previous` (for SIGHUP). Throws ConfigError.
 Config reload_config(const Config& previous);

@@ -32,7 +32,9 @@ public:
     virtual std::string_view body() const = 0;
     virtual std::string_view remote_addr() const = 0;     // X-Forwarded-For applied when trusted
     virtual std::string_view scheme() const = 0;          // "http", or X-Forwarded-Proto when trusted
-    virtual std::string_view path_param() const = 0;      // the {name} part of a route, "" if none
+    virtual std::string_view path_param() const = 0;      // the route's last {name} segment, "" if none
+    // The route's {name} segments in order ("/a/{x}/b/{y}": 0 is x, 1 is y); "" past the last.
+    virtual std::string_view path_param(std::size_t index) const { return index == 0 ? path_param() : ""; }
 
     std::string_view path() const;
     std::string_view query() const;
@@ -102,7 +104,8 @@ struct RouteOptions {
     std::function<Response(const Request&, StopReason)> on_stop;
 };
 
-// Routes: exact paths, or a path ending in "/{name}" whose last segment becomes path_param().
+// Routes: exact paths, or patterns with whole "{name}" segments ("/items/{id}/parts/{part}", at most
+// four) that become path_param(0), path_param(1)... (path_param(): the last).
 // Sync handlers run inline on the worker's loop and must not block; async ones are coroutines.
 class Router {
 public:

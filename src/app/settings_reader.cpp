@@ -46,6 +46,13 @@ long get_int(const toml::table& t, const std::string& file, const std::string& p
     return v;
 }
 
+bool get_bool(const toml::table& t, const std::string& file, const std::string& prefix, const char* key, bool fallback) {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_boolean()) fail(file, *n, prefix + key, "expected true or false, got " + show(*n));
+    return n->as_boolean()->get();
+}
+
 std::chrono::milliseconds get_seconds(const toml::table& t, const std::string& file, const std::string& prefix,
                                       const char* key, std::chrono::milliseconds fallback, double min_s, double max_s) {
     const toml::node* n = t.get(key);

@@ -24,6 +24,7 @@ std::string get_string(const toml::table& t, const std::string& file, const std:
                        std::string fallback = {}, bool non_empty = false);
 long get_int(const toml::table& t, const std::string& file, const std::string& prefix, const char* key, long fallback,
              long min, long max);
+bool get_bool(const toml::table& t, const std::string& file, const std::string& prefix, const char* key, bool fallback);
 // Seconds as an integer or a float (0.25 is fine: tests and fast local upstreams want short ones).
 std::chrono::milliseconds get_seconds(const toml::table& t, const std::string& file, const std::string& prefix,
                                       const char* key, std::chrono::milliseconds fallback, double min_s = 0.001,

@@ -1,5 +1,7 @@
 #include "core/access_format.hpp"
 
+#include <boost/beast/core/string.hpp>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -71,6 +73,25 @@ std::string escaped(std::string_view value) {
 }
 
 }  // namespace
+
+std::string_view header_in_head(std::string_view head, std::string_view name) {
+    constexpr std::string_view crlf = "\r\n";
+    std::size_t at = head.find(crlf);   // past the status line
+    while (at != std::string_view::npos) {
+        at += crlf.size();
+        std::size_t end = head.find(crlf, at);
+        if (end == std::string_view::npos) break;
+        std::string_view line = head.substr(at, end - at);
+        std::size_t colon = line.find(':');
+        if (colon == name.size() && boost::beast::iequals(line.substr(0, colon), name)) {
+            std::string_view value = line.substr(colon + 1);
+            while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+            return value;
+        }
+        at = end;
+    }
+    return {};
+}
 
 char* escape_log_value(char* out, std::string_view value) {
     static constexpr char hex[] = "0123456789ABCDEF";  // nginx's \x22, in capitals

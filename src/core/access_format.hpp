@@ -27,6 +27,11 @@ struct AccessRecord {
     const void* response_context = nullptr;
 };
 
+// The value of header field `name` (any case) in a serialized response head ("HTTP/1.1 200 OK\r\n"
+// then "Name: value\r\n" lines), "" when absent: the session looks %({name}o)s up in the head it
+// sent, so that logging a response header costs nothing unless the format asks for one.
+std::string_view header_in_head(std::string_view head, std::string_view name);
+
 // `"`, `\`, bytes below 0x20 and from 0x7f up as \xHH, the rest as is; `out` has room for 4 bytes
 // per byte of `value`. Returns the end of what was written.
 char* escape_log_value(char* out, std::string_view value);

@@ -133,12 +133,39 @@ ExitVerdict judge_exit(PoolHealth& health, const WorkerRecord& w, int status, bo
     } else {
         v.kind = WIFSIGNALED(status) ? ExitKind::crashed : ExitKind::exited;
     }
+    switch (v.kind) {
+        case ExitKind::boot_failure: v.reason = ExitReason::boot_failure; break;
+        case ExitKind::timed_out: v.reason = ExitReason::timeout; break;
+        case ExitKind::recycled: v.reason = ExitReason::max_requests; break;
+        case ExitKind::stopped: v.reason = w.drain_reason; break;
+        case ExitKind::crashed: v.reason = ExitReason::crash; break;
+        case ExitKind::exited: v.reason = ExitReason::exited; break;
+    }
     return v;
 }
 
 void note_ready(PoolHealth& health) {
     health.ever_ready = true;
     health.boot_failures = 0;
+}
+
+const char* exit_reason_name(ExitReason r) {
+    switch (r) {
+        case ExitReason::boot_failure: return "boot_failure";
+        case ExitReason::timeout: return "timeout";
+        case ExitReason::crash: return "crash";
+        case ExitReason::exited: return "exited";
+        case ExitReason::max_requests: return "max_requests";
+        case ExitReason::reload: return "reload";
+        case ExitReason::scale_down: return "scale_down";
+        case ExitReason::shutdown: return "shutdown";
+    }
+    return "exited";
+}
+
+ExitReason drain_reason(const WorkerRecord& w, int current_generation, bool recycled) {
+    if (recycled) return ExitReason::max_requests;
+    return w.generation != current_generation ? ExitReason::reload : ExitReason::scale_down;
 }
 
 Clock::duration boot_backoff(int failures) {

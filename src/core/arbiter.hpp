@@ -35,6 +35,22 @@ inline constexpr Clock::duration fast_stop_grace = std::chrono::seconds{2};
 // Consecutive boot failures before a start-up (nothing ever served) is given up.
 inline constexpr int startup_boot_attempts = 3;
 
+// Why a worker is gone, finer than ExitKind: its counter in /metrics (agente_worker_exits_total).
+enum class ExitReason : std::uint8_t {
+    boot_failure,      // ended before it ever served: the master backs off before the next spawn
+    timeout,           // killed for a missed heartbeat (or a boot that took too long)
+    crash,             // killed by a signal while serving
+    exited,            // ended on its own while serving
+    max_requests,      // drained after max_requests (recycled), or left at its limit
+    reload,            // drained: an older generation after a reload
+    scale_down,        // drained: more workers than wanted (TTOU)
+    shutdown,          // drained: the server stops
+};
+inline constexpr int exit_reasons = int(ExitReason::shutdown) + 1;
+
+// Its label value in /metrics: "boot_failure", "timeout", ...
+const char* exit_reason_name(ExitReason r);
+
 // ---- the table -----------------------------------------------------------------------------------
 
 struct WorkerRecord {
@@ -51,6 +67,7 @@ struct WorkerRecord {
     // The master's own marks.
     bool draining = false;            // TERM sent: finishing its requests
     bool recycled = false;            // drained because it reached max_requests
+    ExitReason drain_reason = ExitReason::shutdown;   // why it was told to drain
     Clock::time_point kill_at;        // draining: SIGKILL when still alive by then
     int timeout_stage = 0;            // 1: SIGABRT sent for a missed heartbeat, 2: SIGKILL sent
     Clock::time_point abort_sent;
@@ -110,6 +127,7 @@ Clock::time_point drain_deadline(const PoolLimits& limits, Clock::time_point now
 
 // ---- exits ---------------------------------------------------------------------------------------
 
+
 enum class ExitKind {
     boot_failure,      // ended before it ever served: backoff, maybe give up
     timed_out,         // killed for a missed heartbeat
@@ -131,6 +149,7 @@ struct ExitVerdict {
     std::string how;                  // "killed by SIGKILL", "exit code 3"
     Clock::duration retry_in{};       // boot_failure: the backoff before the next spawn
     bool give_up = false;             // boot_failure at start-up, startup_boot_attempts in a row
+    ExitReason reason = ExitReason::exited;   // for /metrics: a stopped worker's drain reason
 };
 
 // Classifies the exit of `w` (waitpid's `status`) and updates the pool's health: the backoff after a
@@ -139,6 +158,11 @@ ExitVerdict judge_exit(PoolHealth& health, const WorkerRecord& w, int status, bo
 
 // A worker of the pool reported ready: the run of failures is over.
 void note_ready(PoolHealth& health);
+
+// Why a drained worker is drained: `recycled` after max_requests, else an older generation than the
+// current one (a reload) or one too many of it (TTOU).
+ExitReason drain_reason(const WorkerRecord& w, int current_generation, bool recycled);
+
 
 // Delay before the next spawn after `failures` consecutive boot failures: 0.1 s doubling, up to 30 s.
 Clock::duration boot_backoff(int failures);

@@ -1,9 +1,13 @@
 // The configuration: one table of settings (name, flags, kind, field) drives the file reader, the
 // command line, --print-config, --help and the "did you mean" suggestions, so a new setting is one row.
 #include <agente/config.hpp>
+#include <agente/shared.hpp>
 
 #include "core/bind_address.hpp"
 
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+#include <simdjson.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -83,6 +87,21 @@ std::string quote(std::string_view s) {
     return out + "\"";
 }
 
+// As quote(), then each byte past ASCII as \xNN: for text that is not UTF-8, so cannot be shown as is.
+std::string quote_bytes(std::string_view s) {
+    std::string out;
+    for (char ch : quote(s)) {
+        if (static_cast<unsigned char>(ch) < 0x80) {
+            out += ch;
+        } else {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02X", static_cast<unsigned char>(ch));
+            out += buf;
+        }
+    }
+    return out;
+}
+
 std::string show(const toml::node& node) {
     if (auto s = node.as_string()) return quote(s->get());
     if (node.is_table()) return "a table";
@@ -99,8 +118,12 @@ struct Input {
 
     std::string shown() const { return node ? show(*node) : quote(text); }
     const std::string* string_value() const {
-        if (!node) return &text;
-        return node->is_string() ? &node->as_string()->get() : nullptr;
+        if (node) return node->is_string() ? &node->as_string()->get() : nullptr;
+        // server.conf is TOML, so UTF-8, and --print-config writes every value there: text from the
+        // command line or the environment must be UTF-8 too (the file's own is, or toml++ refused it).
+        if (!simdjson::validate_utf8(text.data(), text.size()))
+            origin.fail("expected UTF-8 text, got " + quote_bytes(text));
+        return &text;
     }
     Input element(const toml::node& n) const { return {&n, {}, {origin.file, line_of(n), origin.name}}; }
     Input part(std::string t) const { return {nullptr, std::move(t), origin}; }
@@ -108,7 +131,7 @@ struct Input {
 
 // ---- the settings --------------------------------------------------------------------------------
 
-enum class Kind { integer, bytes, mode, text, level, addresses, ips, flag, files, engine };
+enum class Kind { integer, bytes, mode, text, level, addresses, ips, flag, files, engine, secret, secret_env, secret_file };
 
 using Field = std::variant<int Config::*, std::uint64_t Config::*, std::string Config::*,
                            std::vector<std::string> Config::*, bool Config::*>;
@@ -121,6 +144,8 @@ struct Setting {
     std::string_view metavar;
     std::int64_t min, max;
     std::string_view help;
+    // secret_env and secret_file: where the secret they name is put (the field keeps the name).
+    std::string Config::*secret = nullptr;
 };
 
 constexpr std::int64_t kInt = INT_MAX;
@@ -143,7 +168,7 @@ const std::vector<Setting>& settings() {
          "Client certificates: 0 not asked, 1 verified when sent, 2 required."},
         {"ciphers", Kind::text, &Config::ciphers, {"--ciphers"}, "STRING", 0, 0,
          "The OpenSSL cipher list for TLS 1.2 (TLS 1.3 keeps its suites); empty: OpenSSL's default."},
-        {"workers", Kind::integer, &Config::workers, {"-w", "--workers"}, "INT", 1, 256,
+        {"workers", Kind::integer, &Config::workers, {"-w", "--workers"}, "INT", 1, max_http_slots,
          "The number of worker processes."},
         {"worker_connections", Kind::integer, &Config::worker_connections, {"--worker-connections"}, "INT", 1,
          kInt, "The maximum number of simultaneous clients per worker."},
@@ -168,7 +193,7 @@ const std::vector<Setting>& settings() {
          "More files whose change makes --reload reload. Repeat for several."},
         {"reload_engine", Kind::engine, &Config::reload_engine, {"--reload-engine"}, "STRING", 0, 0,
          "How --reload watches: 'auto' or 'inotify' (the same here)."},
-        {"dirty_workers", Kind::integer, &Config::dirty_workers, {"--dirty-workers"}, "INT", 0, 128,
+        {"dirty_workers", Kind::integer, &Config::dirty_workers, {"--dirty-workers"}, "INT", 0, max_dirty_slots,
          "The number of dirty worker processes, for the app's blocking jobs. 0 means no pool."},
         {"dirty_threads", Kind::integer, &Config::dirty_threads, {"--dirty-threads"}, "INT", 1, 1024,
          "Jobs a dirty worker runs at the same time, one thread each."},
@@ -214,6 +239,14 @@ const std::vector<Setting>& settings() {
          "The umask of the server's processes, in octal (\"022\")."},
         {"forwarded_allow_ips", Kind::ips, &Config::forwarded_allow_ips, {"--forwarded-allow-ips"}, "STRING", 0, 0,
          "Peers trusted to set X-Forwarded-* headers, comma-separated; '*' trusts all."},
+        {"metrics_token", Kind::secret, &Config::metrics_token, {"--metrics-token"}, "TOKEN", 0, 0,
+         "The Bearer token GET /metrics requires. Without one, /metrics is answered only when every "
+         "listening socket is loopback (extension)."},
+        {"metrics_token_env", Kind::secret_env, &Config::metrics_token_env, {"--metrics-token-env"}, "NAME", 0, 0,
+         "An environment variable holding metrics_token (extension).", &Config::metrics_token},
+        {"metrics_token_file", Kind::secret_file, &Config::metrics_token_file, {"--metrics-token-file"}, "FILE", 0, 0,
+         "A file holding metrics_token; a relative name is looked up in $CREDENTIALS_DIRECTORY, else beside "
+         "the config file (extension).", &Config::metrics_token},
     };
     return table;
 }
@@ -502,6 +535,46 @@ std::vector<std::string> read_list(const Setting& s, const Input& in) {
     return out;
 }
 
+// A token compared with what a client sends in a header: a blank or a control character in it (two
+// lines of a file) could never be sent as it is.
+std::string checked_secret(std::string secret, const Origin& where) {
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ' || secret.back() == '\t'))
+        secret.pop_back();
+    std::size_t first = secret.find_first_not_of(" \t");
+    secret.erase(0, first == std::string::npos ? secret.size() : first);
+    if (secret.empty()) where.fail("the secret is empty");
+    for (unsigned char c : secret)
+        if (c <= ' ' || c == 0x7f) where.fail("the secret has a blank or a control character inside it");
+    return secret;
+}
+
+// Secrets in files: absolute paths as given, relative ones under $CREDENTIALS_DIRECTORY (systemd's
+// LoadCredential=), or else beside the config file that names them (the working directory for the
+// command line).
+std::string secret_path(const std::string& name, const Origin& where) {
+    if (!name.empty() && name[0] == '/') return name;
+    if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir) return std::string(dir) + "/" + name;
+    if (where.line == 0) return name;
+    auto slash = where.file.rfind('/');
+    return slash == std::string::npos ? name : where.file.substr(0, slash + 1) + name;
+}
+
+std::string read_secret(const Setting& s, const Input& in) {
+    std::string name = read_text(in);
+    if (name.empty()) return {};
+    if (s.kind == Kind::secret_env) {
+        const char* value = std::getenv(name.c_str());
+        if (!value || !*value) in.origin.fail("environment variable " + name + " is not set");
+        return checked_secret(value, in.origin);
+    }
+    std::string path = secret_path(name, in.origin);
+    std::ifstream file(path);
+    if (!file) in.origin.fail("cannot read " + path);
+    std::ostringstream text;
+    text << file.rdbuf();
+    return checked_secret(text.str(), in.origin);
+}
+
 // Assigns one value; `append` adds to a list instead (the second -b of a source and after).
 void assign(Config& config, const Setting& s, const Input& in, bool append = false) {
     config.origins[std::string(s.name)] = {in.origin.file, in.origin.line, in.origin.name};
@@ -513,6 +586,16 @@ void assign(Config& config, const Setting& s, const Input& in, bool append = fal
         case Kind::level: config.*std::get<std::string Config::*>(s.field) = read_level(in); return;
         case Kind::flag: config.*std::get<bool Config::*>(s.field) = read_flag(in); return;
         case Kind::engine: config.*std::get<std::string Config::*>(s.field) = read_engine(in); return;
+        case Kind::secret: {
+            std::string token = read_text(in);
+            config.*std::get<std::string Config::*>(s.field) = token.empty() ? token : checked_secret(token, in.origin);
+            return;
+        }
+        case Kind::secret_env:
+        case Kind::secret_file:
+            config.*s.secret = read_secret(s, in);
+            config.*std::get<std::string Config::*>(s.field) = read_text(in);
+            return;
         case Kind::addresses:
         case Kind::files:
         case Kind::ips: {
@@ -526,6 +609,22 @@ void assign(Config& config, const Setting& s, const Input& in, bool append = fal
     }
 }
 
+// Where a secret setting's value goes: its own field, or the secret an _env/_file setting names.
+std::string Config::*secret_target(const Setting& s) {
+    if (s.kind == Kind::secret) return std::get<std::string Config::*>(s.field);
+    return s.kind == Kind::secret_env || s.kind == Kind::secret_file ? s.secret : nullptr;
+}
+
+// A secret is never printed: "***" when set inline, "" when an _env or _file setting brought it (the
+// printout, pasted into a file, reads it from there again).
+std::string secret_shown(const Config& config, const Setting& s) {
+    auto target = std::get<std::string Config::*>(s.field);
+    if ((config.*target).empty()) return "";
+    for (const auto& other : settings())
+        if (other.secret == target && !(config.*std::get<std::string Config::*>(other.field)).empty()) return "";
+    return "***";
+}
+
 // The value as TOML, for --print-config and the defaults in --help.
 std::string toml_value(const Config& config, const Setting& s) {
     switch (s.kind) {
@@ -536,6 +635,9 @@ std::string toml_value(const Config& config, const Setting& s) {
         case Kind::level:
         case Kind::engine: return quote(config.*std::get<std::string Config::*>(s.field));
         case Kind::flag: return config.*std::get<bool Config::*>(s.field) ? "true" : "false";
+        case Kind::secret_env:
+        case Kind::secret_file: return quote(config.*std::get<std::string Config::*>(s.field));
+        case Kind::secret: return quote(secret_shown(config, s));
         case Kind::addresses:
         case Kind::files:
         case Kind::ips: {
@@ -550,11 +652,19 @@ std::string toml_value(const Config& config, const Setting& s) {
 
 // ---- the file ------------------------------------------------------------------------------------
 
+// A worker's config file, and the snapshot its bytes are read from (read_config_from).
+std::pair<std::string, std::string>& config_snapshot() {
+    static std::pair<std::string, std::string> snapshot;
+    return snapshot;
+}
+
 toml::table parse_file(const std::string& path) {
+    const auto& [snapshot_of, snapshot] = config_snapshot();
+    const std::string& source = !snapshot.empty() && path == snapshot_of ? snapshot : path;
     std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) throw ConfigError(path, 0, std::string("cannot read: ") + std::strerror(EISDIR));
+    if (std::filesystem::is_directory(source, ec)) throw ConfigError(path, 0, std::string("cannot read: ") + std::strerror(EISDIR));
     errno = 0;
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream in(source, std::ios::binary);
     if (!in) throw ConfigError(path, 0, std::string("cannot open: ") + std::strerror(errno ? errno : ENOENT));
     std::ostringstream text;
     text << in.rdbuf();
@@ -590,9 +700,17 @@ void keep_app_table(toml::table& app, const AppSection& section, toml::node& nod
 void apply_file(Config& config, const std::string& path, Origins& origins) {
     toml::table doc = parse_file(path);
     auto app = std::make_shared<toml::table>();
+    std::vector<std::pair<std::string Config::*, std::string_view>> secrets;   // one way to give each
     for (auto&& [key, node] : doc) {
         Origin where{path, line_of(node), std::string(key.str())};
-        if (const Setting* s = find_setting(key.str())) {
+        const Setting* s = find_setting(key.str());
+        auto target = s ? secret_target(*s) : nullptr;
+        if (target && !(node.is_string() && node.as_string()->get().empty())) {
+            for (const auto& [seen, name] : secrets)
+                if (seen == target) where.fail("give " + std::string(name) + " or " + where.name + ", not both");
+            secrets.emplace_back(target, s->name);
+        }
+        if (s) {
             assign(config, *s, Input{&node, {}, where});
             origins[std::string(s->name)] = where;
         } else if (const AppSection* section = find_section(key.str()))
@@ -837,7 +955,25 @@ void mask_secrets_in_table(toml::table& table) {
     for (const auto& key : secrets) table.insert_or_assign(key, "***");
 }
 
+// A URL's password ("postgresql://agente:PASSWORD@db/agente", whatever the key's name): "***" in its
+// place. A URL Boost.URL cannot read (libpq's several hosts) but that has userinfo is masked whole.
+void mask_url_password(toml::value<std::string>& value) {
+    const std::string& text = value.get();
+    auto scheme_end = text.find("://");
+    if (scheme_end == std::string::npos) return;
+    auto parsed = boost::urls::parse_uri(text);
+    if (!parsed) {
+        if (text.find('@', scheme_end) != std::string::npos) value = text.substr(0, scheme_end) + "://***";
+        return;
+    }
+    if (!parsed->has_password()) return;
+    boost::urls::url u(*parsed);
+    u.set_password("***");
+    value = std::string(u.buffer());
+}
+
 void mask_secrets(toml::node& node) {
+    if (auto text = node.as_string()) mask_url_password(*text);
     if (auto table = node.as_table()) mask_secrets_in_table(*table);
     if (auto array = node.as_array())
         for (auto& element : *array) mask_secrets(element);
@@ -926,6 +1062,8 @@ std::optional<CommandLine> split_command(const std::vector<std::string>& argv_re
     }
     return out;
 }
+
+void read_config_from(const std::string& path, const std::string& snapshot) { config_snapshot() = {path, snapshot}; }
 
 Config reload_config(const Config& previous) {
     Config sources;

@@ -3,6 +3,8 @@
 #include "core/dirty_protocol.hpp"
 #include "core/dirty_socket.hpp"
 
+#include <agente/handler.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -78,8 +80,9 @@ DirtyResult from_error_frame(std::string_view body) {
 
 class PoolClient final : public DirtyClient {
 public:
-    PoolClient(asio::any_io_executor executor, std::string address, Scoreboard& scoreboard, std::chrono::seconds cap)
-        : executor_(std::move(executor)), scoreboard_(scoreboard), cap_(cap) {
+    PoolClient(asio::any_io_executor executor, std::string address, Scoreboard& scoreboard, std::chrono::seconds cap,
+               DirtyCallMeter meter)
+        : executor_(std::move(executor)), scoreboard_(scoreboard), cap_(cap), meter_(meter) {
         address_length_ = dirty_sockaddr(address, address_);
     }
 
@@ -99,6 +102,27 @@ private:
     // app registered its kind as idempotent and the deadline allows.
     asio::awaitable<DirtyResult> run(std::string kind, std::string payload, std::chrono::milliseconds deadline,
                                      Handler on_chunk) {
+        PendingCall counted(meter_);
+        DirtyResult r = co_await run_counted(kind, payload, deadline, on_chunk);
+        counted.outcome = r.error;
+        co_return r;
+    }
+
+    // Counts a call as pending for as long as it runs (a cancelled coroutine too), then its outcome.
+    struct PendingCall {
+        explicit PendingCall(DirtyCallMeter& m) : meter(m) { meter.begin(); }
+        ~PendingCall() {
+            meter.end(outcome, std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started));
+        }
+        PendingCall(const PendingCall&) = delete;
+        PendingCall& operator=(const PendingCall&) = delete;
+        DirtyCallMeter& meter;
+        Clock::time_point started = Clock::now();
+        DirtyErrc outcome = DirtyErrc::cancelled;   // unless the call returns
+    };
+
+    asio::awaitable<DirtyResult> run_counted(const std::string& kind, const std::string& payload,
+                                             std::chrono::milliseconds deadline, const Handler& on_chunk) {
         Clock::time_point until = deadline_of(deadline);
         for (int attempt = 0;; ++attempt) {
             bool heard = false;
@@ -195,13 +219,15 @@ private:
     sockaddr_un address_{};
     socklen_t address_length_ = 0;
     std::uint64_t next_id_ = 0;
+    DirtyCallMeter meter_;
 };
 
 }  // namespace
 
 std::unique_ptr<DirtyClient> make_dirty_client(asio::any_io_executor executor, std::string address,
-                                               Scoreboard& scoreboard, std::chrono::seconds dirty_timeout) {
-    return std::make_unique<PoolClient>(std::move(executor), std::move(address), scoreboard, dirty_timeout);
+                                               Scoreboard& scoreboard, std::chrono::seconds dirty_timeout,
+                                               DirtyCallMeter meter) {
+    return std::make_unique<PoolClient>(std::move(executor), std::move(address), scoreboard, dirty_timeout, meter);
 }
 
 }  // namespace agente::core

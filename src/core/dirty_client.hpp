@@ -2,6 +2,7 @@
 // one REQUEST frame, and the frames that answer it, awaited on the worker's loop.
 #pragma once
 
+#include "core/core_metrics.hpp"
 #include "core/scoreboard.hpp"
 
 #include <agente/dirty.hpp>
@@ -15,7 +16,9 @@
 namespace agente::core {
 
 // `dirty_timeout` caps every call's deadline (0: no cap): a job running longer is killed anyway.
+// Every call is counted in `meter` (the worker's cells for /metrics).
 std::unique_ptr<DirtyClient> make_dirty_client(asio::any_io_executor executor, std::string address,
-                                               Scoreboard& scoreboard, std::chrono::seconds dirty_timeout);
+                                               Scoreboard& scoreboard, std::chrono::seconds dirty_timeout,
+                                               DirtyCallMeter meter);
 
 }  // namespace agente::core

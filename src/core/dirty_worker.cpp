@@ -2,6 +2,7 @@
 
 #include "core/dirty_jobs.hpp"
 #include "core/log.hpp"
+#include "core/owned_io_context.hpp"
 #include "core/worker_process.hpp"
 #include "core/proc_title.hpp"
 #include "core/scoreboard.hpp"
@@ -41,15 +42,17 @@ public:
     DirtyWorker(const Config& config, const WorkerSetup& setup)
         : config_(config),
           setup_(setup),
-          scoreboard_(Scoreboard::attach(setup.scoreboard_fd)),
-          slot_(scoreboard_.slot(setup.slot)),
+          app_(make_app()),
+          slot_(map_shared()),
           acceptor_(ioc_),
           signals_(ioc_),
           heartbeat_(ioc_),
           drain_timer_(ioc_) {}
+    ~DirtyWorker() { ioc_.destroy_pending(); }  // calls still held end while the slot is mapped
+    DirtyWorker(const DirtyWorker&) = delete;
+    DirtyWorker& operator=(const DirtyWorker&) = delete;
 
     int run() {
-        app_ = make_app();
         app_->register_jobs(jobs_, config_);   // may block: loading an index, a model
         auto idempotent = jobs_.idempotent_hashes();
         if (int(idempotent.size()) > DirtyKinds::max_kinds)
@@ -70,6 +73,13 @@ public:
     }
 
 private:
+    // The same regions as the master declared (the core's, then the app's), found in its memory.
+    Slot& map_shared() {
+        app_->declare_shared(layout_);
+        scoreboard_.attach(setup_.scoreboard_fd);
+        return scoreboard_.slot(setup_.slot);
+    }
+
     // ---- taking calls ----------------------------------------------------------------------------
 
     // One connection is taken off the dirty socket per free thread: the rest wait in its backlog,
@@ -313,11 +323,12 @@ private:
 
     Config config_;
     WorkerSetup setup_;
-    asio::io_context ioc_{1};
-    Scoreboard scoreboard_;
+    OwnedIoContext ioc_{1};            // before what is built on it: destroyed last, see ~DirtyWorker
+    SharedLayout layout_;
+    Scoreboard scoreboard_{layout_};
+    std::unique_ptr<App> app_;         // before the memory is mapped: it declares its regions
     Slot& slot_;
     local::acceptor acceptor_;
-    std::unique_ptr<App> app_;
     JobTable jobs_;
     std::unique_ptr<JobThreads> threads_;
     asio::signal_set signals_;

@@ -62,9 +62,15 @@ int main(int argc, char** argv) {
     const char* env_args = std::getenv("AGENTE_HIBRIDO_CMD_ARGS");
     register_app_sections();
     std::vector<std::string> rest(args.begin() + 1, args.end());
-    if (const char* snapshot = std::getenv("AGENTE_WORKER_CONFIG")) {  // a worker: the master's validated copy
-        rest.insert(rest.end(), {"--config", snapshot});
+    // A worker reads the master's validated copy of the file, under the file's own name (its
+    // messages name it, and secrets relative to it are found beside it).
+    if (const char* snapshot = std::getenv("AGENTE_WORKER_CONFIG")) {
+        const char* path = std::getenv("AGENTE_WORKER_CONFIG_PATH");
+        std::string name = path && *path ? path : snapshot;
+        read_config_from(name, snapshot);
+        rest.insert(rest.end(), {"--config", name});
         ::unsetenv("AGENTE_WORKER_CONFIG");
+        ::unsetenv("AGENTE_WORKER_CONFIG_PATH");
     }
     core::WorkerSetup worker;
     bool is_worker = worker.from_environment();

@@ -2,6 +2,8 @@
 
 #include "core/arbiter.hpp"
 #include "core/bind_address.hpp"
+#include "core/owned_io_context.hpp"
+#include "core/core_metrics.hpp"
 #include "core/dirty_socket.hpp"
 #include "core/listeners.hpp"
 #include "core/log.hpp"
@@ -29,6 +31,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +47,7 @@ namespace {
 using namespace std::chrono_literals;
 constexpr auto tick_interval = 100ms;
 constexpr auto status_interval = 5s;        // systemd's STATUS= line refreshed this often
+constexpr auto memory_note_interval = 1s;   // how often each worker's resident memory is read
 
 class Master {
 public:
@@ -52,7 +56,11 @@ public:
           app_(make_app()), signals_(ioc_), tick_(ioc_) {
         http_.target = config_.workers;
         dirty_.target = config_.dirty_workers;
+        app_->declare_shared(layout_);
     }
+    ~Master() { ioc_.destroy_pending(); }  // handlers left end while the members below still exist
+    Master(const Master&) = delete;
+    Master& operator=(const Master&) = delete;
 
     int run() {
         start();
@@ -76,7 +84,18 @@ private:
     void start() {
         title("master");
         spdlog::info("Starting agente-hibrido {}", AGENTE_VERSION);
-        app_->on_master_config(config_);
+        scoreboard_.create();   // the app's hooks find their shared regions mapped
+        metrics_.supervision().started_unix = std::time(nullptr);
+        metrics_.supervision().generation = std::uint32_t(generation_);
+        try {
+            app_->on_master_config(config_);   // a reload catches the same errors and serves on
+        } catch (const std::exception& e) {
+            // An app table the validators could not judge alone (an unset api_key_env, a database
+            // schema behind the binary): a start refused with its reason, not an abort.
+            spdlog::error("Error: {}", e.what());
+            exit_code_ = 1;
+            return;
+        }
         std::optional<TlsFiles> tls;
         try {
             tls = read_tls_files(config_);
@@ -98,8 +117,6 @@ private:
         for (const auto& l : listeners_)
             spdlog::info("Listening at: {}{} ({})", serves_tls(config_, l.address) ? "https://" : "", l.address, ::getpid());
         ::umask(mode_t(config_.umask));
-        scoreboard_ = Scoreboard::create(app_shared_size());
-        app_->init_shared(scoreboard_.app_area());
         write_pidfile();
         config_fd_ = snapshot_config(config_);
         tls_fd_ = tls ? share_tls_files(*tls) : -1;
@@ -151,6 +168,7 @@ private:
         murder_stale_workers();
         manage_workers();
         watch_successor();
+        note_worker_memory();
         report_status();
         if (stop_ != Stop::none && workers_.empty()) ioc_.stop();
     }
@@ -181,6 +199,8 @@ private:
     void reload() {
         notify_reloading("reloading configuration");
         int snapshot = -1, tls_snapshot = -1;
+        Supervision& counters = metrics_.supervision();
+        counters.last_reload_unix = std::time(nullptr);
         try {
             Config next = reload_config(config_);
             check_config_environment(next);
@@ -202,16 +222,21 @@ private:
             if (tls_snapshot >= 0) ::close(tls_snapshot);
             spdlog::error("Reload refused, still serving with the previous configuration: {}", e.what());
             last_error_ = e.what();
+            bump(counters.reloads_refused);
+            counters.last_reload_refused = 1;
             notify_ready(status_text());
             return;
         }
         if (snapshot >= 0) ::close(snapshot);  // the previous generation's
         if (tls_snapshot >= 0) ::close(tls_snapshot);
+        bump(counters.reloads_applied);
+        counters.last_reload_refused = 0;
         title("master");
         write_pidfile();
         http_.target = config_.workers;
         dirty_.target = config_.dirty_workers;
         ++generation_;
+        counters.generation = std::uint32_t(generation_);
         reloading_ = true;
         spdlog::info("Hang up: Master (generation {})", generation_);
         watch_for_reload();
@@ -277,6 +302,7 @@ private:
         for (auto& [pid, w] : workers_) {
             if (how == Stop::graceful && w.pool == Pool::dirty) continue;
             ::kill(pid, sig);
+            if (!w.draining) w.drain_reason = ExitReason::shutdown;   // one draining for a reload stays one
             w.draining = true;
             w.kill_at = how == Stop::graceful ? drain_deadline(limits_of(w.pool), now) : now + fast_stop_grace;
         }
@@ -288,7 +314,7 @@ private:
         bool http_left = std::any_of(workers_.begin(), workers_.end(), [](auto& kv) { return kv.second.pool == Pool::http; });
         if (http_left) return;
         for (auto& [pid, w] : workers_)
-            if (!w.draining) drain(w, false);
+            if (!w.draining) drain(w, ExitReason::shutdown);
     }
 
     void handle_ttin() {
@@ -335,17 +361,17 @@ private:
             auto it = workers_.find(pid);
             if (it == workers_.end()) continue;
             log_exit(it->second, status);
-            if (it->second.pool == Pool::http) app_->reclaim_slot(scoreboard_.app_area(), it->second.slot);
-            scoreboard_.release(it->second.slot);
+            scoreboard_.release(it->second.slot);   // its counters kept, its other cells zeroed
             workers_.erase(it);
         }
     }
 
-    // Every exit is classified (arbiter.cpp) and logged: booted and failed, killed for timeout,
-    // recycled, stopped, crashed, exited.
+    // Every exit is classified (arbiter.cpp), logged and counted: booted and failed, killed for
+    // timeout, recycled, stopped, crashed, exited.
     void log_exit(const WorkerRecord& w, int status) {
         PoolState& pool = state_of(w.pool);
         ExitVerdict v = judge_exit(pool.health, w, status, stop_ != Stop::none, Clock::now());
+        bump(metrics_.supervision().worker_exits[int(w.pool)][int(v.reason)]);
         const char* who = pool_noun(w.pool);
         switch (v.kind) {
             case ExitKind::boot_failure:
@@ -435,8 +461,8 @@ private:
         WorkerPlan plan = plan_pool(workers_, pool.pool, targets, may_spawn, pool.health.boot_failures > 0);
         for (int i = 0; i < plan.spawn; ++i)
             if (!spawn_worker(pool.pool)) break;
-        for (pid_t pid : plan.drain) drain(workers_[pid], false);
-        for (pid_t pid : plan.recycle) drain(workers_[pid], true);
+        for (pid_t pid : plan.drain) drain(workers_[pid], drain_reason(workers_[pid], generation_, false));
+        for (pid_t pid : plan.recycle) drain(workers_[pid], drain_reason(workers_[pid], generation_, true));
         return plan.settled;
     }
 
@@ -460,16 +486,18 @@ private:
         }
     }
 
-    void drain(WorkerRecord& w, bool recycled) {
+    void drain(WorkerRecord& w, ExitReason why) {
         ::kill(w.pid, SIGTERM);
         w.draining = true;
-        w.recycled = recycled;
+        w.recycled = why == ExitReason::max_requests;
+        w.drain_reason = why;
         w.kill_at = drain_deadline(limits_of(w.pool), Clock::now());
     }
 
     bool spawn_worker(Pool pool) {
         bool dirty = pool == Pool::dirty;
-        int slot = dirty ? scoreboard_.claim_dirty(0) : scoreboard_.claim(0);
+        auto generation = std::uint32_t(generation_);
+        int slot = dirty ? scoreboard_.claim_dirty(0, generation) : scoreboard_.claim(0, generation);
         if (slot < 0) {
             spdlog::error("No free scoreboard slot for a new {}", lower_noun(pool));
             return false;
@@ -495,7 +523,10 @@ private:
         std::vector<std::string> argv = argv_;
         argv[0] = worker_title(dirty ? "dirty worker" : "worker", config_);
         std::vector<std::string> env = setup.to_environment();
-        if (config_fd_ >= 0) env.push_back("AGENTE_WORKER_CONFIG=/proc/self/fd/" + std::to_string(config_fd_));
+        if (config_fd_ >= 0) {
+            env.push_back("AGENTE_WORKER_CONFIG=/proc/self/fd/" + std::to_string(config_fd_));
+            env.push_back("AGENTE_WORKER_CONFIG_PATH=" + config_.config_path);
+        }
         pid_t pid = exec_child(exe_, argv, env, keep, Child::worker);
         if (pid < 0) {
             scoreboard_.release(slot);
@@ -509,6 +540,7 @@ private:
         w.generation = generation_;
         w.spawned = Clock::now();
         workers_[pid] = w;
+        bump(metrics_.supervision().worker_starts[int(pool)]);
         spdlog::info("Booting {} with pid: {}", lower_noun(pool), pid);
         return true;
     }
@@ -557,6 +589,20 @@ private:
             s += "; " + std::to_string(dirty_ready) + " dirty workers ready, " + std::to_string(jobs) + " jobs run";
         if (!last_error_.empty()) s += "; last error: " + last_error_;
         return s;
+    }
+
+    // Each worker's resident memory into its slot, for /metrics and /status (a worker reading its
+    // siblings' /proc files would read files on its loop).
+    void note_worker_memory() {
+        auto now = Clock::now();
+        if (now < next_memory_note_) return;
+        next_memory_note_ = now + memory_note_interval;
+        static const long page = ::sysconf(_SC_PAGESIZE);
+        for (auto& [pid, w] : workers_) {
+            std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
+            std::uint64_t size = 0, resident = 0;
+            if (statm >> size >> resident) scoreboard_.slot(w.slot).memory_bytes = resident * std::uint64_t(page);
+        }
     }
 
     void report_status() {
@@ -622,13 +668,15 @@ private:
     std::vector<std::string> argv_;
     std::string exe_;
     std::unique_ptr<App> app_;
-    asio::io_context ioc_{1};
+    OwnedIoContext ioc_{1};           // destroyed after the members below, see ~Master
     asio::signal_set signals_;
     asio::steady_timer tick_;
     std::deque<int> pending_signals_;
     std::unique_ptr<ReloadWatcher> reload_watcher_;   // --reload, while it is on
     std::vector<Listener> listeners_;
-    Scoreboard scoreboard_;
+    SharedLayout layout_;             // the core's regions, then the app's (declared in the constructor)
+    Scoreboard scoreboard_{layout_};
+    CoreMetrics metrics_{layout_};
     int config_fd_ = -1;
     int tls_fd_ = -1;                 // the TLS files the master checked (tls.hpp), inherited by the workers' exec
     WorkerTable workers_;
@@ -642,7 +690,7 @@ private:
     pid_t old_master_ = 0;            // USR2: the master we replace, retired once we serve
     std::string last_error_;
     unsigned long long watchdog_usec_ = watchdog_interval_usec();
-    Clock::time_point next_watchdog_{}, next_status_{};
+    Clock::time_point next_watchdog_{}, next_status_{}, next_memory_note_{};
     int exit_code_ = 0;
 };
 

@@ -15,6 +15,10 @@ namespace agente::core {
 namespace {
 char* area_begin = nullptr;
 std::size_t area_size = 0;
+// The heap copies of the environment, owned here for the process's life: environ points at them
+// too, but unsetenv() drops its pointer to a variable (a worker's AGENTE_WORKER_*), which left the
+// string owned by nobody (LeakSanitizer reported it in every process).
+char** environ_copies = nullptr;
 }  // namespace
 
 // argv strings and environ strings lie back to back; ps reads /proc/PID/cmdline from that span.
@@ -27,13 +31,14 @@ void init_proc_title(int argc, char** argv) {
         if (argv[i] == end) end = argv[i] + std::strlen(argv[i]) + 1;
     std::size_t n = 0;
     while (environ[n]) ++n;
-    auto** copy = new char*[n + 1];
+    environ_copies = new char*[n + 1];
     for (std::size_t i = 0; i < n; ++i) {
         if (environ[i] == end) end = environ[i] + std::strlen(environ[i]) + 1;
-        copy[i] = ::strdup(environ[i]);
+        environ_copies[i] = ::strdup(environ[i]);
     }
-    copy[n] = nullptr;
-    environ = copy;
+    environ_copies[n] = nullptr;
+    environ = new char*[n + 1];
+    std::copy(environ_copies, environ_copies + n + 1, environ);
     for (int i = 0; i < argc; ++i) argv[i] = ::strdup(argv[i]);  // the caller still reads argv
     area_begin = begin;
     area_size = std::size_t(end - begin);

@@ -7,6 +7,8 @@
 // widely-included headers.
 #pragma once
 
+#include <agente/config.hpp>
+
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -17,6 +19,18 @@
 #include <string_view>
 
 namespace agente::core {
+
+// gunicorn's limits as the session gives them to each parser (a setting of 0 lifts gunicorn's check,
+// not these bounds); the fuzz target tests/fuzz/request.cpp parses with the same.
+inline std::size_t request_line_limit(const Config& c) {
+    return c.limit_request_line ? std::size_t(c.limit_request_line) : 8190;
+}
+
+inline std::size_t header_limit(const Config& c) {
+    std::size_t fields = c.limit_request_fields ? std::size_t(c.limit_request_fields) : 32768;
+    std::size_t size = c.limit_request_field_size ? std::size_t(c.limit_request_field_size) : 65536;
+    return request_line_limit(c) + 4 + fields * (size + 2) + 2;
+}
 
 // The body as a string, as string_body reads it, reserving at most 1 MiB ahead of what arrived.
 struct BodyText : boost::beast::http::string_body {

@@ -4,18 +4,39 @@
 
 namespace agente::core {
 
+namespace {
+
+// The next "/segment" of `rest` (without its slash), consuming it; false at the end.
+bool next_segment(std::string_view& rest, std::string_view& segment) {
+    if (rest.empty() || rest.front() != '/') return false;
+    rest.remove_prefix(1);
+    std::size_t end = rest.find('/');
+    if (end == std::string_view::npos) end = rest.size();
+    segment = rest.substr(0, end);
+    rest.remove_prefix(end);
+    return true;
+}
+
+}  // namespace
+
 Route& RouteTable::insert(std::string method, std::string pattern) {
     Route r;
     r.method = std::move(method);
-    auto brace = pattern.find('{');
-    if (brace != std::string::npos) {
-        if (pattern.back() != '}' || brace == 0 || pattern[brace - 1] != '/')
-            throw std::invalid_argument("route " + pattern + ": a {name} must be the whole last segment");
-        r.path = pattern.substr(0, brace);
-        r.has_param = true;
-    } else {
-        r.path = std::move(pattern);
+    std::string_view rest = pattern, segment;
+    if (rest.empty() || rest.front() != '/') throw std::invalid_argument("route " + pattern + ": must start with /");
+    std::size_t params = 0;
+    while (next_segment(rest, segment)) {
+        bool param = segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
+        if (!param && segment.find_first_of("{}") != std::string_view::npos)
+            throw std::invalid_argument("route " + pattern + ": a {name} must be a whole segment");
+        if (param && ++params > max_path_params)
+            throw std::invalid_argument("route " + pattern + ": more than " + std::to_string(max_path_params) +
+                                        " {name} segments");
+        r.segments.emplace_back(param ? std::string_view() : segment);
+        r.is_param.push_back(param);
     }
+    r.has_param = params > 0;
+    r.path = std::move(pattern);
     routes_.push_back(std::move(r));
     return routes_.back();
 }
@@ -34,19 +55,29 @@ RouteMatch RouteTable::find(std::string_view method, std::string_view path) cons
     RouteMatch m;
     if (method == "HEAD") method = "GET";  // HEAD is GET without the body
     for (const Route& r : routes_) {
-        std::string_view param;
-        if (r.has_param) {
-            if (path.size() <= r.path.size() || path.compare(0, r.path.size(), r.path) != 0) continue;
-            param = path.substr(r.path.size());
-            if (param.find('/') != std::string_view::npos) continue;
-        } else if (path != r.path) {
-            continue;
+        RouteMatch here;
+        if (!r.has_param) {
+            if (path != r.path) continue;
+        } else {
+            std::string_view rest = path, segment;
+            std::size_t i = 0;
+            bool ok = true;
+            for (; ok && next_segment(rest, segment); ++i) {
+                if (i >= r.segments.size()) ok = false;
+                else if (!r.is_param[i]) ok = segment == r.segments[i];
+                else if (segment.empty()) ok = false;
+                else here.params[here.param_count++] = segment;
+            }
+            // A path left unread ("" after a trailing slash, or more segments) or a pattern left
+            // unmatched is another path.
+            if (!ok || !rest.empty() || i != r.segments.size()) continue;
+            here.param = here.params[here.param_count - 1];
         }
         m.path_known = true;
         if (r.method == method) {
-            m.route = &r;
-            m.param = param;
-            return m;
+            here.route = &r;
+            here.path_known = true;
+            return here;
         }
     }
     return m;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/access_log.hpp"
+#include "core/core_metrics.hpp"
 #include "core/log_throttle.hpp"
 #include "core/router.hpp"
 #include "core/scoreboard.hpp"
@@ -71,6 +72,7 @@ struct ServerContext {
     AccessLog& access_log;
     Slot& slot;
     std::uint64_t max_requests = 0;          // this worker's limit with jitter applied; 0: none
+    CoreMetrics* metrics = nullptr;          // this worker's request counters (set by Worker)
     std::uint64_t requests = 0;              // answered
     std::uint64_t begun = 0;                 // heads read: max_requests counts these
     std::uint64_t checkpoint = UINT64_MAX;   // begin_request() consults on_checkpoint from this count on

@@ -63,15 +63,37 @@ public:
     std::string_view remote_addr() const override { return remote_; }
     std::string_view scheme() const override { return scheme_; }
     std::string_view path_param() const override { return param_; }
-    void set_param(std::string_view p) { param_ = p; }
+    std::string_view path_param(std::size_t i) const override { return i < params_.size() ? params_[i] : ""; }
+    void set_params(const RouteMatch& m) {
+        param_ = m.param;
+        params_ = m.params;
+    }
 
 private:
     const RequestMessage& m_;
     const Framing& framing_;
     std::string_view remote_, scheme_, param_;
+    std::array<std::string_view, max_path_params> params_{};
 };
 
 std::string_view version_text(unsigned v) { return v == 10 ? "HTTP/1.0" : "HTTP/1.1"; }
+
+// The method's label in the request counters, from the parsed verb: no string compares per request.
+static_assert(method_names[0] == "GET" && method_names[1] == "HEAD" && method_names[2] == "POST" &&
+              method_names[3] == "PUT" && method_names[4] == "DELETE" && method_names[5] == "PATCH" &&
+              method_names[6] == "OPTIONS" && method_labels == 8);
+int method_label_of(http::verb v) {
+    switch (v) {
+        case http::verb::get: return 0;
+        case http::verb::head: return 1;
+        case http::verb::post: return 2;
+        case http::verb::put: return 3;
+        case http::verb::delete_: return 4;
+        case http::verb::patch: return 5;
+        case http::verb::options: return 6;
+        default: return method_labels - 1;
+    }
+}
 
 std::string peer_address(const TcpSocket& s) {
     error_code ec;
@@ -83,6 +105,19 @@ std::string peer_address(const TcpSocket& s) {
                : a.to_string();
 }
 [[maybe_unused]] std::string peer_address(const UnixSocket&) { return "unix"; }
+
+// A request being answered, counted in this worker's slot for as long as it lives (an exception
+// that ends the connection too). Only this worker writes its slot: a load and a store.
+class InFlight {
+public:
+    explicit InFlight(Slot& slot) : n_(slot.in_flight) { n_.store(n_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+    ~InFlight() { n_.store(n_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed); }
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+
+private:
+    std::atomic<std::uint32_t>& n_;
+};
 
 template <class Stream>
 class Session;
@@ -255,8 +290,11 @@ public:
             }
             deadline_.expires_never();
             BeastRequest req = begin_exchange(parser_->get(), fields);
+            InFlight in_flight(ctx_.slot);
             RouteMatch match = ctx_.routes.find(req.method(), req.path());
-            req.set_param(match.param);
+            req.set_params(match);
+            route_label_ = int(RouteLabel::unmatched);
+            if (match.route) route_label_ = match.route->metrics_label;
             if (match.route && !match.route->sync) {
                 co_await call_async(*match.route, req);
             } else {
@@ -431,17 +469,8 @@ private:
         return n > 0;
     }
 
-    std::size_t request_line_limit() const {
-        return ctx_.config.limit_request_line ? ctx_.config.limit_request_line : 8190;
-    }
-
-    std::size_t header_limit() const {
-        const Config& c = ctx_.config;
-        std::size_t line = request_line_limit();
-        std::size_t fields = c.limit_request_fields ? c.limit_request_fields : 32768;
-        std::size_t size = c.limit_request_field_size ? c.limit_request_field_size : 65536;
-        return line + 4 + fields * (size + 2) + 2;
-    }
+    std::size_t request_line_limit() const { return core::request_line_limit(ctx_.config); }
+    std::size_t header_limit() const { return core::header_limit(ctx_.config); }
 
     // gunicorn's limits, checked on the parsed header: line length, field count, field size; then
     // the framing rules over the fields that frame the request.
@@ -539,6 +568,7 @@ private:
 
     asio::awaitable<bool> reject(int status, std::string message) {
         log_invalid(status, message);
+        count_invalid(status);
         Response r = Response::error(status, message);
         r.close = true;
         keep_alive_ = false;
@@ -551,6 +581,12 @@ private:
     void log_invalid(int status, std::string_view message) {
         warn_throttled(ctx_.invalid_request_warnings,
                        fmt::format("Invalid request from {}: {} ({})", remote_, message, status));
+    }
+
+    // Refused before routing: counted under the "invalid" route label, by the method if it was read.
+    void count_invalid(int status) {
+        auto duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_at_);
+        ctx_.metrics->record(int(RouteLabel::invalid), method_label_of(parser_->get().method()), status, duration);
     }
 
     // Bad input is the client's doing, and any client can send much of it: one warning per interval
@@ -581,11 +617,13 @@ private:
     BeastRequest begin_exchange(const RequestMessage& m, const Fields& fields) {
         version_ = m.version();
         head_ = m.method() == http::verb::head;
+        method_label_ = method_label_of(m.method());
         bool under_limit = ctx_.begin_request();  // counted whatever the connection's fate
         keep_alive_ = under_limit && parser_->keep_alive() && !ctx_.draining && !evicted_ &&
                       ctx_.config.keepalive > 0;  // 0: off, as gunicorn
         status_ = 0;
         bytes_ = 0;
+        head_size_ = 0;   // no head sent yet: %({name}o)s finds nothing from the previous response
         return BeastRequest(m, fields.framing, client_address(fields), scheme(fields));
     }
 
@@ -655,6 +693,8 @@ private:
     }
 
     void count_request(const Request& req) {
+        auto duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_at_);
+        ctx_.metrics->record(route_label_, method_label_, status_, duration);
         ++ctx_.requests;
         ctx_.slot.requests.store(ctx_.requests, std::memory_order_relaxed);
         if (ctx_.access_log.enabled()) {
@@ -663,10 +703,17 @@ private:
             r.version = version_text(version_);
             r.status = status_;
             r.bytes = bytes_;
-            if (ctx_.access_log.timed())
-                r.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - received_at_);
+            r.duration = duration;
+            r.response_header = &Session::sent_header;
+            r.response_context = this;
             ctx_.access_log.write(r);
         }
+    }
+
+    // %({name}o)s: the field as it left, read from the head still in head_buffer_.
+    static std::string_view sent_header(const void* self, std::string_view name) {
+        const Session& s = *static_cast<const Session*>(self);
+        return header_in_head(std::string_view(s.head_buffer_.data(), s.head_size_), name);
     }
 
     // Whole responses are the hot path: the head goes into one reused buffer and leaves with the
@@ -839,6 +886,8 @@ private:
     Clock::time_point received_at_;
     unsigned version_ = 11;
     bool head_ = false;
+    int route_label_ = 0;                   // the request's labels in the request counters
+    int method_label_ = 0;
     bool keep_alive_ = true;
     int status_ = 0;
     std::uint64_t bytes_ = 0;

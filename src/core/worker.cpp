@@ -5,6 +5,10 @@
 #include "core/http_session.hpp"
 #include "core/log.hpp"
 #include "core/log_throttle.hpp"
+#include "core/metrics_route.hpp"
+#include "core/owned_io_context.hpp"
+#include "core/startup_pages.hpp"
+#include "core/status_route.hpp"
 #include "core/worker_process.hpp"
 #include "core/proc_title.hpp"
 #include "core/recycling.hpp"
@@ -18,6 +22,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -67,31 +72,40 @@ public:
     Worker(const Config& config, const WorkerSetup& setup)
         : config_(config),
           setup_(setup),
-          scoreboard_(Scoreboard::attach(setup.scoreboard_fd)),
+          app_(make_app()),
           access_log_(config, ioc_.get_executor()),
-          ctx_{config_, routes_, access_log_, scoreboard_.slot(setup.slot), setup.max_requests},
+          ctx_{config_, routes_, access_log_, map_shared(), setup.max_requests},
           signals_(ioc_),
           heartbeat_(ioc_),
           drain_deadline_(ioc_) {}
+    ~Worker() { ioc_.destroy_pending(); }  // suspended sessions end while their slot is mapped
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
 
     int run() {
-        check_listeners();
         ctx_.on_connection_closed = [this] { maybe_exit(); };
+        ctx_.metrics = &metrics_;
         add_core_routes();
-        app_ = make_app();
-        WorkerContext wc{ioc_.get_executor(), config_, scoreboard_.app_area(), setup_.slot, Scoreboard::max_slots};
+        WorkerContext wc{ioc_.get_executor(), config_, setup_.slot};
         if (!setup_.dirty_address.empty()) {
             dirty_ = make_dirty_client(ioc_.get_executor(), setup_.dirty_address, scoreboard_,
-                                       std::chrono::seconds(config_.dirty_timeout));
+                                       std::chrono::seconds(config_.dirty_timeout), metrics_.dirty_meter(setup_.slot));
             wc.dirty = dirty_.get();
         }
         app_->register_routes(routes_, wc);
+        routes_.label_routes([this](std::string_view pattern) { return metrics_.route_label(pattern); });
         watch_signals();
         beat();
         load_tls();
         for (const auto& l : setup_.listeners) accept_from(l);
         start_recycling();
         ctx_.slot.state = std::uint32_t(WorkerState::ready);
+        // The loop's first job, after the ready report (a few ms it need not wait for): what the
+        // start-up mapped and serving does not use goes (startup_pages.hpp).
+        boost::asio::post(ioc_, [] {
+            std::size_t dropped = drop_startup_pages();
+            spdlog::debug("Worker dropped {} KiB of start-up mappings", dropped / 1024);
+        });
         ioc_.run();
         access_log_.close();  // drained, stopped or told to quit: the lines buffered go out first
         app_->on_worker_exit();
@@ -100,6 +114,14 @@ public:
     }
 
 private:
+    // The same regions as the master declared (the core's, then the app's), found in its memory.
+    Slot& map_shared() {
+        app_->declare_shared(layout_);
+        scoreboard_.attach(setup_.scoreboard_fd);
+        metrics_.bind(setup_.slot);
+        return scoreboard_.slot(setup_.slot);
+    }
+
     void add_core_routes() {
         // Cheap on purpose (load balancers poll it): no JSON DOM, the pid cached (getpid is a
         // syscall), one allocation for the body.
@@ -114,6 +136,8 @@ private:
             body += '}';
             return Response::json(200, std::move(body));
         }));
+        add_metrics_route(routes_, MetricsAccess(config_, setup_.listeners), metrics_, scoreboard_, *app_);
+        add_status_route(routes_, metrics_, scoreboard_, *app_);
     }
 
     void watch_signals() {
@@ -135,20 +159,6 @@ private:
         }
         heartbeat_.expires_after(heartbeat_interval());
         heartbeat_.async_wait([this](error_code ec) { if (!ec) beat(); });
-    }
-
-    // A worker with nothing to accept from would report ready and serve nobody while the accept
-    // queue fills: its boot fails instead (logged, exit code worker_boot_error), which the master
-    // sees and backs off from.
-    void check_listeners() const {
-        if (setup_.listeners.empty()) throw std::runtime_error("no listening socket was passed to this worker");
-        for (const auto& l : setup_.listeners) {
-            int listening = 0;
-            socklen_t len = sizeof listening;
-            if (::getsockopt(l.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
-                throw std::runtime_error("inherited fd " + std::to_string(l.fd) + " (" + l.address +
-                                         ") is not a listening socket");
-        }
     }
 
     // The TLS context of the files the master checked and handed over; the fd is not needed after.
@@ -366,15 +376,17 @@ private:
     // One thread runs every socket, so the reactor's per-socket locks are pure cost; the scheduler
     // keeps its lock, as the agent's store thread and the resolver post completions to it. Declared
     // first: the access log's timer and watch are bound to it.
-    asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+    OwnedIoContext ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};  // first: destroyed last, see ~Worker
     Config config_;
     WorkerSetup setup_;
-    Scoreboard scoreboard_;
+    SharedLayout layout_;
+    Scoreboard scoreboard_{layout_};
+    CoreMetrics metrics_{layout_};
+    std::unique_ptr<DirtyClient> dirty_;   // before app_: the app's handlers may hold it
+    std::unique_ptr<App> app_;            // before the memory is mapped: it declares its regions
     RouteTable routes_;
     AccessLog access_log_;
     ServerContext ctx_;
-    std::unique_ptr<DirtyClient> dirty_;   // before app_: the app's handlers may hold it
-    std::unique_ptr<App> app_;
     asio::signal_set signals_;
     asio::steady_timer heartbeat_;
     asio::steady_timer drain_deadline_;
@@ -422,8 +434,23 @@ std::vector<std::string> WorkerSetup::to_environment() const {
             "AGENTE_WORKER_DIRTY=" + dirty_address};
 }
 
+// A worker with nothing to accept from would report ready and serve nobody while the accept queue
+// fills: its boot fails instead (logged, exit code worker_boot_error), which the master sees and
+// backs off from. Checked before the shared memory is mapped: that error names the real problem.
+static void check_listeners(const WorkerSetup& setup) {
+    if (setup.listeners.empty()) throw std::runtime_error("no listening socket was passed to this worker");
+    for (const auto& l : setup.listeners) {
+        int listening = 0;
+        socklen_t len = sizeof listening;
+        if (::getsockopt(l.fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening)
+            throw std::runtime_error("inherited fd " + std::to_string(l.fd) + " (" + l.address +
+                                     ") is not a listening socket");
+    }
+}
+
 int run_worker(const Config& config, const WorkerSetup& setup) {
     return run_worker_process("worker", config, [&] {
+        check_listeners(setup);
         Worker worker(config, setup);
         return worker.run();
     });

@@ -15,7 +15,14 @@ say), optionally tuned by extra fields of the JSON body, which the gateway passe
   closing       like ok, with "fake_close": "next"
 
 /embeddings answers each input with a deterministic bag-of-words vector (`dimensions`, default 8);
-flaky, fail500 and hang behave there as above.
+flaky, fail500 and hang behave there as above; `held` answers like ok, except while held: after POST
+/_hold, its requests wait (counted in /_log's "held") until POST /_release.
+
+A stream request with "stream_options": {"include_usage": true} gets OpenAI's last chunk with the
+usage (prompt_tokens 4, completion_tokens = the number of chunks) before [DONE], and, as OpenAI,
+"usage":null on every other chunk. Whole answers
+always carry a usage (3 in, 6 out; embeddings 1 in). The `cite` model (a grounded answer with [n]
+markers) counts words instead: every word of the messages it was sent, and of its answer.
 
 With "fake_json_stream": true, a stream request gets a plain JSON answer (an upstream that cannot
 stream). With "fake_content_bytes": N, an `ok` answer's content (streamed: each event's) is `padding(N)`. Any answer is preceded by the interim (1xx) responses listed in the body's `fake_interim`, e.g.
@@ -34,7 +41,7 @@ Each connection is recorded (when it opened, when it closed, requests on it, whe
 gateway's rather than a /_ control connection, requests refused by fake_close, the TLS SNI name),
 and so is each request (model, headers, body, connection). GET /_log returns them as JSON;
 POST /_reset clears them.
-Usage: fake_openai.py [--port N] [--tls-cert PEM --tls-key PEM] — prints "PORT <n>" on stdout once
+Usage: fake_openai.py [--host ADDR] [--port N] [--tls-cert PEM --tls-key PEM] — prints "PORT <n>" on stdout once
 it listens (the readiness line)."""
 import argparse
 import asyncio
@@ -53,6 +60,8 @@ requests = []
 server_names = {}  # id(TLS object) -> the SNI name the client sent, until its connection is recorded
 counters = {}
 ids = itertools.count(1)
+release = None     # an asyncio.Event while /_hold is in force
+held = 0           # requests waiting on it
 
 
 def now():
@@ -63,6 +72,14 @@ def completion(model, content="Hello from the fake upstream."):
     return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(now()), "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 3, "completion_tokens": 6, "total_tokens": 9}}
+
+
+def cite_usage(body, answer):
+    """The `cite` model's usage: prompt tokens are the words of every message sent, completion tokens
+    the answer's, so that a test can tell what the prompt held."""
+    prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []) if isinstance(m, dict))
+    out = len(answer.split())
+    return {"prompt_tokens": prompt, "completion_tokens": out, "total_tokens": prompt + out}
 
 
 def bag_of_words(text, dims):
@@ -114,11 +131,21 @@ async def stream(writer, model, body, chunks=None, delay_before=0.0):
         await asyncio.sleep(delay_before)
     n = chunks if chunks is not None else int(body.get("fake_chunks", 3))
     interval = body.get("fake_interval_ms", 0) / 1000.0
+    include_usage = (body.get("stream_options") or {}).get("include_usage")
     for i in range(n):
         if i and interval:
             await asyncio.sleep(interval)
         content = padding(body["fake_content_bytes"]) if "fake_content_bytes" in body else f"tok{i} "
-        await send_event(writer, "data: " + json.dumps(chunk(model, i, content)) + "\n\n")
+        c = chunk(model, i, content)
+        if include_usage:   # as OpenAI, on every chunk, in its compact spelling
+            c["usage"] = None
+            await send_event(writer, "data: " + json.dumps(c, separators=(",", ":")) + "\n\n")
+        else:
+            await send_event(writer, "data: " + json.dumps(c) + "\n\n")
+    if include_usage:   # OpenAI's last chunk: no choices, the usage
+        usage = {"prompt_tokens": 4, "completion_tokens": n, "total_tokens": 4 + n}
+        await send_event(writer, "data: " + json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                                                        "model": model, "choices": [], "usage": usage}) + "\n\n")
     await send_event(writer, "data: [DONE]\n\n")
     writer.write(b"0\r\n\r\n")
     await writer.drain()
@@ -126,6 +153,7 @@ async def stream(writer, model, body, chunks=None, delay_before=0.0):
 
 async def respond(path, body, writer):
     """Returns False when the connection must be closed afterwards."""
+    global held
     model = body.get("model", "ok")
     is_stream = bool(body.get("stream"))
     for status in body.get("fake_interim", []):
@@ -139,6 +167,12 @@ async def respond(path, body, writer):
             return True
         if model == "hang":
             await asyncio.Event().wait()
+        if model == "held" and release is not None:
+            held += 1
+            try:
+                await release.wait()
+            finally:
+                held -= 1
         inputs = body.get("input", "")
         inputs = inputs if isinstance(inputs, list) else [inputs]
         dims = int(body.get("dimensions", 8))
@@ -174,6 +208,24 @@ async def respond(path, body, writer):
             await send_event(writer, "data: " + json.dumps(chunk(model, i, f"tok{i} ")) + "\n\n")
         await asyncio.sleep(0.05)
         return False
+    elif model == "cite":
+        # A grounded answer (docs/rag.md): cites source 1, then 2 and a number no source has. Its
+        # usage counts words: every word of every message it was sent in (the sources included),
+        # and the answer's.
+        words = "Honey bees make honey from nectar [1]. The moon pulls the tides [2, 9]."
+        usage = cite_usage(body, words)
+        if is_stream:
+            writer.write(head(200, "text/event-stream", chunked=True))
+            for i, w in enumerate(words.split(" ")):
+                await send_event(writer, "data: " + json.dumps(chunk(model, i, w if i == 0 else " " + w)) + "\n\n")
+            if (body.get("stream_options") or {}).get("include_usage"):
+                await send_event(writer, "data: " + json.dumps({"id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                                                                "model": model, "choices": [], "usage": usage}) + "\n\n")
+            await send_event(writer, "data: [DONE]\n\n")
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        else:
+            await send_json(writer, 200, dict(completion(model, words), usage=usage))
     elif is_stream and not body.get("fake_json_stream"):
         await stream(writer, model, body)
     elif "fake_content_bytes" in body:
@@ -288,8 +340,17 @@ async def handle(reader, writer):
 
 
 async def control(target, writer):
+    global release
     if target.startswith("/_log"):
-        await send_json(writer, 200, {"connections": list(connections.values()), "requests": requests})
+        await send_json(writer, 200, {"connections": list(connections.values()), "requests": requests, "held": held})
+    elif target.startswith("/_hold"):
+        release = release or asyncio.Event()
+        await send_json(writer, 200, {})
+    elif target.startswith("/_release"):
+        if release is not None:
+            release.set()
+        release = None
+        await send_json(writer, 200, {})
     elif target.startswith("/_reset"):
         requests.clear()
         counters.clear()
@@ -313,11 +374,12 @@ def tls_context(cert, key):
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--host", default="127.0.0.1", help="the address to listen on (a cluster test's host)")
     p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
     p.add_argument("--tls-key", help="and this PEM key")
     args = p.parse_args()
     ctx = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
-    server = await asyncio.start_server(handle, "127.0.0.1", args.port, ssl=ctx)
+    server = await asyncio.start_server(handle, args.host, args.port, ssl=ctx)
     print("PORT", server.sockets[0].getsockname()[1], flush=True)
     async with server:
         await server.serve_forever()

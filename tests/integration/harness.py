@@ -7,10 +7,28 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
 import unittest
+
+# Deadlines for readiness and answers scale with this (the sanitizer build sets 3, see
+# tests/CMakeLists.txt): waits end on readiness anyway, so a larger bound costs nothing when all is well.
+TIME_SCALE = float(os.environ.get("AGENTE_TEST_TIME_SCALE", "1"))
+
+
+def scaled(seconds):
+    """A deadline, or an upper bound on a duration, for this build's speed."""
+    return seconds * TIME_SCALE
+
+
+# The sanitizer build (tests/CMakeLists.txt sets the reports' directory). There, AddressSanitizer keeps
+# freed memory in quarantine (up to 256 MB) and pads every block, so a process's RSS says nothing about
+# what it keeps: a test that bounds memory growth checks it in the release build, and LeakSanitizer
+# checks every process's exit here instead.
+SANITIZED = bool(os.environ.get("AGENTE_SANITIZER_REPORTS"))
+
 
 BIN = os.environ.get("AGENTE_BIN", os.path.join(os.path.dirname(__file__), "../../build/agente-hibrido"))
 TEST_BIN = os.environ.get("AGENTE_TEST_BIN", os.path.join(os.path.dirname(__file__), "../../build/tests/agente-hibrido-test"))
@@ -22,14 +40,68 @@ def free_port():
         return s.getsockname()[1]
 
 
+# The master's shared memory (src/core/shared_memory.cpp): a directory of named regions, then the
+# regions. The core's worker slots are the region "core.slots" (scoreboard.hpp: Slot).
+_DIRECTORY_HEAD = struct.Struct("<QIIQI4xQ")          # magic, version, slots, total_bytes, count, fold_sequence
+_DIRECTORY_ENTRY = struct.Struct("<64sQQQQIBB2x")     # name, offset, size, align, stride, cells, per_worker, on_exit
+_DIRECTORY_MAGIC = 0x6167656e7465534d
+_SLOT = struct.Struct("<qIiQI")                        # heartbeat_ns, state, pid, requests, connections
+READY = 2                                              # WorkerState::ready: set once the worker accepts
+
+
+def open_scoreboard(master):
+    """A new fd on the master's shared memory (a memfd), as a worker it starts inherits one."""
+    for fd in os.listdir(f"/proc/{master}/fd"):
+        if "agente-hibrido-scoreboard" in os.readlink(f"/proc/{master}/fd/{fd}"):
+            return os.open(f"/proc/{master}/fd/{fd}", os.O_RDWR)
+    raise AssertionError(f"no scoreboard memfd in /proc/{master}/fd")
+
+
+def scoreboard_slots(master):
+    """[(state, pid, open connections)] of every slot, read from the master's shared memory."""
+    fd = open_scoreboard(master)
+    try:
+        head = os.pread(fd, 4096 * 2, 0)
+        magic, _, _, total, count, _ = _DIRECTORY_HEAD.unpack_from(head, 0)
+        assert magic == _DIRECTORY_MAGIC, "not a scoreboard"
+        for i in range(count):
+            name, offset, _, _, stride, cells, _, _ = _DIRECTORY_ENTRY.unpack_from(
+                head, _DIRECTORY_HEAD.size + i * _DIRECTORY_ENTRY.size)
+            if name.rstrip(b"\0") == b"core.slots":
+                data = os.pread(fd, stride * cells, offset)
+                break
+        else:
+            raise AssertionError("no core.slots region")
+    finally:
+        os.close(fd)
+    out = []
+    for i in range(cells - 1):   # the last cell is the retired one
+        _, state, pid, _, conns = _SLOT.unpack_from(data, i * stride)
+        out.append((state, pid, conns))
+    return out
+
+
+def scoreboard(master):
+    """{worker pid: (state, open connections)} of the slots in use."""
+    return {pid: (state, conns) for state, pid, conns in scoreboard_slots(master) if pid}
+
+
 def wait_until(predicate, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
     return predicate()
+
+
+def started_at(pid):
+    """When the kernel created process `pid`, in seconds of CLOCK_BOOTTIME (/proc/PID/stat's starttime,
+    to a clock tick): when a fork happened, whatever the test's own scheduling did meanwhile."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()   # after "(comm)", which may hold blanks
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")   # field 22 of stat(5); fields[0] is field 3
 
 
 def children(pid):
@@ -88,7 +160,7 @@ def status_of(response):
 def http_get(port, path="/health", timeout=5.0, headers=None):
     """One request on a fresh connection; returns (status, headers dict, body bytes)."""
     import http.client
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=scaled(timeout))
     try:
         c.request("GET", path, headers=headers or {})
         r = c.getresponse()
@@ -98,9 +170,12 @@ def http_get(port, path="/health", timeout=5.0, headers=None):
 
 
 class Server:
+    bind_host = "127.0.0.1"   # subclasses serve elsewhere (test_cluster_netns: a host's every address)
+    fixed_port = None         # ... or on a known port
+
     def __init__(self, settings=(), binary=None, env=None, args=()):
         self.dir = tempfile.mkdtemp(prefix="agente-it-")
-        self.port = free_port()
+        self.port = self.fixed_port or free_port()
         self.conf = os.path.join(self.dir, "server.conf")
         self.log_path = os.path.join(self.dir, "error.log")
         self.binary = binary or BIN
@@ -111,7 +186,7 @@ class Server:
 
     def write_conf(self, settings, port=None):
         with open(self.conf, "w") as f:
-            f.write(f'bind = "127.0.0.1:{port or self.port}"\n')
+            f.write(f'bind = "{self.bind_host}:{port or self.port}"\n')
             for line in settings:
                 f.write(line + "\n")
 
@@ -128,7 +203,27 @@ class Server:
                 raise AssertionError("server never answered /health:\n" + self.read_log())
             if workers is not None and not self.wait_workers(workers):
                 raise AssertionError(f"expected {workers} workers, have {self.workers()}")
+            # One worker answering /health says nothing of the others: under load (or ASan) a sibling
+            # can still be booting, and a test that counts what each worker takes, or reads /status,
+            # would see the transition. Started means every worker accepts.
+            if workers is not None and not wait_until(self.all_ready, 15):
+                raise AssertionError(f"workers not all ready: {self.workers()}, slots {self.slots()}")
         return self
+
+    def slots(self):
+        """scoreboard(master), or None when the master's memory is not ours to read (another namespace)."""
+        try:
+            return scoreboard(self.pid)
+        except (OSError, AssertionError):
+            return None
+
+    def all_ready(self):
+        """Whether every child of the master is a worker that said it is ready in the scoreboard."""
+        slots = self.slots()
+        if slots is None:
+            return True   # nothing to wait on here: /health and the child count are all we can see
+        kids = self.workers()
+        return bool(kids) and all(slots.get(k, (0, 0))[0] == READY for k in kids)
 
     def healthy(self):
         try:
@@ -158,7 +253,7 @@ class Server:
 
     def wait_exit(self, timeout=15):
         try:
-            return self.proc.wait(timeout)
+            return self.proc.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             return None
 
@@ -220,8 +315,11 @@ def concurrent_gets(port, path, n, timeout=10):
 
 
 def wrk(port, seconds=5, connections=50, path="/health"):
-    """Keep-alive load from wrk; returns (requests, failures) where failures = socket errors + non-2xx/3xx."""
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{port}{path}"],
+    """Keep-alive load from wrk; returns (requests, failures) where failures = socket errors + non-2xx/3xx.
+    A response later than wrk's timeout counts as a socket error: 2 s, scaled to the build's speed (a
+    worker that replaces a recycled one boots several times slower under the sanitizers)."""
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"--timeout={round(scaled(2))}s",
+                          f"http://127.0.0.1:{port}{path}"],
                          capture_output=True, text=True, timeout=seconds + 30).stdout
     total = int(re.search(r"(\d+) requests in", out).group(1))
     failures = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))

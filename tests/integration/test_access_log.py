@@ -99,6 +99,15 @@ class AccessLog(ServerTest):
         line = s.wait_log(r'"GET /health HTTP/1\.1" 200 \d+ "-" "x\\x22 200 \\x22forged \\x5C ok"\n')
         self.assertTrue(line, s.read_log())
 
+    def test_response_headers_are_logged_as_they_left(self):
+        s = self.server(['accesslog = "-"', "access_log_buffer = 0",
+                         "access_log_format = '%(s)s [%({Content-Type}o)s] [%({content-length}o)s] [%({X-None}o)s]'"])
+        s.start()
+        http_get(s.port, "/health")
+        http_get(s.port, "/nowhere")
+        self.assertTrue(s.wait_log(r"\n200 \[application/json\] \[\d+\] \[-\]\n"), s.read_log())
+        self.assertTrue(s.wait_log(r"\n404 \[[^\]-]+\] \[\d+\] \[-\]\n"), s.read_log())
+
     def test_every_line_arrives_after_term_under_load(self):
         log = self._log_path()
         s = self.server(["workers = 2", f'accesslog = "{log}"']).start(workers=2)

@@ -304,8 +304,12 @@ class NdjsonTest(AgentTest):
         self.assertEqual(kinds, ["start"] + ["content"] * 5 + ["done"])
         self.assertEqual([e["content"] for _, e in events[1:6]], [f"tok{i} " for i in range(5)])
         self.assertEqual(events[-1][1]["content"], "tok0 tok1 tok2 tok3 tok4 ")
+        # The upstream spaces the five 250 ms apart. A gap as this client sees it also holds the
+        # client's own scheduling: one late read lengthens the gap before it and shortens the one
+        # after (0.191 s was seen on a loaded machine). So one short gap is noise; an agent that held
+        # events back, even in pairs, hands at least two over together.
         gaps = [b[0] - a[0] for a, b in zip(events[1:6], events[2:6])]
-        self.assertTrue(all(g > 0.2 for g in gaps), f"content events were bunched: {gaps}")
+        self.assertGreaterEqual(sum(g > 0.2 for g in gaps), 3, f"content events were bunched: {gaps}")
         self.assertTrue(self.fake.requests("ok")[-1]["body"]["stream"])
 
     def test_an_upstream_that_cannot_stream_still_gives_its_reply_as_content(self):
@@ -358,6 +362,7 @@ class NdjsonTest(AgentTest):
             failed = self.stream(s.port, "broken", body)
             self.assertEqual(failed.status, 200)
             self.assertEqual([e["type"] for _, e in failed.lines()], ["start", "error"])
+            self.assertTrue(wait_until(lambda: active() == 0, timeout=5), "the stream slot was never given back")
         for _ in range(3):
             self.assertEqual(self.stream(s.port, "broken", body).status, 503)
 

@@ -1,9 +1,11 @@
 """The agent's side of issue 16 through the real binary: /tasks/send takes the client keys like
 /v1 and /agent/stream (a keyless call neither reaches a provider nor takes a stream slot nor
 writes the store), ids a client chooses are bounded, stored history is bounded in bytes, the card
-names a Host only when it is one, and a SIGTERM past graceful_timeout answers in the route's shape."""
+names a Host only when it is one, a store that cannot answer is a 503 before any upstream call, and a
+SIGTERM past graceful_timeout answers in the route's shape."""
 import json
 import os
+import re
 import sqlite3
 
 from harness import ChunkedReader, http_get, raw_request, status_of
@@ -151,6 +153,34 @@ class BoundsTest(AgentTest):
         self.assertEqual(execute(s.port, big, context_id="one-big")[0], 200)
         stored = self.db_rows("SELECT COALESCE(SUM(length(content)), 0) FROM messages WHERE context_id = 'one-big'")
         self.assertLessEqual(stored[0][0], 8192)
+
+
+class StoreUnavailableTest(AgentTest):
+    def test_a_store_that_cannot_open_is_a_503_before_the_llm_is_called(self):
+        # A turn used to go upstream without its history (a wrong answer) and be forgotten after.
+        self.state_dir = "/proc/agente-no-such-dir"   # cannot be created, not even by root
+        s = self.start(workers=1)
+        status, _, answer = execute(s.port, "remember me", context_id="lost")
+        self.assertEqual(status, 503, answer)
+        self.assertEqual(answer["error"], {"code": -32603, "data": {"http_status": 503},
+                                           "message": "Service unavailable: conversation store unavailable: try again later"})
+        status, _, answer = rpc(s.port, "SendMessage", {"message": a2a_message("a task")}, "s")
+        self.assertEqual(status, 503, answer)
+        status, _, body = post(s.port, "/agent/stream/studly", {"messages": [{"role": "user", "content": "x"}]})
+        self.assertEqual((status, body), (503, {"error": {"code": 503, "message": "conversation store unavailable: "
+                                                                                  "try again later"}}))
+        self.assertEqual(self.fake.requests("ok"), [])
+        self.assertIn("agent: reading context lost: context store unavailable", s.read_log())
+
+    def test_a_store_down_is_logged_a_few_times_not_once_per_request(self):
+        # Anyone who can send a request could otherwise write two error lines with each.
+        self.state_dir = "/proc/agente-no-such-dir"
+        s = self.start(workers=1)
+        for i in range(20):
+            self.assertEqual(execute(s.port, "hello", context_id=f"c{i}")[0], 503)
+        log = s.read_log()
+        self.assertEqual(len(re.findall(r"agent: reading context c\d+: ", log)), 5, log)
+        self.assertLessEqual(len(re.findall(r"agent: context store: ", log)), 5, log)
 
 
 class CardHostTest(AgentTest):

@@ -11,25 +11,10 @@ import subprocess
 import threading
 import time
 
-from harness import TEST_BIN, ServerTest, concurrent_gets, http_get, raw_request, recv_until, wait_until, wrk
+from harness import (READY, TEST_BIN, ServerTest, concurrent_gets, http_get, open_scoreboard, raw_request,
+                     recv_until, scoreboard, wait_until, wrk)
 
-
-READY = 2  # WorkerState::ready
-
-
-def scoreboard(master):
-    """{worker pid: (state, open connections)} from the master's scoreboard (scoreboard.hpp: a
-    16-byte header, then 32-byte slots of heartbeat, state, pid, requests, connections, retire)."""
-    fd = next(f for f in os.listdir(f"/proc/{master}/fd")
-              if "agente-hibrido-scoreboard" in os.readlink(f"/proc/{master}/fd/{f}"))
-    with open(f"/proc/{master}/fd/{fd}", "rb") as f:
-        data = f.read(16 + 32 * 256)
-    out = {}
-    for i in range(256):
-        state, pid, _, conns = struct.unpack_from("<Ii Q I", data, 16 + 32 * i + 8)
-        if pid:
-            out[pid] = (state, conns)
-    return out
+UNUSED_SLOT = 255  # the last HTTP slot: a master with a worker or two claims the first ones
 
 
 def connections(master, worker):
@@ -88,22 +73,23 @@ class LimitReachedWhileDraining(ServerTest):
         # its limit with the next request on a kept-alive connection. That armed graceful_timeout
         # anew: its streams ran on past the deadline the TERM had set, up to the master's SIGKILL
         # when the request came more than 5 s into the drain (behind a proxy, keepalive = 75).
-        # A worker alone, as the master starts one, so that no master recycles it meanwhile.
+        # A worker alone, as the master starts one, so that no master recycles it meanwhile: on its
+        # own listener, in a slot of a running master's shared memory that master leaves unused.
         limit, graceful = 20, 3
-        s = self.server([f"graceful_timeout = {graceful}", "keepalive = 30"])
+        s = self.server([f"graceful_timeout = {graceful}", "keepalive = 30", "workers = 1"],
+                        binary=TEST_BIN).start(workers=1)
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         self.addCleanup(listener.close)
         port = listener.getsockname()[1]
-        scoreboard = os.memfd_create("scoreboard", 0)
-        self.addCleanup(os.close, scoreboard)
-        os.ftruncate(scoreboard, 64 * 1024)  # zeros: no app area, every slot free
-        env = dict(os.environ, AGENTE_WORKER_SLOT="0", AGENTE_WORKER_FDS=str(listener.fileno()),
-                   AGENTE_WORKER_SCOREBOARD=str(scoreboard), AGENTE_WORKER_MASTER=str(os.getpid()),
+        shared = open_scoreboard(s.pid)
+        self.addCleanup(os.close, shared)
+        env = dict(os.environ, AGENTE_WORKER_SLOT=str(UNUSED_SLOT), AGENTE_WORKER_FDS=str(listener.fileno()),
+                   AGENTE_WORKER_SCOREBOARD=str(shared), AGENTE_WORKER_MASTER=str(os.getpid()),
                    AGENTE_WORKER_MAX_REQUESTS=str(limit))
         with open(s.log_path, "ab") as log:
-            worker = subprocess.Popen([TEST_BIN, "-c", s.conf], env=env, pass_fds=(listener.fileno(), scoreboard),
+            worker = subprocess.Popen([TEST_BIN, "-c", s.conf], env=env, pass_fds=(listener.fileno(), shared),
                                       stdout=log, stderr=subprocess.STDOUT)
         self.addCleanup(lambda: worker.poll() is None and worker.kill())
         kept = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

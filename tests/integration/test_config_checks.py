@@ -60,6 +60,17 @@ class ConfigChecks(ServerTest):
         self.assertEqual(s.workers(), before)
         self.assertTrue(s.healthy())
 
+    def test_an_app_table_refused_at_start_exits_1_with_its_line_not_an_abort(self):
+        # The app's own check at start (an api_key_env not set) used to escape the master as an
+        # exception: "terminate called", SIGABRT, a core dump.
+        s = self.server(["[providers.x]", 'base_url = "http://127.0.0.1:9/v1"', 'api_key_env = "AGENTE_TEST_UNSET_KEY"'])
+        started = subprocess.run([BIN, "-c", s.conf], capture_output=True, text=True, timeout=30,
+                                 env={k: v for k, v in os.environ.items() if k != "AGENTE_TEST_UNSET_KEY"})
+        self.assertEqual(started.returncode, 1, started.stderr)
+        self.assertIn(f"Error: {s.conf}:4: providers.x.api_key_env: environment variable AGENTE_TEST_UNSET_KEY "
+                      "is not set", started.stderr)
+        self.assertNotIn("terminate called", started.stderr)
+
 
 if __name__ == "__main__":
     import unittest

@@ -73,24 +73,31 @@ def gateway_env():
     return {"GW_TEST_PROVIDER_KEY": PROVIDER_KEY, "GW_TEST_ADMIN_TOKEN": ADMIN_TOKEN}
 
 
-def post(port, path, body, key=CLIENT_KEY, timeout=10, headers=None):
-    """(status, headers, parsed JSON or raw bytes)."""
+def post(port, path, body, key=CLIENT_KEY, timeout=10, headers=None, method="POST"):
+    """(status, headers, parsed JSON or raw bytes). A `body` of None with another method sends none."""
     import http.client
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        return request_on(c, path, body, key, headers, method)
+    finally:
+        c.close()
+
+
+def request_on(c, path, body, key=CLIENT_KEY, headers=None, method="POST"):
+    """post() on the open (keep-alive) http.client connection `c`."""
     h = {"Content-Type": "application/json", **(headers or {})}
     if key:
         h["Authorization"] = f"Bearer {key}"
+    if not isinstance(body, (bytes, str)) and not (body is None and method != "POST"):
+        body = json.dumps(body)
+    c.request(method, path, body=body, headers=h)
+    r = c.getresponse()
+    data = r.read()
     try:
-        c.request("POST", path, body=body if isinstance(body, (bytes, str)) else json.dumps(body), headers=h)
-        r = c.getresponse()
-        data = r.read()
-        try:
-            data = json.loads(data)
-        except ValueError:
-            pass
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-    finally:
-        c.close()
+        data = json.loads(data)
+    except ValueError:
+        pass
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
 
 
 class SseClient(ChunkedReader):

@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 
-from harness import http_get, wait_until
+from harness import http_get, scaled, wait_until
 from test_agent import agent_conf
 from test_gateway import ADMIN_TOKEN, CLIENT_KEY, GatewayTest, gateway_conf, gateway_env
 
@@ -41,7 +41,7 @@ BODY_MUTANTS = 500
 PARALLEL = 32          # connections in flight: enough to overlap the waits, few enough for 2 cores
 TIMEOUT = 2.0          # how long a mutant may go unanswered before we count it as "waiting for more"
 GRACE = 0.3            # after a whole answer on a kept-alive connection: how long to wait for another
-CHAT_TIMEOUT = 5.0     # a correct frame reaches the gateway, which may call the upstream
+CHAT_TIMEOUT = scaled(5.0)  # a correct frame reaches the gateway, which may call the upstream
 QUIET_CLOSE = 0.8      # a close with no answer sooner than this is no header_timeout (1 s): a drop
 
 # What the master logs when a worker leaves other than by being told to (src/core/master.cpp,
@@ -1426,7 +1426,8 @@ class AppEndpointsMalformedInputTest(FuzzTest):
         self.addCleanup(shutil.rmtree, state_dir, True)
         # As test_agent configures agents. A high breaker threshold keeps calls going upstream (no
         # 503 in front), more stream slots than mutants in flight keep streams streaming (no 429).
-        # The route deadline stays the default 6 s, above CHAT_TIMEOUT: a hang is a missing answer.
+        # The route deadline stays the default 6 s, above CHAT_TIMEOUT: a hang is a missing answer
+        # (in the sanitizer build CHAT_TIMEOUT is scaled past it, and a hang is the deadline's answer).
         self.start_fuzzed_server(["header_timeout = 1"] + agent_conf(
             self.fake.url, state_dir, 2, gateway=["circuit_breaker_threshold = 1000000", "max_concurrent_streams = 64"],
             agents={"studly": [], "coach": ['name = "Coach"']}))

@@ -61,15 +61,15 @@ class RagCliTest(ServerTest):
             f.write(text)
         return path
 
-    def rag(self, *args, config=True, stderr=subprocess.PIPE):
-        argv = [BIN] + (["-c", self.conf] if config else []) + ["rag", *args]
+    def rag(self, *args, config=True, stderr=subprocess.PIPE, binary=BIN):
+        argv = [binary] + (["-c", self.conf] if config else []) + ["rag", *args]
         env = dict(os.environ, **gateway_env())
         env.pop("STATE_DIRECTORY", None)
         return subprocess.run(argv, stdout=subprocess.PIPE, stderr=stderr, env=env, timeout=CLI_TIMEOUT, text=True,
                               cwd=self.dir)
 
-    def ingest_json(self, *paths):
-        r = self.rag("ingest", "--store", "docs", "--json", *paths)
+    def ingest_json(self, *paths, binary=BIN):
+        r = self.rag("ingest", "--store", "docs", "--json", *paths, binary=binary)
         return r, json.loads(r.stdout)
 
     def search_json(self, question, *extra):
@@ -109,6 +109,25 @@ class RagCliTest(ServerTest):
         self.assertEqual((summary["files"], summary["failed"]), (3, 1))
         self.assertIn(broken, summary["failures"][0])
         self.assertIn("rag: failed: " + broken, r.stderr)
+
+    def test_the_parsers_module_is_found_where_scripts_install_puts_it_and_its_absence_is_clear(self):
+        # The layout of scripts/install: <prefix>/bin/agente-hibrido, <prefix>/lib/agente-hibrido/*.so.
+        prefix = os.path.join(self.dir, "prefix")
+        os.makedirs(os.path.join(prefix, "bin"))
+        os.makedirs(os.path.join(prefix, "lib", "agente-hibrido"))
+        binary = os.path.join(prefix, "bin", "agente-hibrido")
+        shutil.copy2(BIN, binary)
+        module = os.path.join(prefix, "lib", "agente-hibrido", "agente-hibrido-formats.so")
+        shutil.copy2(os.path.join(os.path.dirname(BIN), "agente-hibrido-formats.so"), module)
+        r, summary = self.ingest_json(self.docs, binary=binary)
+        self.assertEqual((r.returncode, summary["files"], summary["failed"]), (0, 3, 0), r.stderr)
+        # Without it, Markdown fails with a reason and plain text is still read.
+        os.remove(module)
+        self.write("bees.md", BEES + "\nchanged, so that it is parsed again\n")
+        self.write("more.txt", "plain text needs no module\n")
+        r, summary = self.ingest_json(self.docs, binary=binary)
+        self.assertEqual((r.returncode, summary["files"], summary["failed"]), (1, 1, 1), r.stderr)   # more.txt in, bees.md not
+        self.assertIn("agente-hibrido-formats.so is not installed", r.stderr)
 
     def test_search_ranks_the_matching_section_first(self):
         self.assertEqual(self.ingest_json(self.docs)[0].returncode, 0)

@@ -6,7 +6,7 @@ import signal
 import socket
 import subprocess
 
-from harness import TEST_BIN, ServerTest, free_port, http_get, wait_until
+from harness import TEST_BIN, ServerTest, free_port, http_get, open_scoreboard, scoreboard_slots, wait_until
 
 
 def health_checks(port, n, timeout=3):
@@ -109,21 +109,21 @@ class RefusedReload(ServerTest):
 
 class WorkerWithoutSocket(ServerTest):
     def test_fails_its_boot_instead_of_reporting_ready(self):
-        # A worker as the master starts one, but handed no listening socket.
-        scoreboard = os.memfd_create("scoreboard", 0)
-        os.ftruncate(scoreboard, 64 * 1024)  # zeros: no app area, every slot free
-        env = dict(os.environ, AGENTE_WORKER_SLOT="0", AGENTE_WORKER_FDS="",
-                   AGENTE_WORKER_SCOREBOARD=str(scoreboard), AGENTE_WORKER_MASTER=str(os.getpid()),
+        # A worker as the master starts one, in a slot of a running master's shared memory that
+        # this master leaves unused, but handed no listening socket.
+        s = self.server(["workers = 1"], binary=TEST_BIN).start(workers=1)
+        shared = open_scoreboard(s.pid)
+        env = dict(os.environ, AGENTE_WORKER_SLOT="255", AGENTE_WORKER_FDS="",
+                   AGENTE_WORKER_SCOREBOARD=str(shared), AGENTE_WORKER_MASTER=str(os.getpid()),
                    AGENTE_WORKER_MAX_REQUESTS="0")
         try:
-            r = subprocess.run([TEST_BIN, "-b", f"127.0.0.1:{free_port()}"], env=env, pass_fds=(scoreboard,),
+            r = subprocess.run([TEST_BIN, "-b", f"127.0.0.1:{free_port()}"], env=env, pass_fds=(shared,),
                                capture_output=True, text=True, timeout=15)
-            state = int.from_bytes(os.pread(scoreboard, 4, 16 + 8), "little")  # header, then slot 0's state
         finally:
-            os.close(scoreboard)
+            os.close(shared)
         self.assertEqual(r.returncode, 3, r.stderr)  # worker_boot_error
         self.assertIn("no listening socket", r.stderr)
-        self.assertNotEqual(state, 2)  # never WorkerState::ready
+        self.assertEqual(scoreboard_slots(s.pid)[255][0], 0)  # never WorkerState::ready, nor booting
 
 
 if __name__ == "__main__":

@@ -8,17 +8,29 @@ import subprocess
 import threading
 import time
 
-from harness import TEST_BIN, ServerTest, concurrent_gets, http_get, raw_request, wait_until, wrk
+from harness import (READY, TEST_BIN, ServerTest, concurrent_gets, http_get, raw_request, scaled, started_at,
+                     wait_until, wrk)
+
+# How soon the master forks a crashed worker's replacement: it reaps on SIGCHLD, not on a periodic pass.
+REPLACED_WITHIN = 1.0   # seconds, from the kill to the replacement's fork
+# How soon after `timeout` a stopped worker is killed and replaced: the master checks heartbeats on
+# its tick (src/core/master.cpp), so up to a tick and a heartbeat late.
+TIMEOUT_NOTICED_WITHIN = 1.5   # seconds
 
 
 class Crashes(ServerTest):
     def test_sigkill_replaced_within_a_second(self):
         s = self.server(["workers = 2"]).start(workers=2)
-        victim = s.workers()[0]
-        t0 = time.monotonic()
+        before = s.workers()
+        victim = before[0]
+        killed = time.clock_gettime(time.CLOCK_BOOTTIME)
         os.kill(victim, signal.SIGKILL)
-        self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and victim not in s.workers(), 2))
-        self.assertLess(time.monotonic() - t0, 1.2)
+        self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and victim not in s.workers(), 10))
+        # The replacement's fork time, from the kernel: what the master controls, not how soon this
+        # test's own polling (pgrep, on a loaded machine) happened to see it.
+        (replacement,) = set(s.workers()) - set(before)
+        self.assertLess(started_at(replacement) - killed, scaled(REPLACED_WITHIN))
+        self.assertTrue(wait_until(lambda: s.slots()[replacement][0] == READY, 10), s.slots())
         self.assertTrue(s.wait_log(rf"Worker \(pid:{victim}\) crashed with signal SIGKILL"))
 
     def test_crash_in_a_handler_is_logged_and_replaced(self):
@@ -34,12 +46,16 @@ class Crashes(ServerTest):
 
     def test_sigstop_is_a_worker_timeout(self):
         s = self.server(["workers = 2", "timeout = 2"]).start(workers=2)
-        hung = s.workers()[0]
-        t0 = time.monotonic()
+        before = s.workers()
+        hung = before[0]
+        stopped = time.clock_gettime(time.CLOCK_BOOTTIME)
         os.kill(hung, signal.SIGSTOP)
         self.assertTrue(wait_until(lambda: hung not in s.workers(), 6), s.read_log())
-        self.assertLess(time.monotonic() - t0, 2 + 1.5)
         self.assertTrue(s.wait_workers(2))
+        # Killed after `timeout`, as the master's replacement shows by its fork time (our own polling
+        # of pgrep on a loaded machine is no measure): timeout, then a pass of the master's loop.
+        (replacement,) = set(s.workers()) - set(before)
+        self.assertLess(started_at(replacement) - stopped, 2 + scaled(TIMEOUT_NOTICED_WITHIN))
         self.assertRegex(s.read_log(), rf"\[CRITICAL\] WORKER TIMEOUT \(pid:{hung}\)")
         self.assertRegex(s.read_log(), rf"Worker \(pid:{hung}\) killed for timeout")
 
@@ -61,11 +77,12 @@ class Crashes(ServerTest):
         s.env["AGENTE_TEST_BOOT_FAIL_FILE"] = flag
         s.start(workers=1)
         open(flag, "w").close()
+        t0 = time.monotonic()
         os.kill(s.workers()[0], signal.SIGKILL)
-        time.sleep(3)
-        failures = len(re.findall(r"booted and failed", s.read_log()))
-        self.assertGreaterEqual(failures, 2)
-        self.assertLessEqual(failures, 6)  # 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s: a backoff, not a hot loop
+        failures = lambda: len(re.findall(r"booted and failed", s.read_log()))
+        self.assertTrue(wait_until(lambda: failures() >= 2, 10), s.read_log())
+        time.sleep(max(0.0, t0 + 3 - time.monotonic()))
+        self.assertLessEqual(failures(), 6)  # 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s in 3 s: a backoff, not a hot loop
         self.assertIsNone(s.proc.poll())  # it had served: the master stays up and keeps trying
         os.unlink(flag)
         self.assertTrue(wait_until(s.healthy, 8))
@@ -82,7 +99,7 @@ class Recycling(ServerTest):
                 time.sleep(0.05)
         t = threading.Thread(target=watch)
         t.start()
-        total, failures, out = wrk(s.port, seconds=4, connections=10)
+        total, failures, out = wrk(s.port, seconds=round(scaled(4)), connections=10)  # ~400 requests a worker
         stop.set()
         t.join()
         self.assertEqual(failures, 0, out)
@@ -121,16 +138,22 @@ class Reload(ServerTest):
 
     def test_many_hups_in_a_row_under_load_lose_nothing(self):
         s = self.server(["workers = 2", "graceful_timeout = 10"]).start(workers=2)
+        handled = lambda: len(re.findall(r"Handling signal: hup", s.read_log()))
         def hups():
-            for _ in range(100):
+            # Each HUP once the master took the one before: two that arrive while it cannot run (it
+            # forks with signals blocked, or a busy machine does not schedule it) are one pending
+            # signal in the kernel, and that is no loss of ours.
+            for n in range(1, 101):
                 s.signal(signal.SIGHUP)
+                if not wait_until(lambda: handled() >= n, 5):
+                    return
                 time.sleep(0.08)
         t = threading.Thread(target=hups)
         t.start()
-        total, failures, out = wrk(s.port, seconds=10, connections=50)
+        total, failures, out = wrk(s.port, seconds=round(scaled(10)), connections=50)
         t.join()
         self.assertEqual(failures, 0, out)
-        self.assertGreaterEqual(len(re.findall(r"Handling signal: hup", s.read_log())), 90)
+        self.assertEqual(handled(), 100)
         self.assertTrue(s.wait_workers(2, 15))
 
     def test_term_under_load_loses_nothing_in_flight(self):

@@ -267,6 +267,7 @@ class SystemdContainer(unittest.TestCase):
         mode = c.run("stat", "-c", "%a %U %G", "/etc/agente-hibrido", "/etc/agente-hibrido/server.conf",
                      "/etc/agente-hibrido/credentials").stdout.split("\n")
         self.assertEqual(mode[:3], ["750 root agente-hibrido", "640 root agente-hibrido", "700 root root"])
+        self.assertTrue(os.path.isfile(c.root + "/usr/local/lib/agente-hibrido/agente-hibrido-formats.so"))
         # The configuration shipped is valid for this binary.
         c.run("/usr/local/bin/agente-hibrido", "--check-config", "-c", "/etc/agente-hibrido/server.conf")
         out = c.run("systemd-analyze", "verify", "/etc/systemd/system/agente-hibrido.service",
@@ -514,6 +515,7 @@ class SystemdContainer(unittest.TestCase):
             if os.path.exists(os.path.join(REPO, f)):
                 shutil.copy2(os.path.join(REPO, f), os.path.join(src, f))
         shutil.copy2(BIN, os.path.join(src, "build/agente-hibrido"))
+        shutil.copy2(os.path.join(os.path.dirname(BIN), "agente-hibrido-formats.so"), os.path.join(src, "build"))
         return "/var/tmp/src"
 
     def test_10_install_enables_and_uninstall_keeps_config(self):
@@ -536,7 +538,8 @@ class SystemdContainer(unittest.TestCase):
 
         c.run(f"{src}/scripts/uninstall", timeout=60)
         self.assertNotIn(c.show("ActiveState")["ActiveState"], ("active", "reloading"))
-        for gone in ("/usr/local/bin/agente-hibrido", "/etc/systemd/system/agente-hibrido.service",
+        for gone in ("/usr/local/bin/agente-hibrido", "/usr/local/lib/agente-hibrido",
+                     "/etc/systemd/system/agente-hibrido.service",
                      "/etc/systemd/system/multi-user.target.wants/agente-hibrido.service"):
             self.assertFalse(os.path.lexists(c.root + gone), gone)
         self.assertTrue(os.path.exists(c.root + "/etc/agente-hibrido/server.conf"))

@@ -1,13 +1,15 @@
 """What an HTTP worker carries (issue 17: a worker's PSS at most 2 MB): libraries that only the master
-(libsystemd) or a RAG store's connections (libstemmer) use are opened where they are used, not by
-every process of the binary, since loading one relocates its tables into private pages."""
+(libsystemd), a RAG store's connections (libstemmer), the PostgreSQL store (libpq) or an ingest (the
+formats module: poppler, libxml2, ICU, cmark) use are opened where they are used, not by every process
+of the binary, since loading one relocates its tables into private pages."""
 import os
 
 from harness import BIN, ServerTest, http_get, http_workers
 
-# libzstd is left out: poppler reaches it through libtiff, in every process.
-MASTER_ONLY = ("libsystemd.so", "libgcrypt.so", "liblz4.so")
-STORE_ONLY = ("libstemmer.so",)
+MASTER_ONLY = ("libsystemd.so", "libgcrypt.so", "liblz4.so", "libzstd.so")
+STORE_ONLY = ("libstemmer.so", "libpq.so")   # libpq: where [cluster]'s PostgreSQL store runs
+INGEST_ONLY = ("agente-hibrido-formats.so", "libpoppler", "libxml2.so", "libicuuc.so", "libcmark.so",
+               "libfreetype.so", "libnss3.so")
 
 
 def mapped(pid):
@@ -16,7 +18,7 @@ def mapped(pid):
 
 
 class Footprint(ServerTest):
-    def test_an_http_worker_maps_neither_libsystemd_nor_libstemmer(self):
+    def test_an_http_worker_maps_no_library_only_the_master_a_store_or_an_ingest_needs(self):
         s = self.server(["workers = 2", "dirty_workers = 1"], binary=BIN).start(workers=3)
         status, _, _ = http_get(s.port, "/health")
         self.assertEqual(status, 200)
@@ -24,5 +26,5 @@ class Footprint(ServerTest):
         self.assertEqual(len(workers), 2, s.read_log())
         for w in workers:
             libraries = mapped(w)
-            for name in MASTER_ONLY + STORE_ONLY:
+            for name in MASTER_ONLY + STORE_ONLY + INGEST_ONLY:
                 self.assertFalse([l for l in libraries if l.startswith(name)], f"worker {w} maps {name}")

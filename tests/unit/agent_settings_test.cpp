@@ -46,6 +46,8 @@ model = "kimi-k2"
 name = "Planner"
 model = "kimi-k2"
 system_prompt = "Plan."
+vector_stores = ["handbook"]
+max_sources = 3
 params = { temperature = 0.3, max_tokens = 500 }
 skills = [{ id = "plan", name = "Plans", tags = ["study"], examples = ["Help me learn Python"] }]
 )";
@@ -65,6 +67,11 @@ TEST(AgentSettings, ReadsBothTables) {
     auto params = nlohmann::json::parse(p->params_json);
     EXPECT_EQ(params["max_tokens"], 500);
     EXPECT_EQ(s.agent("chat")->name, "chat");
+    // The same retrieval settings as a [models."NAME"] (app/common/retrieval.hpp).
+    EXPECT_EQ(p->retrieval.vector_stores, (std::vector<std::string>{"handbook"}));
+    EXPECT_EQ(p->retrieval.max_sources, 3);
+    EXPECT_EQ(p->retrieval.retrieval_turns, 4);
+    EXPECT_FALSE(s.agent("chat")->retrieval.grounded());
 }
 
 TEST(AgentSettings, Defaults) {
@@ -91,6 +98,10 @@ TEST(AgentSettings, ErrorsNameFileAndLine) {
               "server.conf:3: agents.a.params: \"stream\" is set by the agent itself");
     EXPECT_EQ(error_of("[agents.a]\nmodel = \"m\"\nskills = [{ id = \"bad id\" }]\n"),
               "server.conf:3: agents.a.skills.id: expected an id of letters, digits, '-', '_' or '.'");
+    EXPECT_EQ(error_of("[agents.a]\nmodel = \"m\"\nvector_stores = \"handbook\"\n"),
+              "server.conf:3: agents.a.vector_stores: expected a list of strings, got 'handbook'");
+    EXPECT_EQ(error_of("[agents.a]\nmodel = \"m\"\nretrieval_turns = 51\n"),
+              "server.conf:3: agents.a.retrieval_turns: expected 0..50, got 51");
     EXPECT_EQ(error_of("[models.m]\ntargets = []\n[agents.a]\nmodel = \"nope\"\n"),
               "server.conf:4: agents.a.model: unknown model \"nope\" (add a [models.\"nope\"] table)");
     EXPECT_EQ(error_of("[models.m]\ntargets = []\n[agent]\ndefault_agent = \"b\"\n[agents.a]\nmodel = \"m\"\n"),

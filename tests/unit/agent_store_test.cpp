@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -93,18 +94,36 @@ TEST_F(AgentStoreTest, SurvivesReopening) {
     EXPECT_EQ(h[0].content, "remember me");
 }
 
+TEST_F(AgentStoreTest, ADatabaseMadeBeforeCitationsGetsTheColumn) {
+    sqlite3* old = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &old), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(old,
+                           "CREATE TABLE tasks (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, "
+                           "context_id TEXT NOT NULL, state TEXT NOT NULL, reply TEXT NOT NULL, updated TEXT NOT NULL, "
+                           "cancel_requested INTEGER NOT NULL DEFAULT 0);"
+                           "INSERT INTO tasks(id, context_id, state, reply, updated) VALUES('t0', 'c', 'completed', 'r', 'ts')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(old);
+    ContextStore a(path_, {}), b(path_, {});   // the second finds the column the first added
+    EXPECT_EQ(a.get_task("t0")->citations, "");   // a task stored before has none
+    b.put_task({"t1", "c", "completed", "r", "ts", false, "[]"});
+    EXPECT_EQ(a.get_task("t1")->citations, "[]");
+}
+
 TEST_F(AgentStoreTest, TasksAndCancelRequests) {
     ContextStore a(path_, {10, 10, 3, std::chrono::milliseconds(1000)}), b(path_, {10, 10, 3, std::chrono::milliseconds(1000)});
-    a.put_task({"t1", "c", "working", "", "ts", false});
+    a.put_task({"t1", "c", "working", "", "ts", false, ""});
     EXPECT_TRUE(b.request_cancel("t1"));
     EXPECT_EQ(a.cancel_requests({"t1", "t2"}), std::vector<std::string>{"t1"});
-    a.put_task({"t1", "c", "canceled", "", "ts2", false});
+    a.put_task({"t1", "c", "canceled", "", "ts2", false, R"([{"index":1}])"});
     EXPECT_FALSE(b.request_cancel("t1"));   // finished tasks are not cancelable
     EXPECT_FALSE(b.request_cancel("nope"));
     auto t = b.get_task("t1");
     ASSERT_TRUE(t);
     EXPECT_EQ(t->state, "canceled");
-    for (int i = 0; i < 10; ++i) a.put_task({"n" + std::to_string(i), "c", "completed", "r", "ts", false});
+    EXPECT_EQ(t->citations, R"([{"index":1}])");   // kept for GetTask
+    for (int i = 0; i < 10; ++i) a.put_task({"n" + std::to_string(i), "c", "completed", "r", "ts", false, ""});
     EXPECT_EQ(a.task_count(), 3);           // max_tasks: the oldest go
     EXPECT_FALSE(a.get_task("t1"));
     EXPECT_TRUE(a.get_task("n9"));
@@ -116,11 +135,11 @@ TEST_F(AgentStoreTest, ThreadHandsResultsBackToTheLoop) {
     std::vector<ChatMessage> seen;
     bool failed = false;
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        std::function<bool(ContextStore&)> write = [](ContextStore& s) { s.append("ctx", turn("hi")); return true; };
+        std::function<bool(ConversationStore&)> write = [](ConversationStore& s) { s.append("ctx", turn("hi")); return true; };
         co_await thread.call(std::move(write));
-        std::function<std::vector<ChatMessage>(ContextStore&)> read = [](ContextStore& s) { return s.history("ctx"); };
+        std::function<std::vector<ChatMessage>(ConversationStore&)> read = [](ConversationStore& s) { return s.history("ctx"); };
         seen = co_await thread.call(std::move(read));
-        std::function<bool(ContextStore&)> boom = [](ContextStore&) -> bool { throw std::runtime_error("boom"); };
+        std::function<bool(ConversationStore&)> boom = [](ConversationStore&) -> bool { throw std::runtime_error("boom"); };
         try {
             co_await thread.call(std::move(boom));
         } catch (const std::runtime_error&) {
@@ -145,7 +164,7 @@ TEST_F(AgentStoreTest, WorkersOpeningOneNewDatabaseAtOnceAllGetIt) {
         std::vector<std::string> errors;
         for (int i = 0; i < 8; ++i)
             asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
-                std::function<bool(ContextStore&)> job = [i](ContextStore& s) {
+                std::function<bool(ConversationStore&)> job = [i](ConversationStore& s) {
                     s.append("c" + std::to_string(i), turn("hi"));
                     return true;
                 };
@@ -166,7 +185,7 @@ TEST_F(AgentStoreTest, UnopenableDatabaseFailsEachCall) {
     StoreThread thread("/proc/no-such-dir/db.sqlite3", {});
     std::string error;
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        std::function<bool(ContextStore&)> job = [](ContextStore&) { return true; };
+        std::function<bool(ConversationStore&)> job = [](ConversationStore&) { return true; };
         try {
             co_await thread.call(std::move(job));
         } catch (const std::runtime_error& e) {

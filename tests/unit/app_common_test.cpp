@@ -71,6 +71,24 @@ TEST(Gatekeeper, ClientKeysWhenAnyIsConfigured) {
     EXPECT_TRUE(keyed.refuse_client(r, shaped));
 }
 
+TEST(Gatekeeper, TellsWhichClientKeyItWas) {
+    Gatekeeper keyed({"sk-a", "sk-b", "sk-c"}, "");
+    FakeRequest r;
+    int client = 7;
+    r.authorization = "Bearer sk-b";
+    EXPECT_FALSE(keyed.refuse_client(r, shaped, client));
+    EXPECT_EQ(client, 1);
+    r.authorization = "Bearer sk-c";
+    EXPECT_FALSE(keyed.refuse_client(r, shaped, client));
+    EXPECT_EQ(client, 2);
+    r.authorization = "Bearer sk-d";
+    EXPECT_TRUE(keyed.refuse_client(r, shaped, client));
+    EXPECT_EQ(client, -1);
+    Gatekeeper open({}, "");
+    EXPECT_FALSE(open.refuse_client(r, shaped, client));
+    EXPECT_EQ(client, -1);   // open endpoints: no key to count against
+}
+
 TEST(Gatekeeper, AdminTokenIs401Without403Wrong) {
     FakeRequest r;
     Gatekeeper none({}, "");

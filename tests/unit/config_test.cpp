@@ -473,6 +473,17 @@ TEST_F(ConfigTest, EnvironmentErrorsNameTheVariable) {
     EXPECT_EQ(args_error({}, "--name \"unfinished"), "AGENTE_HIBRIDO_CMD_ARGS: unterminated double quote");
 }
 
+// server.conf is TOML, so UTF-8; --print-config writes every value there. A value from the command
+// line or the environment that is not UTF-8 could not be written back (found by tests/fuzz/config.cpp:
+// `-g` followed by a byte 0xa0 printed a file that no TOML parser reads).
+TEST_F(ConfigTest, ValuesOutsideTheFileMustBeUtf8AsTheFileIs) {
+    EXPECT_EQ(args_error({"-g", "lw\xa0?"}), R"(command line: -g: expected UTF-8 text, got "lw\xA0?")");
+    EXPECT_EQ(args_error({}, "--name \xff"), R"(AGENTE_HIBRIDO_CMD_ARGS: --name: expected UTF-8 text, got "\xFF")");
+    EXPECT_EQ(args_error({"-b", "127.0.0.1:1", "--forwarded-allow-ips", "10.0.0.1,\xc3"}),
+              R"(command line: --forwarded-allow-ips: expected UTF-8 text, got "10.0.0.1,\xC3")");
+    EXPECT_EQ(load_config({"--name", "caf\xc3\xa9"}, "").config.proc_name, "caf\xc3\xa9");
+}
+
 TEST_F(ConfigTest, PrecedenceIsDefaultsFileEnvironmentCommandLine) {
     std::string path = write("workers = 2\ntimeout = 5\nkeepalive = 3\n");
     Config c = load_config({"-c", path, "-w", "4"}, "-w 3 -t 6").config;
@@ -664,6 +675,27 @@ name = "helper"
     EXPECT_EQ(again.timeout, 11);
 }
 
+// A password inside a URL leaks whatever the key is called ([cluster] postgres_url).
+TEST_F(ConfigTest, PrintConfigMasksThePasswordOfAnyUrl) {
+    register_app_section({"cluster", nullptr});
+    std::string path = write(R"(
+[cluster]
+postgres_url = "postgresql://agente:pa%40ss@db.internal:5432/agente?sslmode=require"
+redis_url = "redis://cache:6379/0"
+several = "postgresql://agente:hunter2@db1:5432,db2:5432/agente"
+broken = "postgresql://agente:hunter3@[::1"
+)");
+    std::string printed = print_config(load_config({"-c", path}, "").config);
+    for (const char* secret : {"pa%40ss", "hunter2", "hunter3"})
+        EXPECT_EQ(printed.find(secret), std::string::npos) << secret << "\n" << printed;
+    toml::table parsed = toml::parse(printed);
+    EXPECT_EQ(parsed["cluster"]["postgres_url"].value<std::string>(),
+              "postgresql://agente:***@db.internal:5432/agente?sslmode=require");
+    EXPECT_EQ(parsed["cluster"]["redis_url"].value<std::string>(), "redis://cache:6379/0");
+    EXPECT_EQ(parsed["cluster"]["several"].value<std::string>(), "postgresql://agente:***@db1:5432,db2:5432/agente");
+    EXPECT_EQ(parsed["cluster"]["broken"].value<std::string>(), "postgresql://***");
+}
+
 TEST_F(ConfigTest, PrintedDefaultsLoadBackToTheDefaults) {
     std::string printed = print_config(load_config({}, "").config);
     EXPECT_NE(printed.find("bind = [\"127.0.0.1:8000\"]\n"), std::string::npos) << printed;
@@ -750,6 +782,60 @@ TEST_F(ConfigTest, ReloadSettingsAreReprintedAsTheyLoad) {
     Config again = load_config({"-c", write(printed, "printed.conf")}, "").config;
     EXPECT_TRUE(again.reload);
     EXPECT_EQ(again.reload_extra_files, c.reload_extra_files);
+}
+
+// ---- secrets: metrics_token ------------------------------------------------------------------------
+
+TEST_F(ConfigTest, MetricsTokenInlineFromTheEnvironmentOrFromAFileBesideTheConfig) {
+    EXPECT_EQ(load_file("metrics_token = \"s3cret\"\n").metrics_token, "s3cret");
+    ::setenv("AGENTE_TEST_METRICS_TOKEN", " from-env\n", 1);
+    Config from_env = load_file("metrics_token_env = \"AGENTE_TEST_METRICS_TOKEN\"\n");
+    EXPECT_EQ(from_env.metrics_token, "from-env");
+    EXPECT_EQ(from_env.metrics_token_env, "AGENTE_TEST_METRICS_TOKEN");
+    write("from-file\n", "metrics.token");
+    ::unsetenv("CREDENTIALS_DIRECTORY");
+    EXPECT_EQ(load_file("metrics_token_file = \"metrics.token\"\n").metrics_token, "from-file");
+    Config cli = load_config({"--metrics-token-env", "AGENTE_TEST_METRICS_TOKEN"}, "").config;
+    EXPECT_EQ(cli.metrics_token, "from-env");
+    ::unsetenv("AGENTE_TEST_METRICS_TOKEN");
+}
+
+TEST_F(ConfigTest, MetricsTokenErrorsNameTheLine) {
+    ::unsetenv("AGENTE_TEST_UNSET");
+    EXPECT_EQ(file_error("workers = 1\nmetrics_token_env = \"AGENTE_TEST_UNSET\"\n"),
+              dir_.string() + "/server.conf:2: metrics_token_env: environment variable AGENTE_TEST_UNSET is not set");
+    EXPECT_NE(file_error("metrics_token_file = \"nope.token\"\n").find("server.conf:1: metrics_token_file: cannot read "),
+              std::string::npos);
+    EXPECT_NE(file_error("metrics_token = \"a b\"\n").find("a blank or a control character"), std::string::npos);
+    EXPECT_NE(file_error("metrics_token = \"x\"\nmetrics_token_env = \"HOME\"\n")
+                  .find("give metrics_token or metrics_token_env, not both"),
+              std::string::npos);
+}
+
+TEST_F(ConfigTest, MetricsTokenIsNeverPrinted) {
+    std::string printed = print_config(load_file("metrics_token = \"s3cret\"\n"));
+    EXPECT_EQ(printed.find("s3cret"), std::string::npos);
+    EXPECT_NE(printed.find("metrics_token = \"***\"\n"), std::string::npos) << printed;
+    ::setenv("AGENTE_TEST_METRICS_TOKEN", "from-env", 1);
+    printed = print_config(load_file("metrics_token_env = \"AGENTE_TEST_METRICS_TOKEN\"\n"));
+    ::unsetenv("AGENTE_TEST_METRICS_TOKEN");
+    EXPECT_EQ(printed.find("from-env"), std::string::npos);
+    EXPECT_NE(printed.find("metrics_token = \"\"\n"), std::string::npos) << printed;   // pasted back: read from the env again
+}
+
+// A worker reads its master's snapshot of the file, under the file's own name: errors name it and
+// relative secret files are found beside it.
+TEST_F(ConfigTest, AWorkerReadsTheSnapshotUnderTheFilesName) {
+    write("from-file\n", "metrics.token");
+    std::string snapshot = write("metrics_token_file = \"metrics.token\"\nworkers = 5\n", "snapshot");
+    std::string path = (dir_ / "server.conf").string();
+    write("workers = 1\n");   // edited on disk after the master read it
+    read_config_from(path, snapshot);
+    Config c = load_config({"-c", path}, "").config;
+    read_config_from("", "");
+    EXPECT_EQ(c.workers, 5);
+    EXPECT_EQ(c.metrics_token, "from-file");
+    EXPECT_EQ(c.config_path, path);
 }
 
 TEST(ConfigErrorTest, WhatNamesThePlace) {

@@ -1,6 +1,5 @@
-// Units of the core that need no process: routes, request and response helpers, the scoreboard's slots.
+// Units of the core that need no process: routes, request and response helpers.
 #include "core/router.hpp"
-#include "core/scoreboard.hpp"
 #include "fake_request.hpp"
 
 #include <gtest/gtest.h>
@@ -31,9 +30,41 @@ TEST(Router, ExactParamHeadAndMethodMismatch) {
     EXPECT_FALSE(t.find("GET", "/nope").path_known);
 }
 
-TEST(Router, RejectsAParamThatIsNotTheLastSegment) {
+TEST(Router, ParamsInAnySegmentComeInOrder) {
     RouteTable t;
-    EXPECT_THROW(t.add("GET", "/x/{id}/y", SyncHandler(ok)), std::invalid_argument);
+    t.add("GET", "/v1/stores/{id}", SyncHandler(ok));
+    t.add("GET", "/v1/stores/{id}/files", SyncHandler(ok));
+    t.add("DELETE", "/v1/stores/{id}/files/{file_id}", SyncHandler(ok));
+    auto one = t.find("GET", "/v1/stores/s1");
+    ASSERT_NE(one.route, nullptr);
+    EXPECT_EQ(one.route->path, "/v1/stores/{id}");
+    EXPECT_EQ(one.param_count, 1u);
+    EXPECT_EQ(one.params[0], "s1");
+    auto list = t.find("GET", "/v1/stores/s1/files");
+    ASSERT_NE(list.route, nullptr);
+    EXPECT_EQ(list.route->path, "/v1/stores/{id}/files");
+    EXPECT_EQ(list.params[0], "s1");
+    auto two = t.find("DELETE", "/v1/stores/s1/files/f2");
+    ASSERT_NE(two.route, nullptr);
+    EXPECT_EQ(two.param_count, 2u);
+    EXPECT_EQ(two.params[0], "s1");
+    EXPECT_EQ(two.params[1], "f2");
+    EXPECT_EQ(two.param, "f2");                                          // path_param(): the last
+    EXPECT_EQ(t.find("DELETE", "/v1/stores//files/f2").route, nullptr);   // no empty segment
+    EXPECT_EQ(t.find("DELETE", "/v1/stores/s1/files/f2/x").route, nullptr);
+    EXPECT_EQ(t.find("DELETE", "/v1/stores/s1/other/f2").route, nullptr);   // literals must match
+    EXPECT_EQ(t.find("GET", "/v1/stores/s1/files/").route, nullptr);
+    auto wrong = t.find("GET", "/v1/stores/s1/files/f2");
+    EXPECT_EQ(wrong.route, nullptr);
+    EXPECT_TRUE(wrong.path_known);                                        // 405, not 404
+}
+
+TEST(Router, RejectsABraceInsideASegmentAndTooManyParams) {
+    RouteTable t;
+    EXPECT_THROW(t.add("GET", "/x/a{id}", SyncHandler(ok)), std::invalid_argument);
+    EXPECT_THROW(t.add("GET", "/x/{id}b/y", SyncHandler(ok)), std::invalid_argument);
+    EXPECT_THROW(t.add("GET", "/{a}/{b}/{c}/{d}/{e}", SyncHandler(ok)), std::invalid_argument);
+    EXPECT_NO_THROW(t.add("GET", "/{a}/{b}/{c}/{d}", SyncHandler(ok)));
 }
 
 TEST(RequestHelpers, PathAndQuery) {
@@ -48,91 +79,4 @@ TEST(ResponseHelpers, ErrorIsJsonWithMessageAndCode) {
     auto r = Response::error(413, "too \"big\"");
     EXPECT_EQ(r.status, 413);
     EXPECT_EQ(r.body, R"({"error":{"code":413,"message":"too \"big\""}})");
-}
-
-TEST(Scoreboard, SlotsAreClaimedReleasedAndSharedThroughTheFd) {
-    Scoreboard master = Scoreboard::create(128);
-    int a = master.claim(100), b = master.claim(101);
-    EXPECT_EQ(a, 0);
-    EXPECT_EQ(b, 1);
-    EXPECT_EQ(master.app_area().size, 128u);
-    Scoreboard worker = Scoreboard::attach(::dup(master.fd()));  // what an exec'd worker does
-    worker.slot(b).requests = 7;
-    worker.slot(b).state = std::uint32_t(WorkerState::ready);
-    static_cast<char*>(worker.app_area().data)[5] = 'x';
-    EXPECT_EQ(master.slot(b).requests.load(), 7u);
-    EXPECT_EQ(master.slot(b).state.load(), std::uint32_t(WorkerState::ready));
-    EXPECT_EQ(static_cast<char*>(master.app_area().data)[5], 'x');
-    master.release(a);
-    EXPECT_EQ(master.claim(102), 0);  // a released slot is reused, its counters reset
-    EXPECT_EQ(master.slot(0).requests.load(), 0u);
-}
-
-TEST(Scoreboard, AConnectionIsLeftToALiveReadySiblingWithTwoFewer) {
-    Scoreboard s = Scoreboard::create(0);
-    int me = s.claim(100), sibling = s.claim(101), draining = s.claim(102);
-    for (int i : {me, sibling, draining}) s.slot(i).state = std::uint32_t(WorkerState::ready);
-    s.slot(draining).state = std::uint32_t(WorkerState::draining);
-    s.slot(sibling).heartbeat_ns = 1000;
-    s.slot(sibling).connections = 3;
-    EXPECT_FALSE(s.fewer_elsewhere(me, 8, 500));  // within a factor of two: not worth the wait
-    EXPECT_TRUE(s.fewer_elsewhere(me, 9, 500));
-    EXPECT_FALSE(s.fewer_elsewhere(me, 9, 2000));  // not heard from lately: maybe stuck
-    s.slot(sibling).state = std::uint32_t(WorkerState::booting);
-    EXPECT_FALSE(s.fewer_elsewhere(me, 50, 0));  // not serving yet; a draining one and my own never count
-}
-
-TEST(Scoreboard, AFullWorkerLeavesAConnectionToALiveReadySiblingWithRoom) {
-    Scoreboard s = Scoreboard::create(0);
-    int me = s.claim(100), sibling = s.claim(101), draining = s.claim(102);
-    for (int i : {me, sibling}) s.slot(i).state = std::uint32_t(WorkerState::ready);
-    s.slot(draining).state = std::uint32_t(WorkerState::draining);  // a draining one never counts
-    s.slot(sibling).heartbeat_ns = 1000;
-    s.slot(sibling).connections = 9;
-    EXPECT_TRUE(s.room_elsewhere(me, 10, 500));    // one place left there
-    EXPECT_FALSE(s.room_elsewhere(me, 9, 500));    // full too
-    EXPECT_FALSE(s.room_elsewhere(me, 10, 2000));  // not heard from lately: maybe stuck
-    s.slot(sibling).state = std::uint32_t(WorkerState::booting);
-    EXPECT_FALSE(s.room_elsewhere(me, 10, 0));     // not serving yet
-}
-
-TEST(Scoreboard, RunsOutOfSlotsCleanly) {
-    Scoreboard s = Scoreboard::create(0);
-    for (int i = 0; i < Scoreboard::max_slots; ++i) ASSERT_GE(s.claim(i + 1), 0);
-    EXPECT_EQ(s.claim(999), -1);
-}
-
-TEST(Scoreboard, EachPoolHasItsOwnSlotsAndAReadyDirtySiblingNeverDefersAnAccept) {
-    Scoreboard s = Scoreboard::create(64);
-    for (int i = 0; i < Scoreboard::max_slots; ++i) ASSERT_GE(s.claim(i + 1), 0);
-    EXPECT_EQ(s.claim(999), -1);                           // HTTP slots full...
-    int dirty = s.claim_dirty(1000);
-    EXPECT_EQ(dirty, Scoreboard::first_dirty_slot);      // ...the dirty pool's are its own
-    for (int i = 1; i < Scoreboard::dirty_slots; ++i) ASSERT_GE(s.claim_dirty(1000 + i), 0);
-    EXPECT_EQ(s.claim_dirty(2000), -1);
-    s.slot(dirty).state = std::uint32_t(WorkerState::ready);
-    s.slot(dirty).heartbeat_ns = 1000;
-    s.slot(0).state = std::uint32_t(WorkerState::ready);
-    EXPECT_FALSE(s.fewer_elsewhere(0, 50, 0));            // a dirty worker holds no connections to take
-    EXPECT_EQ(s.app_area().size, 64u);
-}
-
-TEST(Scoreboard, DirtyReadinessAndIdempotentKindsAreReadFromTheDirtySlots) {
-    Scoreboard master = Scoreboard::create(0);
-    Scoreboard http = Scoreboard::attach(::dup(master.fd()));
-    EXPECT_FALSE(http.any_dirty_ready());
-    int a = master.claim_dirty(10), b = master.claim_dirty(11);
-    EXPECT_FALSE(http.any_dirty_ready());                 // booting
-    master.slot(b).state = std::uint32_t(WorkerState::ready);
-    EXPECT_TRUE(http.any_dirty_ready());
-    master.slot(b).state = std::uint32_t(WorkerState::draining);
-    EXPECT_FALSE(http.any_dirty_ready());                 // taking no more calls
-    master.list_idempotent(a, {kind_hash("rag.search"), kind_hash("agent.store.history")});
-    EXPECT_TRUE(http.idempotent(kind_hash("rag.search")));
-    EXPECT_FALSE(http.idempotent(kind_hash("agent.store.append")));
-    master.release(a);
-    EXPECT_FALSE(http.idempotent(kind_hash("rag.search")));   // a dead worker's list no longer counts
-    EXPECT_EQ(master.claim_dirty(12), a);
-    EXPECT_FALSE(http.idempotent(kind_hash("rag.search")));   // nor does it leak into its slot's next worker
-    EXPECT_NE(kind_hash(""), 0u);
 }

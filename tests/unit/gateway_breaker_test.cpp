@@ -3,6 +3,7 @@
 #include "app/gateway/attempts.hpp"
 #include "app/gateway/breaker.hpp"
 #include "app/gateway/stream_limiter.hpp"
+#include "core/shared_memory.hpp"
 
 #include <gtest/gtest.h>
 
@@ -113,9 +114,20 @@ TEST(CountsAgainstProvider, TransportFailures5xxAnd429NeverAnotherAnswer) {
         EXPECT_FALSE(counts_against_provider(status, CallError::none)) << status;
 }
 
-TEST(StreamLimiter, HoldsTheLimitAcrossSlots) {
-    auto cells = std::make_unique<StreamCells>();
-    StreamLimiter w0(*cells, 0, 3), w1(*cells, 1, 3);
+// The stream cells as the core lays them out: one per worker slot.
+struct StreamFixture : ::testing::Test {
+    SharedLayout layout{8};
+    SharedState shared = declare_shared_state(layout);
+    core::SharedMemory memory = core::SharedMemory::create(layout);
+    // As the master does before it starts a worker: only the slots in use are summed.
+    StreamFixture() {
+        memory.occupy(0);
+        memory.occupy(1);
+    }
+};
+
+TEST_F(StreamFixture, HoldsTheLimitAcrossSlots) {
+    StreamLimiter w0(shared.streams, 0, 3), w1(shared.streams, 1, 3);
     EXPECT_TRUE(w0.try_acquire());
     EXPECT_TRUE(w1.try_acquire());
     EXPECT_TRUE(w1.try_acquire());
@@ -125,21 +137,19 @@ TEST(StreamLimiter, HoldsTheLimitAcrossSlots) {
     EXPECT_TRUE(w0.try_acquire());
 }
 
-TEST(StreamLimiter, ReclaimGivesBackADeadWorkersStreams) {
-    auto cells = std::make_unique<StreamCells>();
-    StreamLimiter w0(*cells, 0, 2), w7(*cells, 7, 2);
+TEST_F(StreamFixture, ADeadWorkersStreamsAreGivenBackWhenTheCoreRetiresItsSlot) {
+    StreamLimiter w0(shared.streams, 0, 2), w7(shared.streams, 7, 2);
+    memory.occupy(7);
     ASSERT_TRUE(w7.try_acquire());
     ASSERT_TRUE(w7.try_acquire());
     EXPECT_FALSE(w0.try_acquire());
-    StreamLimiter::reclaim(*cells, 7);
-    EXPECT_EQ(StreamLimiter::total(*cells), 0);
+    memory.retire_slot(7);
+    EXPECT_EQ(StreamLimiter::total(shared.streams), 0);
     EXPECT_TRUE(w0.try_acquire());
-    StreamLimiter::reclaim(*cells, 999);   // out of range: ignored
 }
 
-TEST(StreamLimiter, PermitReleasesOnScopeExit) {
-    auto cells = std::make_unique<StreamCells>();
-    StreamLimiter w(*cells, 0, 1);
+TEST_F(StreamFixture, PermitReleasesOnScopeExit) {
+    StreamLimiter w(shared.streams, 0, 1);
     {
         ASSERT_TRUE(w.try_acquire());
         StreamPermit p(&w);

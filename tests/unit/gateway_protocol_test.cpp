@@ -11,7 +11,7 @@
 
 namespace agente::gateway {
 namespace {
-using app::bearer_token;
+using agente::bearer_token;
 using app::KeySet;
 
 TEST(SseSplitter, EmitsEachEventWhenItsBlankLineArrives) {

@@ -103,6 +103,36 @@ TEST(RequestBody, DeepNestingIsRefusedWithoutExhaustingTheStack) {
     EXPECT_EQ(parsed(with_scalar).model(), "a");   // a scalar is no level, as in parse_json()
 }
 
+// A stream is forwarded asking the upstream for its usage, so that it can be charged; the client's
+// own stream_options stay, and only a client that asked gets the usage chunk (wants_usage).
+TEST(RequestBody, AStreamAsksForTheUsageAndKeepsTheClientsStreamOptions) {
+    RequestBody plain = parsed(R"({"model":"m","stream":true})");
+    EXPECT_FALSE(plain.wants_usage());
+    EXPECT_EQ(plain.with_model(quoted("up"), true), R"({"stream_options":{"include_usage":true},"model":"up","stream":true})");
+    EXPECT_EQ(plain.with_model(quoted("up"), false), R"({"model":"up","stream":true})");   // the provider's setting off
+
+    RequestBody other = parsed(R"({"model":"m","stream":true,"stream_options":{"continuous_usage_stats":true}})");
+    EXPECT_EQ(other.with_model(quoted("up"), true),
+              R"({"model":"up","stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}})");
+    RequestBody refused = parsed(R"({"stream_options": {"include_usage" : false },"model":"m","stream":true})");
+    EXPECT_FALSE(refused.wants_usage());
+    EXPECT_EQ(refused.with_model(quoted("up"), true), R"({"stream_options": {"include_usage" : true },"model":"up","stream":true})");
+    EXPECT_EQ(parsed(R"({"model":"m","stream":true,"stream_options":{}})").with_model(quoted("up"), true),
+              R"({"model":"up","stream":true,"stream_options":{"include_usage":true}})");
+    EXPECT_EQ(parsed(R"({"model":"m","stream":true,"stream_options":null })").with_model(quoted("up"), true),
+              R"({"model":"up","stream":true,"stream_options":{"include_usage":true} })");
+
+    RequestBody asked = parsed(R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
+    EXPECT_TRUE(asked.wants_usage());
+    EXPECT_EQ(asked.with_model(quoted("up"), true), R"({"model":"up","stream":true,"stream_options":{"include_usage":true}})");
+
+    // Not a stream: OpenAI refuses stream_options there, so nothing is added.
+    EXPECT_EQ(parsed(R"({"model":"m"})").with_model(quoted("up"), true), R"({"model":"up"})");
+    // A stream_options OpenAI would refuse is left for the upstream to refuse.
+    EXPECT_EQ(parsed(R"({"model":"m","stream":true,"stream_options":{"include_usage":1}})").with_model(quoted("up"), true),
+              R"({"model":"up","stream":true,"stream_options":{"include_usage":1}})");
+}
+
 TEST(RequestBody, RefusesWhatTheGatewayCannotForward) {
     EXPECT_EQ(problem_of(""), "request body is not valid JSON");
     EXPECT_EQ(problem_of(R"({"model":"a",})"), "request body is not valid JSON");
@@ -167,6 +197,17 @@ std::string mutate(std::string s, std::mt19937& rng) {
     return s;
 }
 
+// What a forwarded stream says when the gateway asks for the usage: include_usage true in its
+// stream_options, unless those are not an object (or null), or hold a non-boolean include_usage.
+nlohmann::json asking_usage(nlohmann::json tree) {
+    if (!tree.value("stream", false)) return tree;
+    auto& options = tree["stream_options"];   // a missing one is made null here
+    if (options.is_null()) options = nlohmann::json::object();
+    if (!options.is_object() || (options.contains("include_usage") && !options["include_usage"].is_boolean())) return tree;
+    options["include_usage"] = true;
+    return tree;
+}
+
 }  // namespace
 
 TEST(RequestBody, MutatedBodiesAgreeWithASecondParser) {
@@ -176,6 +217,9 @@ TEST(RequestBody, MutatedBodiesAgreeWithASecondParser) {
         R"({"messages":[{"role":"system","content":"caf\u00e9 \ud83d\ude00 \\ \/ \b\f\n\r\t"}],"model":"a","model":"b","stream":false})",
         R"({"model":"x","tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{}}}}],"stop":null,"logit_bias":{"50256":-100}})",
         "{\"model\":\"caf\xc3\xa9\",\"stream\":[true],\"x\":[[[],{}],[\"\"]]}",
+        R"({"stream":true,"model":"m","stream_options":{"include_usage":false,"x":[1]},"n":1})",
+        R"({"model":"m", "stream_options" : { } ,"stream":true})",
+        R"( {"stream":true,"model":"m","stream_options":null})",
     };
     const char* seed = std::getenv("AGENTE_FUZZ_SEED");   // another seed explores further
     std::mt19937 rng(seed ? static_cast<unsigned>(std::atoi(seed)) : 20261124u);
@@ -198,6 +242,7 @@ TEST(RequestBody, MutatedBodiesAgreeWithASecondParser) {
         ASSERT_EQ(body->stream(), tree.value("stream", false));
         tree["model"] = "up/\"x\"";
         ASSERT_EQ(nlohmann::json::parse(body->with_model(quoted("up/\"x\""))), tree);
+        ASSERT_EQ(nlohmann::json::parse(body->with_model(quoted("up/\"x\""), true)), asking_usage(tree));
     }
     EXPECT_GT(valid, 1000);   // the mutants must still reach the valid paths, not only the errors
 }

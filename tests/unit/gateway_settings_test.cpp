@@ -52,7 +52,7 @@ targets = [{ provider = "kimi", model = "kimi-k2-0905-preview" }, { provider = "
 
 TEST(GatewaySettings, ReadsEveryTable) {
     auto s = load_gateway_settings(parse(good), "server.conf");
-    EXPECT_EQ(s.api_keys.size(), 2u);
+    EXPECT_EQ(s.clients.size(), 2u);
     EXPECT_EQ(s.max_concurrent_streams, 4);
     EXPECT_EQ(s.stream_keepalive.count(), 500);
     EXPECT_EQ(s.stream_timeout.count(), 300'000);   // the seed's STREAM_TIMEOUT_SECONDS
@@ -79,6 +79,23 @@ TEST(GatewaySettings, ErrorsNameFileAndLine) {
               "server.conf:5: models.m.targets: unknown provider \"nope\" (add a [providers.nope] table)");
     EXPECT_EQ(error_of("[models.m]\ntargets = []\n"),
               "server.conf:2: models.m.targets: expected a non-empty list of { provider, model } tables");
+}
+
+TEST(GatewaySettings, AModelMayAnswerFromVectorStores) {
+    std::string text = std::string(good) + "\n[models.\"kb\"]\ntargets = [{ provider = \"kimi\", model = \"k\" }]\n"
+                                           "vector_stores = [\"manuals\", \"vs_abc\"]\nmax_sources = 8\n";
+    auto s = load_gateway_settings(parse(text), "server.conf");
+    EXPECT_EQ(s.model("kb")->retrieval.vector_stores, (std::vector<std::string>{"manuals", "vs_abc"}));
+    EXPECT_EQ(s.model("kb")->retrieval.max_sources, 8);
+    EXPECT_TRUE(s.model("kimi-k2")->retrieval.vector_stores.empty());   // a plain proxied model
+    EXPECT_EQ(s.model("kimi-k2")->retrieval.max_sources, 5);
+    EXPECT_EQ(error_of("[models.m]\ntargets = [{ provider = \"p\", model = \"x\" }]\nvector_stores = [\"\"]\n"),
+              "server.conf:3: models.m.vector_stores: expected non-empty strings, got ''");
+    EXPECT_EQ(error_of("[models.m]\ntargets = [{ provider = \"p\", model = \"x\" }]\nmax_sources = 21\n"),
+              "server.conf:3: models.m.max_sources: expected 1..20, got 21");
+    EXPECT_EQ(s.model("kb")->retrieval.retrieval_turns, 4);
+    EXPECT_EQ(error_of("[models.m]\ntargets = [{ provider = \"p\", model = \"x\" }]\nretrieval_turns = -1\n"),
+              "server.conf:3: models.m.retrieval_turns: expected 0..50, got -1");
 }
 
 TEST(GatewaySettings, SecretsFromTheEnvironmentAndFiles) {
@@ -110,9 +127,51 @@ TEST(GatewaySettings, InlineKeysAndTokenWithBlanksAreRefused) {
               "server.conf:2: gateway.api_keys_file (line 4): the secret has a blank or a control character inside it");
     std::ofstream(keys) << "# clients\nsk-one\n  sk-two  \n";
     auto s = load_gateway_settings(parse("[gateway]\napi_keys = [\"k0\"]\napi_keys_file = \"" + keys + "\"\n"), "server.conf");
-    EXPECT_EQ(s.api_keys, (std::vector<std::string>{"k0", "sk-one", "sk-two"}));
+    EXPECT_EQ(s.client_keys(), (std::vector<std::string>{"k0", "sk-one", "sk-two"}));
     std::remove(keys.c_str());
     ::rmdir(dir);
+}
+
+// Named client keys beside the flat list: a name for /metrics, one secret, optional limits.
+TEST(GatewaySettings, NamedClientKeysWithLimits) {
+    ::setenv("AGENTE_TEST_CLIENT_KEY", "sk-bob", 1);
+    auto s = load_gateway_settings(parse("[gateway]\napi_keys = [\"sk-flat\"]\n"
+                                         "[gateway.clients.alice]\nkey = \"sk-alice\"\nrpm = 60\ntpm = 10000\nmax_streams = 2\n"
+                                         "[gateway.clients.bob]\nkey_env = \"AGENTE_TEST_CLIENT_KEY\"\n"),
+                                   "server.conf");
+    ::unsetenv("AGENTE_TEST_CLIENT_KEY");
+    ASSERT_EQ(s.clients.size(), 3u);
+    EXPECT_EQ(s.clients[0].name, "api_keys");   // the flat list's keys share this name, and have no limits
+    EXPECT_FALSE(s.clients[0].limits.any());
+    EXPECT_EQ(s.clients[1].name, "alice");
+    EXPECT_EQ(s.clients[1].key, "sk-alice");
+    EXPECT_EQ(s.clients[1].limits.requests_per_minute, 60);
+    EXPECT_EQ(s.clients[1].limits.tokens_per_minute, 10000);
+    EXPECT_EQ(s.clients[1].limits.max_streams, 2);
+    EXPECT_EQ(s.clients[2].key, "sk-bob");
+    EXPECT_FALSE(s.clients[2].limits.any());
+    EXPECT_EQ(s.client_keys(), (std::vector<std::string>{"sk-flat", "sk-alice", "sk-bob"}));
+}
+
+TEST(GatewaySettings, NamedClientKeyErrorsNameFileAndLine) {
+    EXPECT_EQ(error_of("[gateway.clients.alice]\nrpm = 3\n"),
+              "server.conf:1: gateway.clients.alice.key: missing: give key, key_env or key_file");
+    EXPECT_EQ(error_of("[gateway.clients.alice]\nkey = \"k\"\nrpm = 0\n"),
+              "server.conf:3: gateway.clients.alice.rpm: expected 1..1000000000, got 0");
+    EXPECT_EQ(error_of("[gateway.clients.alice]\nkey = \"k\"\nrps = 3\n"),
+              "server.conf:3: gateway.clients.alice.rps: unknown setting");
+    EXPECT_EQ(error_of("[gateway.clients.alice]\nkey = \"k\"\nkey_env = \"X\"\n"),
+              "server.conf:3: gateway.clients.alice.key_env: give one of key, key_env or key_file, not several");
+    EXPECT_EQ(error_of("[gateway.clients.api_keys]\nkey = \"k\"\n"),
+              "server.conf:1: gateway.clients.api_keys: expected a name of 1..47 letters, digits, '_', '-' or '.' "
+              "(not \"api_keys\", the flat list's name)");
+    EXPECT_EQ(error_of("[gateway]\napi_keys = [\"k\"]\n[gateway.clients.alice]\nkey = \"k\"\n"),
+              "server.conf:3: gateway.clients.alice: the same key as one in api_keys");
+    EXPECT_EQ(error_of("[gateway.clients.a]\nkey = \"k\"\n[gateway.clients.b]\nkey = \"k\"\n"),
+              "server.conf:3: gateway.clients.b: the same key as gateway.clients.a");
+    EXPECT_EQ(error_of("[gateway.clients.alice]\nkey = \"k k\"\n"),
+              "server.conf:2: gateway.clients.alice.key: the secret has a blank or a control character inside it");
+    EXPECT_EQ(error_of("[gateway]\nclients = 3\n"), "server.conf:2: gateway.clients: expected a table, got 3");
 }
 
 TEST(GatewaySettings, PrivateCaBundlePerProvider) {

@@ -118,14 +118,22 @@ TEST_F(RagEngine, AnUnchangedFileEmbedsNothingAndAChangedOneOnlyItsChangedChunks
     EXPECT_EQ(a.chunks, 2);
 }
 
+// Notes `from` to `to` - 1, a third of them on bees; their file ids.
+std::vector<std::string> add_notes(RagEngine& t, const std::string& vs, int from, int to) {
+    std::vector<std::string> ids;
+    for (int i = from; i < to; ++i) {
+        std::string text = "# Note " + std::to_string(i) + "\n\nnote number " + std::to_string(i) + " about " +
+                           (i % 3 ? "tides and the moon" : "bees and honey") + ".\n";
+        ids.push_back(t.upload("n" + std::to_string(i) + ".md", text));
+        t.attach(vs, ids.back(), nlohmann::json{{"n", i}, {"bees", i % 3 == 0}}.dump());
+    }
+    return ids;
+}
+
 TEST_F(RagEngine, MaxNumResultsComeBackWheneverThatManyChunksMatchEvenThroughHnsw) {
     engine = make_engine(embedder, 30);   // HNSW above 30 vectors
     std::string vs = engine->db()->create_store("many", "english", "{}").id;
-    for (int i = 0; i < 60; ++i) {
-        std::string text = "# Note " + std::to_string(i) + "\n\nnote number " + std::to_string(i) + " about " +
-                           (i % 3 ? "tides and the moon" : "bees and honey") + ".\n";
-        attach(vs, upload("n" + std::to_string(i) + ".md", text), nlohmann::json{{"n", i}, {"bees", i % 3 == 0}}.dump());
-    }
+    add_notes(*this, vs, 0, 60);
     SearchRequest warm;
     warm.query = "moon";
     engine->search(vs, warm);              // loads the index; queues the graph's build
@@ -140,6 +148,74 @@ TEST_F(RagEngine, MaxNumResultsComeBackWheneverThatManyChunksMatchEvenThroughHns
         EXPECT_EQ(page.hits.size(), 20u);   // BM25 finds the bees notes by "and"
         for (auto& h : page.hits) EXPECT_EQ(h.attributes["bees"], true);
     }
+}
+
+// What a process finds for a few questions, by vectors alone (through its graph, once built).
+std::vector<std::string> vector_answers(Engine& e, const std::string& vs) {
+    e.search(vs, SearchRequest{.query = "moon"});   // loads the store; queues its graph
+    e.indexes().wait_for_builds();
+    std::vector<std::string> out;
+    for (const char* q : {"note number 7", "bees and honey", "tides", "note number 64 about"}) {
+        SearchRequest r;
+        r.query = q;
+        r.max_num_results = 5;
+        r.ranker = Ranker::vector;
+        for (auto& h : e.search(vs, r).hits) out.push_back(h.filename);
+    }
+    return out;
+}
+
+TEST_F(RagEngine, AReplacedProcessLoadsTheSavedGraphAndCatchesUpWithWhatChangedSince) {
+    engine = make_engine(embedder, 30);
+    std::string vs = engine->db()->create_store("many", "english", "{}").id;
+    auto ids = add_notes(*this, vs, 0, 60);
+    auto first = vector_answers(*engine, vs);
+    EXPECT_EQ(engine->indexes().counts().built, 1);
+
+    engine = make_engine(embedder, 30);   // a dirty worker replaced: same state directory, nothing in memory
+    EXPECT_EQ(vector_answers(*engine, vs), first);
+    EXPECT_EQ(engine->indexes().counts().loaded, 1);
+    EXPECT_EQ(engine->indexes().counts().built, 0);
+
+    // Changes after the save: the next process loads the graph, drops what is gone, adds what is new.
+    engine->db()->detach(vs, ids[7]);
+    add_notes(*this, vs, 60, 66);
+    auto before_restart = vector_answers(*engine, vs);
+    engine = make_engine(embedder, 30);
+    EXPECT_EQ(vector_answers(*engine, vs), before_restart);
+    EXPECT_EQ(engine->indexes().counts().loaded, 1);
+    EXPECT_EQ(engine->indexes().counts().built, 0);
+    EXPECT_NE(std::find(before_restart.begin(), before_restart.end(), "n64.md"), before_restart.end());
+    // A deleted store's graph goes with it.
+    EXPECT_FALSE(std::filesystem::is_empty(dir.path() + "/rag-index"));
+    EXPECT_TRUE(engine->delete_store(vs));
+    EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/rag-index"));
+}
+
+TEST_F(RagEngine, ASavedGraphCutShortOrOverwrittenIsRebuiltNotTrusted) {
+    engine = make_engine(embedder, 30);
+    std::string vs = engine->db()->create_store("many", "english", "{}").id;
+    add_notes(*this, vs, 0, 60);
+    auto first = vector_answers(*engine, vs);
+    for (auto& f : std::filesystem::directory_iterator(dir.path() + "/rag-index"))
+        if (f.path().extension() == ".hnsw") std::filesystem::resize_file(f.path(), std::filesystem::file_size(f.path()) / 2);
+    engine = make_engine(embedder, 30);
+    EXPECT_EQ(vector_answers(*engine, vs), first);
+    EXPECT_EQ(engine->indexes().counts().built, 1);   // and saved again, whole
+    engine = make_engine(embedder, 30);
+    EXPECT_EQ(vector_answers(*engine, vs), first);
+    EXPECT_EQ(engine->indexes().counts().loaded, 1);
+    // Links that point nowhere (same length, bytes overwritten) are refused before any search walks them.
+    for (auto& f : std::filesystem::directory_iterator(dir.path() + "/rag-index"))
+        if (f.path().extension() == ".hnsw") {
+            std::fstream io(f.path(), std::ios::in | std::ios::out | std::ios::binary);
+            io.seekp(std::streamoff(std::filesystem::file_size(f.path()) / 3));
+            std::string junk(4096, '\xff');
+            io.write(junk.data(), std::streamsize(junk.size()));
+        }
+    engine = make_engine(embedder, 30);
+    EXPECT_EQ(vector_answers(*engine, vs), first);
+    EXPECT_EQ(engine->indexes().counts().built, 1);
 }
 
 TEST_F(RagEngine, BrokenAndUnsupportedFilesFailSayingWhyAndNothingElseIsAffected) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,8 +19,13 @@ public:
     FakeUpstream() {
         int out[2];
         if (pipe(out) != 0) return;
+        pid_t parent = getpid();
         pid_ = fork();
         if (pid_ == 0) {
+            // Dies with the test: a test binary that crashed used to leave it holding ctest's
+            // output pipe, and a crash looked like a hang.
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getppid() != parent) _exit(127);
             dup2(out[1], 1);
             close(out[0]);
             std::string script = std::string(AGENTE_SOURCE_DIR) + "/tests/fake_upstream/fake_openai.py";

@@ -3,7 +3,7 @@
 // the next process, or ends failed once it has been interrupted too often.
 #include "app/rag/owner.hpp"
 #include "app/rag/schema.hpp"
-#include "app/rag/store.hpp"
+#include "app/rag/sqlite_store.hpp"
 
 #include "rag_fixtures.hpp"
 
@@ -22,7 +22,7 @@ constexpr const char* owner_a = "1:1";   // an owner string no live process has
 struct RagStore : ::testing::Test {
     ScratchDir dir;
     std::string path = dir.path() + "/rag.sqlite3";
-    Store db{path, 2000ms};
+    SqliteStore db{path, 2000ms};
 
     StoredChunk chunk(const std::string& text, std::vector<std::string> headings = {}, int page = 0) {
         Chunk c{text, std::move(headings), page, 1};
@@ -44,7 +44,7 @@ struct RagStore : ::testing::Test {
 
 TEST_F(RagStore, AFreshDatabaseIsAtTheLastSchemaVersion) {
     EXPECT_EQ(db.schema_version(), rag_migrations().back().version);
-    Store again(path, 2000ms);   // opening again applies nothing
+    SqliteStore again(path, 2000ms);   // opening again applies nothing
     EXPECT_EQ(again.schema_version(), rag_migrations().back().version);
 }
 
@@ -152,7 +152,7 @@ TEST_F(RagStore, AFileWhoseOwnerDiedIsResumedByTheNextProcess) {
     // A child claims the file and is SIGKILLed mid-ingest.
     pid_t child = fork();
     if (child == 0) {
-        Store mine(path, 2000ms);
+        SqliteStore mine(path, 2000ms);
         auto c = mine.claim_next(this_process_owner(), 3);
         _exit(c ? 0 : 1);
     }

@@ -2,10 +2,13 @@
 // filter never makes a search return fewer than k hits while k vectors match it.
 #include "app/rag/vector_index.hpp"
 
+#include "rag_fixtures.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <random>
 #include <set>
 
@@ -89,17 +92,21 @@ struct RagHnsw : ::testing::Test {
     }
 };
 
-TEST_F(RagHnsw, RecallAtTenIsAtLeast95PercentOfExact) {
-    auto queries = clustered(200, dims, 20, 99);
+// The share of exact search's top 10 that `idx.search` finds, over `queries`.
+double recall_at_10(const VectorIndex& exact, const VectorIndex& idx, const std::vector<std::vector<float>>& queries) {
     std::size_t found = 0, wanted = 0;
     for (auto& q : queries) {
-        auto truth = labels(exact_index.exact(q.data(), 10, nullptr));
-        auto got = labels(hnsw_index.search(q.data(), 10, nullptr, HnswOptions{}.ef_search));
+        auto truth = labels(exact.exact(q.data(), 10, nullptr));
+        auto got = labels(idx.search(q.data(), 10, nullptr, HnswOptions{}.ef_search));
         std::set<long> t(truth.begin(), truth.end());
         for (long l : got) found += t.count(l);
         wanted += truth.size();
     }
-    EXPECT_GE(double(found) / double(wanted), 0.95);
+    return double(found) / double(wanted);
+}
+
+TEST_F(RagHnsw, RecallAtTenIsAtLeast95PercentOfExact) {
+    EXPECT_GE(recall_at_10(exact_index, hnsw_index, clustered(200, dims, 20, 99)), 0.95);
 }
 
 TEST_F(RagHnsw, AFilterReturnsKWheneverKMatchHoweverSelective) {
@@ -152,6 +159,56 @@ TEST_F(RagHnsw, RowsAddedAfterTheSnapshotAreInsertedWhenTheGraphIsAdopted) {
     EXPECT_EQ(hits[0].label, 1100);
     for (auto& h : idx.search(data[3].data(), 20, nullptr, 64)) EXPECT_NE(h.label, 3);
     EXPECT_GT(idx.memory_bytes(), 1199u * dims * sizeof(float));
+}
+
+// A saved graph, loaded by a process whose store changed meanwhile: chunk 10 gone, chunk 11
+// re-embedded (another vector), chunks 4000..4099 new, and the groups renumbered.
+TEST_F(RagHnsw, ASavedGraphIsAdoptedWithWhatChangedSinceAndSearchesAsWellAsANewOne) {
+    testing::ScratchDir dir;
+    std::string path = dir.path() + "/g.hnsw";
+    hnsw_index.save_graph(path);
+    auto graph = VectorIndex::load_graph(dims, path);
+    auto more = clustered(100, dims, 20, 23);
+    VectorIndex idx(dims);
+    for (std::size_t i = 0; i < n; ++i)
+        if (i != 10) idx.add(long(i), int((i + 1) % 10), i == 11 ? more[0].data() : data[i].data());
+    for (std::size_t i = 0; i < more.size(); ++i) idx.add(long(n + i), int(i % 10), more[i].data());
+    ASSERT_TRUE(idx.adopt_saved(graph, hnsw_index.row_labels(), 0.75));
+    EXPECT_TRUE(idx.uses_hnsw());
+    EXPECT_EQ(idx.size(), n - 1 + more.size());
+    EXPECT_FALSE(idx.contains(10));
+    EXPECT_EQ(labels(idx.search(more[0].data(), 1, nullptr, 64))[0], 11);       // its new vector
+    EXPECT_EQ(labels(idx.search(more[50].data(), 1, nullptr, 64))[0], long(n + 50));
+    std::vector<char> group(10, 0);
+    group[4] = 1;   // the new numbering: chunk 3 is in group 4
+    for (auto& h : idx.search(data[3].data(), 20, &group, 64)) EXPECT_EQ((h.label + 1) % 10, 4) << h.label;
+    EXPECT_GE(recall_at_10(idx, idx, clustered(100, dims, 20, 99)), 0.95);
+}
+
+TEST_F(RagHnsw, ASavedGraphThatMatchesTooLittleIsNotAdopted) {
+    testing::ScratchDir dir;
+    std::string path = dir.path() + "/g.hnsw";
+    hnsw_index.save_graph(path);
+    VectorIndex idx(dims);
+    for (std::size_t i = 0; i < n / 2; ++i) idx.add(long(i), 0, data[i].data());   // half the store deleted
+    EXPECT_FALSE(idx.adopt_saved(VectorIndex::load_graph(dims, path), hnsw_index.row_labels(), 0.75));
+    EXPECT_FALSE(idx.uses_hnsw());
+    EXPECT_EQ(idx.size(), n / 2);
+}
+
+TEST_F(RagHnsw, ASavedGraphWithALinkOutOfRangeOrAnotherDimensionIsRefused) {
+    testing::ScratchDir dir;
+    std::string path = dir.path() + "/g.hnsw";
+    hnsw_index.save_graph(path);
+    EXPECT_THROW(VectorIndex::load_graph(dims * 2, path), std::runtime_error);
+    {
+        // hnswlib's header is 96 bytes; node 0's level-0 list follows: its count, then its links.
+        std::fstream io(path, std::ios::in | std::ios::out | std::ios::binary);
+        io.seekp(96 + 4);
+        const unsigned int far = 0xfffffff0u;
+        io.write(reinterpret_cast<const char*>(&far), sizeof far);
+    }
+    EXPECT_THROW(VectorIndex::load_graph(dims, path), std::runtime_error);
 }
 
 }  // namespace

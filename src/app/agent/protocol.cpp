@@ -24,6 +24,23 @@ json text_part(Dialect d, const std::string& text) {
     return p;
 }
 
+// A2A's structured part: v1.0's Part with `data` (and its media type), v0.3's DataPart (kind "data",
+// an object).
+json data_part(Dialect d, json data) {
+    json p = json::object();
+    if (d == Dialect::v03) p["kind"] = "data";
+    p["data"] = std::move(data);
+    if (d == Dialect::v1) p["mediaType"] = "application/json";
+    return p;
+}
+
+// The parts of a reply: its text, then its citations (when the agent is grounded) as structured data.
+json reply_parts(Dialect d, const std::string& text, const json& citations) {
+    json parts = json::array({text_part(d, text)});
+    if (!citations.is_null()) parts.push_back(citations_part(d, citations));
+    return parts;
+}
+
 // The text of a part in either shape: {"text": "..."} or {"kind": "text", "text": "..."}. Other
 // kinds (files, data) carry no text for the model and are skipped.
 std::optional<std::string> part_text(const json& part, std::string& out) {
@@ -113,8 +130,11 @@ std::string rpc_error(const json& id, int code, std::string_view message, const 
 
 namespace {
 
-// One pass of nlohmann's SAX parser that builds nothing and stops at the top-level "id" member's
-// value: a tree of a large body costs ten times its size and seconds of the worker's loop.
+// One pass of nlohmann's SAX parser that builds nothing (a tree of a large body costs ten times its
+// size and seconds of the worker's loop) and reads the top-level "id" as parse_rpc's tree does: when
+// the member comes twice, the last one counts (nlohmann keeps the last), and a value that is no valid
+// id (an object, an array, a boolean) is no id. So it reads on to the end or the first error; stopping
+// at the first "id" made an answer echo another id than the full parse on a body with two.
 class IdFinder final : public nlohmann::json_sax<json> {
 public:
     json id = nullptr;
@@ -132,14 +152,18 @@ public:
     bool number_integer(number_integer_t n) override { return scalar(n); }
     bool number_unsigned(number_unsigned_t n) override { return scalar(n); }
     bool number_float(number_float_t n, const string_t&) override { return scalar(n); }
-    bool string(string_t& v) override { return scalar(v); }
+    bool string(string_t& v) override { return scalar(std::move(v)); }
     bool binary(binary_t&) override { return true; }
     bool parse_error(std::size_t, const std::string&, const nlohmann::json::exception&) override { return false; }
 
 private:
     // Only a top-level object has an id; an object or array as the id's value is no id.
     bool enter(bool object) {
-        if (at_id_ || (depth_ == 0 && !object)) return false;
+        if (depth_ == 0 && !object) return false;
+        if (at_id_) {
+            id = nullptr;
+            at_id_ = false;
+        }
         ++depth_;
         return true;
     }
@@ -147,11 +171,16 @@ private:
         --depth_;
         return true;
     }
-    // Stops at the id's value.
-    bool scalar(json v) {
-        if (!at_id_) return depth_ > 0;  // a top-level scalar has no id
-        if (valid_id_type(v)) id = std::move(v);
-        return false;
+    // The id's value is built (the last one counts); any other value is passed over without a copy.
+    template <typename T>
+    bool scalar(T&& v) {
+        if (at_id_) {
+            json value(std::forward<T>(v));
+            id = nullptr;
+            if (valid_id_type(value)) id = std::move(value);
+            at_id_ = false;
+        }
+        return depth_ > 0;  // a top-level scalar has no id
     }
 
     int depth_ = 0;
@@ -269,9 +298,11 @@ std::optional<TaskState> parse_state(std::string_view stored) {
     return std::nullopt;
 }
 
-json execute_result(const std::string& text, const std::string& context_id) {
+json citations_part(Dialect d, const json& citations) { return data_part(d, json{{"citations", citations}}); }
+
+json execute_result(const std::string& text, const std::string& context_id, const json& citations) {
     return json{{"kind", "message"}, {"messageId", new_id()}, {"role", "agent"}, {"contextId", context_id},
-                {"parts", json::array({text_part(Dialect::v03, text)})}};
+                {"parts", reply_parts(Dialect::v03, text, citations)}};
 }
 
 json agent_message(Dialect d, const std::string& text, const std::string& context_id, const std::string& task_id) {
@@ -286,7 +317,7 @@ json agent_message(Dialect d, const std::string& text, const std::string& contex
 }
 
 json task_object(Dialect d, const std::string& id, const std::string& context_id, TaskState state,
-                 const std::string& reply, const std::string& timestamp) {
+                 const std::string& reply, const std::string& timestamp, const json& citations) {
     json status = {{"state", state_name(state, d)}, {"timestamp", timestamp}};
     json t = json::object();
     if (d == Dialect::v03) t["kind"] = "task";
@@ -295,7 +326,7 @@ json task_object(Dialect d, const std::string& id, const std::string& context_id
     if (state == TaskState::failed && !reply.empty()) status["message"] = agent_message(d, reply, context_id, id);
     t["status"] = status;
     if (state == TaskState::completed || (state == TaskState::canceled && !reply.empty())) {
-        json artifact = {{"artifactId", id + "-reply"}, {"name", "reply"}, {"parts", json::array({text_part(d, reply)})}};
+        json artifact = {{"artifactId", id + "-reply"}, {"name", "reply"}, {"parts", reply_parts(d, reply, citations)}};
         t["artifacts"] = json::array({artifact});
     }
     return t;
@@ -321,7 +352,12 @@ json status_update_event(Dialect d, const std::string& task_id, const std::strin
 
 json artifact_update_event(Dialect d, const std::string& task_id, const std::string& context_id,
                            const std::string& artifact_id, const std::string& text, bool append, bool last_chunk) {
-    json artifact = {{"artifactId", artifact_id}, {"name", "reply"}, {"parts", json::array({text_part(d, text)})}};
+    return artifact_parts_event(d, task_id, context_id, artifact_id, json::array({text_part(d, text)}), append, last_chunk);
+}
+
+json artifact_parts_event(Dialect d, const std::string& task_id, const std::string& context_id,
+                          const std::string& artifact_id, json parts, bool append, bool last_chunk) {
+    json artifact = {{"artifactId", artifact_id}, {"name", "reply"}, {"parts", std::move(parts)}};
     json e = {{"taskId", task_id}, {"contextId", context_id}, {"artifact", artifact}, {"append", append},
               {"lastChunk", last_chunk}};
     if (d == Dialect::v1) return json{{"artifactUpdate", e}};

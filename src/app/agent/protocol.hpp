@@ -93,12 +93,20 @@ enum class TaskState { submitted, working, completed, failed, canceled };
 std::string_view state_name(TaskState s, Dialect d);
 std::optional<TaskState> parse_state(std::string_view stored);   // the names store.cpp keeps (v0.3's)
 
-// The reply of "execute": a v0.3-shaped agent message, as the seed's clients read it.
-json execute_result(const std::string& text, const std::string& context_id);
+// A grounded agent's citations (docs/rag.md's objects) as A2A structured data: a Part with `data`
+// {"citations": [...]} (v1.0, media type application/json), a DataPart (v0.3). A2A puts structured
+// results in data parts; a reply's parts are its text, then this one when the agent is grounded.
+json citations_part(Dialect d, const json& citations);
+
+// The reply of "execute": a v0.3-shaped agent message, as the seed's clients read it. `citations`
+// null: the agent is not grounded, the message has its text part only.
+json execute_result(const std::string& text, const std::string& context_id, const json& citations = nullptr);
 
 json agent_message(Dialect d, const std::string& text, const std::string& context_id, const std::string& task_id);
+// A completed task's artifact "reply" holds the text, and the citations part when `citations` is
+// not null.
 json task_object(Dialect d, const std::string& id, const std::string& context_id, TaskState state,
-                 const std::string& reply, const std::string& timestamp);
+                 const std::string& reply, const std::string& timestamp, const json& citations = nullptr);
 // SendMessage's result: v1.0 wraps the task ({"task": ...}); v0.3 is the task itself.
 json send_result(Dialect d, json task);
 // Stream events. v1.0 wraps each ({"task"}, {"statusUpdate"}, {"artifactUpdate"}); v0.3 tags it.
@@ -107,6 +115,9 @@ json status_update_event(Dialect d, const std::string& task_id, const std::strin
                          bool final, const std::string& message_text);
 json artifact_update_event(Dialect d, const std::string& task_id, const std::string& context_id,
                            const std::string& artifact_id, const std::string& text, bool append, bool last_chunk);
+// The same with any parts (a stream's last update: the citations part).
+json artifact_parts_event(Dialect d, const std::string& task_id, const std::string& context_id,
+                          const std::string& artifact_id, json parts, bool append, bool last_chunk);
 
 // The cards. `base_url` is where clients reach us ("http://127.0.0.1:8000").
 json agent_card(const AgentSettings& settings, const std::string& base_url);          // A2A v1.0

@@ -50,7 +50,11 @@ bool valid_id(std::string_view id) {
 const std::set<std::string> agent_keys{"name", "description", "version", "url", "organization", "organization_url",
                                        "default_agent", "request_deadline", "state_dir", "max_contexts",
                                        "max_messages", "max_context_bytes", "max_tasks", "busy_timeout"};
-const std::set<std::string> agent_def_keys{"name", "description", "model", "system_prompt", "params", "skills"};
+std::set<std::string> agent_def_keys() {
+    std::set<std::string> keys = retrieval_keys();
+    keys.insert({"name", "description", "model", "system_prompt", "params", "skills"});
+    return keys;
+}
 const std::set<std::string> skill_keys{"id", "name", "description", "tags", "examples"};
 
 AgentSettings read_agent(const toml::table& t, const std::string& file) {
@@ -100,7 +104,7 @@ std::vector<AgentDef> read_agents(const toml::table& section, const std::string&
         const toml::table* t = v.as_table();
         if (!t) fail(file, v, "agents." + id, "expected a table [agents." + id + "]");
         if (!valid_id(id)) fail(file, v, "agents." + id, "an agent id is letters, digits, '-', '_' or '.'");
-        check_keys(*t, file, prefix, agent_def_keys);
+        check_keys(*t, file, prefix, agent_def_keys());
         AgentDef a;
         a.id = id;
         a.name = get_string(*t, file, prefix, "name", id, true);
@@ -109,6 +113,7 @@ std::vector<AgentDef> read_agents(const toml::table& section, const std::string&
         if (!model) fail(file, *t, prefix + "model", "required: a public model name of the gateway ([models.\"NAME\"])");
         a.model = get_string(*t, file, prefix, "model", {}, true);
         a.system_prompt = get_string(*t, file, prefix, "system_prompt");
+        a.retrieval = read_retrieval(*t, file, prefix);
         if (const toml::node* p = t->get("params")) {
             if (!p->is_table()) fail(file, *p, prefix + "params", "expected a table of request fields, got " + show(*p));
             nlohmann::json j = to_json(*p, file, prefix + "params");

@@ -2,6 +2,8 @@
 // (one table per agent) of server.conf. Validation errors name server.conf's file:line.
 #pragma once
 
+#include "app/common/retrieval.hpp"
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -29,6 +31,9 @@ struct AgentDef {
     std::string model;                  // a public model name of the gateway ([models."NAME"])
     std::string system_prompt;
     std::string params_json = "{}";     // extra fields of the upstream request (temperature, max_tokens...)
+    // Answers grounded in these vector stores, with citations, as a [models."NAME"] with the same
+    // keys (docs/agent.md); none: the model's own (grounded when it names stores), else plain.
+    app::Retrieval retrieval;
     std::vector<Skill> skills;
 };
 

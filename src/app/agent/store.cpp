@@ -17,8 +17,8 @@ namespace {
 using sqlite::Stmt;
 using sqlite::Transaction;
 
-// Opening a database other workers are opening too may meet a lock the busy timeout does not cover.
-constexpr int open_attempts = 5;
+// Opening a database other workers are opening too may meet a lock the busy timeout does not cover
+// (LazyStore's attempts).
 constexpr auto open_retry_pause = std::chrono::milliseconds(50);
 
 constexpr const char* schema = R"sql(
@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     state TEXT NOT NULL,
     reply TEXT NOT NULL,
     updated TEXT NOT NULL,
-    cancel_requested INTEGER NOT NULL DEFAULT 0
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    citations TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS tasks_by_context ON tasks(context_id);
 )sql";
@@ -72,6 +73,7 @@ ContextStore::ContextStore(const std::string& path, StoreLimits limits) : path_(
         exec("PRAGMA journal_mode=WAL");
         exec("PRAGMA synchronous=NORMAL");
         exec(schema);
+        add_citations_column();
     } catch (...) {
         sqlite3_close(db_);
         db_ = nullptr;
@@ -80,6 +82,20 @@ ContextStore::ContextStore(const std::string& path, StoreLimits limits) : path_(
 }
 
 ContextStore::~ContextStore() { sqlite3_close(db_); }
+
+// A database made before tasks kept their citations gets the column. Workers open it at once: one
+// that finds the column added meanwhile (SQLite's "duplicate column name") has what it wanted.
+void ContextStore::add_citations_column() {
+    {
+        Stmt s(db_, "SELECT COUNT(*) FROM pragma_table_info('tasks') WHERE name = 'citations'");
+        if (s.step() && s.integer(0) > 0) return;
+    }
+    try {
+        exec("ALTER TABLE tasks ADD COLUMN citations TEXT NOT NULL DEFAULT ''");
+    } catch (const std::runtime_error& e) {
+        if (std::string_view(e.what()).find("duplicate column") == std::string_view::npos) throw;
+    }
+}
 
 void ContextStore::exec(const char* sql) {
     char* err = nullptr;
@@ -152,9 +168,11 @@ void ContextStore::evict() {
 
 void ContextStore::put_task(const StoredTask& task) {
     Transaction t(db_);
-    Stmt s(db_, "INSERT INTO tasks(id, context_id, state, reply, updated) VALUES(?1, ?2, ?3, ?4, ?5) "
-                "ON CONFLICT(id) DO UPDATE SET state = excluded.state, reply = excluded.reply, updated = excluded.updated");
-    s.bind(1, task.id).bind(2, task.context_id).bind(3, task.state).bind(4, task.reply).bind(5, task.updated).step();
+    Stmt s(db_, "INSERT INTO tasks(id, context_id, state, reply, updated, citations) VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
+                "ON CONFLICT(id) DO UPDATE SET state = excluded.state, reply = excluded.reply, updated = excluded.updated, "
+                "citations = excluded.citations");
+    s.bind(1, task.id).bind(2, task.context_id).bind(3, task.state).bind(4, task.reply).bind(5, task.updated);
+    s.bind(6, task.citations).step();
     {
         Stmt d(db_, "DELETE FROM tasks WHERE seq <= (SELECT MAX(seq) FROM tasks) - ?1");
         d.bind(1, long(limits_.max_tasks)).step();
@@ -163,10 +181,10 @@ void ContextStore::put_task(const StoredTask& task) {
 }
 
 std::optional<StoredTask> ContextStore::get_task(const std::string& id) {
-    Stmt s(db_, "SELECT id, context_id, state, reply, updated, cancel_requested FROM tasks WHERE id = ?1");
+    Stmt s(db_, "SELECT id, context_id, state, reply, updated, cancel_requested, citations FROM tasks WHERE id = ?1");
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
-    return StoredTask{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.integer(5) != 0};
+    return StoredTask{s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.integer(5) != 0, s.text(6)};
 }
 
 bool ContextStore::request_cancel(const std::string& id) {
@@ -210,7 +228,15 @@ long ContextStore::task_count() {
     return s.integer(0);
 }
 
-StoreThread::StoreThread(std::string path, StoreLimits limits) : path_(std::move(path)), limits_(limits) {}
+StoreOpener sqlite_opener(std::string path, StoreLimits limits) {
+    return [path = std::move(path), limits]() -> std::unique_ptr<ConversationStore> {
+        std::filesystem::path dir = std::filesystem::path(path).parent_path();
+        if (!dir.empty()) std::filesystem::create_directories(dir);
+        return std::make_unique<ContextStore>(path, limits);
+    };
+}
+
+StoreThread::StoreThread(StoreOpener open, int open_attempts) : open_(std::move(open)), open_attempts_(open_attempts) {}
 
 StoreThread::~StoreThread() {
     {
@@ -225,13 +251,13 @@ void StoreThread::submit(Job job) {
     {
         std::lock_guard lock(mutex_);
         jobs_.push_back(std::move(job));
-        if (!thread_.joinable()) thread_ = std::thread([this] { run(path_, limits_); });
+        if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
     }
     wake_.notify_one();
 }
 
-void StoreThread::post(std::function<void(ContextStore&)> fn) {
-    submit([fn = std::move(fn)](ContextStore* store, const std::string& open_error) {
+void StoreThread::post(std::function<void(ConversationStore&)> fn) {
+    submit([fn = std::move(fn)](ConversationStore* store, const std::string& open_error) {
         if (!store) return;
         try {
             fn(*store);
@@ -241,28 +267,30 @@ void StoreThread::post(std::function<void(ContextStore&)> fn) {
     });
 }
 
-ContextStore* LazyStore::try_get() {
-    for (int attempt = 0; attempt < open_attempts && !store_; ++attempt) {
+ConversationStore* LazyStore::try_get() {
+    for (int attempt = 0; attempt < attempts_ && !store_; ++attempt) {
         if (attempt) std::this_thread::sleep_for(open_retry_pause);
         try {
-            std::filesystem::path dir = std::filesystem::path(path_).parent_path();
-            if (!dir.empty()) std::filesystem::create_directories(dir);
-            store_ = std::make_unique<ContextStore>(path_, limits_);
+            store_ = open_();
         } catch (const std::exception& e) {
             error_ = e.what();
-            if (attempt + 1 == open_attempts) spdlog::error("agent: context store: {}", error_);
+            if (attempt + 1 == attempts_) {
+                auto d = log_.admit(app::LogLimit::Clock::now());
+                if (d.log && d.left_out) spdlog::error("agent: context store: {} ({} more before not logged)", error_, d.left_out);
+                else if (d.log) spdlog::error("agent: context store: {}", error_);
+            }
         }
     }
     return store_.get();
 }
 
-ContextStore& LazyStore::get() {
-    if (ContextStore* store = try_get()) return *store;
+ConversationStore& LazyStore::get() {
+    if (ConversationStore* store = try_get()) return *store;
     throw std::runtime_error("context store unavailable: " + error_);
 }
 
-void StoreThread::run(std::string path, StoreLimits limits) {
-    LazyStore store(std::move(path), limits);
+void StoreThread::run() {
+    LazyStore store(std::move(open_), open_attempts_);
     for (;;) {
         Job job;
         {
@@ -272,7 +300,7 @@ void StoreThread::run(std::string path, StoreLimits limits) {
             job = std::move(jobs_.front());
             jobs_.pop_front();
         }
-        ContextStore* open = store.try_get();
+        ConversationStore* open = store.try_get();
         job(open, store.error());
     }
 }

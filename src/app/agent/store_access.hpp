@@ -34,6 +34,14 @@ public:
 std::string store_path(const AgentSettings& settings);
 StoreLimits store_limits(const AgentSettings& settings);
 
+// Where conversations live: PostgreSQL when [cluster] postgres_url names a server (one attempt per
+// use: a server that refused a connection refuses the next), else the SQLite file.
+struct StoreSource {
+    StoreOpener open;
+    int open_attempts;
+};
+StoreSource store_source(const Config& config, const AgentSettings& settings);
+
 // The pool's when the worker has one (context.dirty), else a thread of the worker's own.
 std::unique_ptr<StoreAccess> make_store_access(const WorkerContext& context, const AgentSettings& settings);
 

@@ -40,12 +40,13 @@ std::vector<ChatMessage> messages_of(const json& j) {
 
 json task_json(const StoredTask& t) {
     return {{"id", t.id}, {"context_id", t.context_id}, {"state", t.state}, {"reply", t.reply},
-            {"updated", t.updated}, {"cancel_requested", t.cancel_requested}};
+            {"updated", t.updated}, {"cancel_requested", t.cancel_requested}, {"citations", t.citations}};
 }
 
 StoredTask task_of(const json& j) {
     return {j.at("id").get<std::string>(), j.at("context_id").get<std::string>(), j.at("state").get<std::string>(),
-            j.at("reply").get<std::string>(), j.at("updated").get<std::string>(), j.at("cancel_requested").get<bool>()};
+            j.at("reply").get<std::string>(), j.at("updated").get<std::string>(), j.at("cancel_requested").get<bool>(),
+            j.value("citations", std::string())};
 }
 
 std::string text(const json& j) { return json_text(j); }
@@ -61,11 +62,11 @@ std::string of_ids(const std::vector<std::string>& ids) { return text(json{{"ids
 // ---- the dirty worker's side ------------------------------------------------------------------
 
 // One connection per dirty worker, shared by its job threads one at a time (SQLite connections are
-// opened without their own mutex); other dirty workers have theirs, and WAL plus the busy timeout
-// order them.
+// opened without their own mutex, and a libpq connection serves one call at a time); other dirty
+// workers have theirs, and WAL plus the busy timeout (or PostgreSQL) order them.
 class SharedStore {
 public:
-    SharedStore(std::string path, StoreLimits limits) : store_(std::move(path), limits) {}
+    explicit SharedStore(StoreSource source) : store_(std::move(source.open), source.open_attempts) {}
 
     template <class F>
     std::string with(F f) {
@@ -153,42 +154,42 @@ private:
 
 void register_store_jobs(JobRegistry& jobs, const Config& config) {
     AgentSettings settings = worker_agent_settings(config);
-    auto store = std::make_shared<SharedStore>(store_path(settings), store_limits(settings));
+    auto store = std::make_shared<SharedStore>(store_source(config, settings));
     JobOptions idempotent;   // reads, upserts and flags: running one twice changes nothing
     idempotent.idempotent = true;
     jobs.add(kind::history, [store](JobContext& job) {
         json in = json::parse(job.payload());
-        return store->with([&](ContextStore& c) { return messages_json(c.history(in.at("context_id"))); });
+        return store->with([&](ConversationStore& c) { return messages_json(c.history(in.at("context_id"))); });
     }, idempotent);
     // Not idempotent: run twice, it would store the turn twice.
     jobs.add(kind::append, [store](JobContext& job) {
         json in = json::parse(job.payload());
-        return store->with([&](ContextStore& c) {
+        return store->with([&](ConversationStore& c) {
             c.append(in.at("context_id"), messages_of(in.at("messages")));
             return json(nullptr);
         });
     });
     jobs.add(kind::put_task, [store](JobContext& job) {
         StoredTask task = task_of(json::parse(job.payload()));
-        return store->with([&](ContextStore& c) {
+        return store->with([&](ConversationStore& c) {
             c.put_task(task);
             return json(nullptr);
         });
     }, idempotent);
     jobs.add(kind::get_task, [store](JobContext& job) {
         json in = json::parse(job.payload());
-        return store->with([&](ContextStore& c) {
+        return store->with([&](ConversationStore& c) {
             auto task = c.get_task(in.at("id"));
             return task ? task_json(*task) : json(nullptr);
         });
     }, idempotent);
     jobs.add(kind::request_cancel, [store](JobContext& job) {
         json in = json::parse(job.payload());
-        return store->with([&](ContextStore& c) { return json(c.request_cancel(in.at("id"))); });
+        return store->with([&](ConversationStore& c) { return json(c.request_cancel(in.at("id"))); });
     }, idempotent);
     jobs.add(kind::cancel_requests, [store](JobContext& job) {
         json in = json::parse(job.payload());
-        return store->with([&](ContextStore& c) {
+        return store->with([&](ConversationStore& c) {
             return json(c.cancel_requests(in.at("ids").get<std::vector<std::string>>()));
         });
     }, idempotent);

@@ -1,12 +1,6 @@
 #include "app/common/auth.hpp"
 
-#include "app/common/ascii.hpp"
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-
-#include <memory>
 
 namespace agente::app {
 
@@ -16,19 +10,6 @@ namespace {
 constexpr int refusal_log_burst = 10;
 constexpr auto refusal_log_window = std::chrono::seconds(10);
 
-// Fetched once, and one context per thread: SHA256() looks the algorithm up in OpenSSL 3's provider
-// tables on every call, and EVP_Digest() allocates and frees a context, together more instructions
-// than hashing the key.
-std::array<unsigned char, 32> digest(std::string_view s) {
-    static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-    thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    std::array<unsigned char, 32> d{};
-    EVP_DigestInit_ex2(ctx.get(), sha256, nullptr);
-    EVP_DigestUpdate(ctx.get(), s.data(), s.size());
-    EVP_DigestFinal_ex(ctx.get(), d.data(), nullptr);
-    return d;
-}
-
 std::vector<std::string> one_or_none(const std::string& token) {
     if (token.empty()) return {};
     return {token};
@@ -36,24 +17,19 @@ std::vector<std::string> one_or_none(const std::string& token) {
 
 }  // namespace
 
-std::string_view bearer_token(std::string_view h) {
-    constexpr std::string_view prefix = "Bearer ";
-    if (h.size() <= prefix.size() || !istarts_with(h, prefix)) return {};
-    h.remove_prefix(prefix.size());
-    while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
-    while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
-    return h;
-}
-
 KeySet::KeySet(const std::vector<std::string>& keys) {
-    for (const auto& k : keys) digests_.push_back(digest(k));
+    for (const auto& k : keys) digests_.push_back(secret_digest(k));
 }
 
-bool KeySet::contains(std::string_view candidate) const {
-    auto d = digest(candidate);
-    int matched = 0;
-    for (const auto& k : digests_) matched |= CRYPTO_memcmp(k.data(), d.data(), d.size()) == 0;
-    return matched != 0 && !candidate.empty();
+int KeySet::find(std::string_view candidate) const {
+    auto d = secret_digest(candidate);
+    int found = -1;
+    for (int i = 0; i < int(digests_.size()); ++i) {
+        int mask = -int(same_digest(digests_[std::size_t(i)], d) != 0);   // all ones on a match: no branch
+        found = (found & ~mask) | (i & mask);
+    }
+    if (candidate.empty()) return -1;
+    return found;
 }
 
 Response unauthorized(const ErrorShape& shape, std::string_view message) {
@@ -66,15 +42,25 @@ Gatekeeper::Gatekeeper(const std::vector<std::string>& client_keys, const std::s
     : clients_(client_keys), admins_(one_or_none(admin_token)), log_limit_(refusal_log_burst, refusal_log_window) {}
 
 std::optional<Response> Gatekeeper::refuse_client(const Request& r, const ErrorShape& shape) {
+    int client = -1;
+    return refuse_client(r, shape, client);
+}
+
+std::optional<Response> Gatekeeper::refuse_client(const Request& r, const ErrorShape& shape, int& client) {
+    client = -1;
     if (clients_.empty()) return std::nullopt;
     std::string_view key = bearer_token(r.header("Authorization"));
-    if (clients_.contains(key)) return std::nullopt;
+    client = clients_.find(key);
+    if (client >= 0) return std::nullopt;
     log_refusal(r, key.empty() ? "no API key" : "a wrong API key");
     return unauthorized(shape, "missing or invalid API key");
 }
 
 std::optional<Response> Gatekeeper::refuse_admin(const Request& r, const ErrorShape& shape) {
-    std::string_view token = bearer_token(r.header("Authorization"));
+    return refuse_admin(r, bearer_token(r.header("Authorization")), shape);
+}
+
+std::optional<Response> Gatekeeper::refuse_admin(const Request& r, std::string_view token, const ErrorShape& shape) {
     if (token.empty()) {
         log_refusal(r, "no admin token");
         return unauthorized(shape, "admin token required");

@@ -11,6 +11,7 @@
 #include "app/common/log_limit.hpp"
 
 #include <agente/handler.hpp>
+#include <agente/secret.hpp>
 
 #include <array>
 #include <functional>
@@ -21,19 +22,19 @@
 
 namespace agente::app {
 
-// "Bearer <token>" → "<token>"; "" when the header has another shape.
-std::string_view bearer_token(std::string_view authorization);
-
 class KeySet {
 public:
     explicit KeySet(const std::vector<std::string>& keys);
     bool empty() const { return digests_.empty(); }
     // Compares SHA-256 digests with CRYPTO_memcmp against every key, so neither the length nor the
     // position of a match shows in the time taken. An empty candidate (no key sent) matches nothing.
-    bool contains(std::string_view candidate) const;
+    bool contains(std::string_view candidate) const { return find(candidate) >= 0; }
+    // The index of the matching key in the constructor's list, -1 for none; in the same constant
+    // time (when a key is listed twice: the last).
+    int find(std::string_view candidate) const;
 
 private:
-    std::vector<std::array<unsigned char, 32>> digests_;
+    std::vector<SecretDigest> digests_;
 };
 
 // An error answer in the endpoint's own body shape (OpenAI error object, JSON-RPC error, the seed's
@@ -51,10 +52,14 @@ public:
     // configured (the endpoints are open, as the seeds' were). Otherwise the 401 to answer, in
     // `shape`; the refusal is logged.
     std::optional<Response> refuse_client(const Request& request, const ErrorShape& shape);
+    // The same, telling which client key it was (its index in `client_keys`; -1 when open).
+    std::optional<Response> refuse_client(const Request& request, const ErrorShape& shape, int& client);
 
     // Nothing for the admin token. 401 without a token, 403 with another one (or when no admin token
     // is configured: then nobody is an admin); logged.
     std::optional<Response> refuse_admin(const Request& request, const ErrorShape& shape);
+    // The same for a token the caller found elsewhere than the Authorization header ("" for none).
+    std::optional<Response> refuse_admin(const Request& request, std::string_view token, const ErrorShape& shape);
 
     bool open() const { return clients_.empty(); }
 

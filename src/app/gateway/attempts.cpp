@@ -3,6 +3,7 @@
 // each retry, fallback and skipped target is told; breaker transitions at info and above.
 #include "app/gateway/attempts.hpp"
 
+#include "app/cluster/redis_link.hpp"
 #include "app/common/ascii.hpp"
 #include "app/gateway/sse.hpp"
 
@@ -56,26 +57,38 @@ struct Attempts {
                          cooldown_s);
             break;
         case BreakerChange::closed: spdlog::info("gateway: circuit breaker {} closed: the provider answered", p.name); break;
-        case BreakerChange::none: break;
+        case BreakerChange::none: return;
         }
+        if (gw.cluster) gw.cluster->breaker_changed(p.name, change);   // the other machines open theirs
     }
 
-    asio::awaitable<Next> whole(UpstreamCall& call, Breaker& breaker, const ProviderSettings& p, int n) {
+    // The upstream's usage, counted against the target and kept for the caller (client key limits).
+    void note_usage(std::string_view json, AttemptMeter& meter) {
+        auto u = usage_of(json);
+        if (!u) return;
+        meter.tokens(*u);
+        rx.usage += *u;
+    }
+
+    asio::awaitable<Next> whole(UpstreamCall& call, Breaker& breaker, const ProviderSettings& p, int n, AttemptMeter& meter) {
         auto t0 = Clock::now();
         std::string body;
         CallError e = co_await call.read_all(body);
         rx.upstream_time += Clock::now() - t0;
         if (e != CallError::none) {
             failed(breaker, p, n, 0, e);
+            meter.end(outcome_of(0, e));
             co_return Next::fallback;
         }
         answered(breaker, p, call.status());
+        if (call.status() < 300) note_usage(body, meter);
+        meter.end(outcome_of(call.status(), CallError::none));
         const std::string& content_type = call.content_type();
         co_await rx.whole(call.status(), body, content_type);
         co_return Next::done;
     }
 
-    asio::awaitable<Next> stream(UpstreamCall& call, Breaker& breaker, const ProviderSettings& p, int n) {
+    asio::awaitable<Next> stream(UpstreamCall& call, Breaker& breaker, const ProviderSettings& p, int n, AttemptMeter& meter) {
         SseSplitter sse;
         std::string piece;
         bool silence = false;
@@ -83,28 +96,40 @@ struct Attempts {
         while (co_await call.read_some(piece, gw.settings.stream_keepalive, silence)) {
             if (!rx.started()) rx.upstream_time += Clock::now() - t0;
             if (silence) {
-                if (!co_await rx.silence()) co_return Next::done;
+                bool there = co_await rx.silence();
+                if (!there) {
+                    meter.end(Outcome::cancelled);
+                    co_return Next::done;
+                }
                 continue;
             }
             auto events = sse.feed(piece);
+            for (const auto& event : events)   // the usage comes in the last chunk, if at all
+                if (event.find("\"usage\"") != std::string::npos) note_usage(event_data(event), meter);
             if (!events.empty()) {
                 bool there = co_await rx.events(events, call.body_done());
-                if (!there) co_return Next::done;   // the receiver left
+                if (!there) {   // the receiver left
+                    meter.end(Outcome::cancelled);
+                    co_return Next::done;
+                }
             }
             t0 = Clock::now();
         }
         if (call.error() != CallError::none) {
             failed(breaker, p, n, 0, call.error());
+            meter.end(outcome_of(0, call.error()));
             if (!rx.started()) co_return Next::fallback;
             co_await rx.stream_broken(last);
             co_return Next::done;
         }
         answered(breaker, p, call.status());
+        meter.end(outcome_of(call.status(), CallError::none));
         co_await rx.end_stream();
         co_return Next::done;
     }
 
-    asio::awaitable<Next> attempt(const ProviderSettings& p, const std::string& body, int n) {
+    asio::awaitable<Next> attempt(const ProviderSettings& p, const Target& target, const std::string& body, int n) {
+        AttemptMeter meter(gw.cells_of(*req.model, target));
         Breaker& breaker = gw.breaker_of(p);
         CallTimeouts t{p.connect_timeout, p.first_byte_timeout, req.body->stream() ? gw.settings.stream_timeout : p.total_timeout};
         UpstreamCall call(*gw.pool, p.endpoint, t);
@@ -114,19 +139,22 @@ struct Attempts {
         rx.upstream_time += Clock::now() - t0;
         if (e != CallError::none) {
             failed(breaker, p, n, 0, e);
+            meter.end(outcome_of(0, e));
             co_return e == CallError::connect ? Next::retry : Next::fallback;
         }
+        meter.first_byte();
         int status = call.status();
         if (counts_against_provider(status, CallError::none)) {
             failed(breaker, p, n, status, CallError::none, call.retry_after());
+            meter.end(outcome_of(status, CallError::none));
             co_return Next::retry;
         }
         // 2xx, or a 4xx that is the client's own doing: the answer goes back as is. So does plain JSON
         // to a stream request (an upstream that cannot stream): the SSE splitter would find no event
         // in it and pass nothing on.
         if (status >= 300 || !req.body->stream() || app::istarts_with(call.content_type(), "application/json"))
-            co_return co_await whole(call, breaker, p, n);
-        co_return co_await stream(call, breaker, p, n);
+            co_return co_await whole(call, breaker, p, n, meter);
+        co_return co_await stream(call, breaker, p, n, meter);
     }
 
     // As header lines in one string: a vector of name and value strings cost five allocations.
@@ -171,21 +199,27 @@ std::string broken_stream_message(const Failure& f) {
 asio::awaitable<void> try_targets(Gateway& gw, UpstreamRequest req, Receiver& rx) {
     Attempts a{gw, req, rx, {}};
     const std::string* previous = nullptr;   // the provider of the target that failed last
+    UpstreamCounters* previous_cells = nullptr;
     for (const Target& target : req.model->targets) {
         const ProviderSettings* p = gw.settings.provider(target.provider);
         if (!p) continue;
+        UpstreamCounters* cells = gw.cells_of(*req.model, target);
         if (previous) spdlog::debug("gateway: model {}: falling back from {} to {}", req.model->name, *previous, p->name);
+        if (previous_cells) bump(previous_cells->fallbacks);
         previous = &p->name;
-        std::string body = req.body->with_model(target.model_json);
+        previous_cells = cells;
+        std::string body = req.body->with_model(target.model_json, p->stream_include_usage);
         for (int n = 0; n <= gw.settings.retries; ++n) {
             Breaker& breaker = gw.breaker_of(*p);
             bool half_open = breaker.state() == BreakerState::half_open;
             if (!breaker.allow()) {   // open: straight to the fallback
                 spdlog::debug("gateway: model {}: {} skipped, its circuit breaker is open", req.model->name, p->name);
+                if (cells) bump(cells->skipped);
                 break;
             }
             if (half_open) spdlog::debug("gateway: circuit breaker {} half-open: this request is the probe", p->name);
             if (n > 0) {
+                if (cells) bump(cells->retries);
                 milliseconds backoff = gw.settings.retry_backoff * (1 << (n - 1));
                 spdlog::debug("gateway: model {}: retrying {} in {} ms (attempt {} of {})", req.model->name, p->name,
                               backoff.count(), n + 1, gw.settings.retries + 1);
@@ -193,7 +227,7 @@ asio::awaitable<void> try_targets(Gateway& gw, UpstreamRequest req, Receiver& rx
                 co_await sleep_for(backoff);
                 rx.upstream_time += Clock::now() - t0;
             }
-            Next next = co_await a.attempt(*p, body, n);
+            Next next = co_await a.attempt(*p, target, body, n);
             if (next == Next::done) co_return;
             if (next == Next::fallback) break;
         }

@@ -63,6 +63,8 @@ public:
     // Time spent waiting on upstreams (and in retry backoff) so far: the gateway's overhead is the
     // rest.
     std::chrono::steady_clock::duration upstream_time{};
+    // The tokens the upstream reported (its usage object), when it did.
+    TokenUsage usage{};
 };
 
 struct UpstreamRequest {

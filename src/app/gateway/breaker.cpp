@@ -1,6 +1,8 @@
 // The breaker's transitions, each one compare-and-swap so workers racing on the same cell agree.
 #include "app/gateway/breaker.hpp"
 
+#include <algorithm>
+
 namespace agente::gateway {
 
 std::string_view state_name(BreakerState s) {
@@ -60,5 +62,19 @@ BreakerChange Breaker::record_failure() {
 }
 
 BreakerChange Breaker::reset() { return record_success(); }
+
+Breaker::Standing Breaker::standing() const {
+    std::int64_t now = clock_(), opened = cell_.opened_at_ms.load();
+    if (opened == 0) return {};
+    return {true, opened + cooldown_ms_ - now, now - opened};
+}
+
+void Breaker::open_for(std::int64_t remaining_ms) {
+    // Backdated so that the cool-down ends when the other machine's does; 1 at least, 0 being
+    // "closed" (a machine booted less than a cool-down ago ends it a little earlier).
+    std::int64_t opened = std::max<std::int64_t>(1, clock_() + remaining_ms - cooldown_ms_);
+    cell_.opened_at_ms.store(opened);
+    cell_.probe_at_ms.store(0);
+}
 
 }  // namespace agente::gateway

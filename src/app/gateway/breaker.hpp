@@ -33,6 +33,16 @@ public:
     BreakerChange reset();
 
     BreakerState state() const;
+    // The cluster's view (cluster/coordination.hpp): how it stands now, and opening it as another
+    // machine's breaker is, for `remaining` more (never reported as a transition: it was there).
+    struct Standing {
+        bool open = false;                // open or half-open
+        std::int64_t remaining_ms = 0;    // of the cool-down; 0 or less: half-open
+        std::int64_t opened_ago_ms = 0;
+    };
+    Standing standing() const;
+    void open_for(std::int64_t remaining_ms);
+
     std::uint32_t failures() const { return cell_.failures.load(std::memory_order_relaxed); }
     int threshold() const { return threshold_; }
 

@@ -20,9 +20,10 @@ std::string upstream_message(const std::string& body, int status) {
     return "upstream answered " + std::to_string(status);
 }
 
-std::string message_content(const std::string& body, bool& ok) {
+std::string message_content(const std::string& body, bool& ok, json& usage) {
     json j = parse_json(body);
     ok = false;
+    if (j.is_object() && j.contains("usage") && j["usage"].is_object()) usage = j["usage"];
     if (!j.is_object() || !j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return {};
     const json& c = j["choices"][0];
     if (!c.contains("message") || !c["message"].is_object()) return {};
@@ -53,7 +54,9 @@ public:
     asio::awaitable<bool> events(const std::vector<std::string>& texts, bool) override {
         for (const auto& text : texts) {
             if (is_done_event(text)) continue;
-            std::string delta = delta_content(event_data(text));
+            std::string data = event_data(text);
+            take_usage(data);
+            std::string delta = delta_content(data);
             if (delta.empty()) continue;
             result.content += delta;
             result.started = true;
@@ -95,9 +98,17 @@ private:
         result.error = std::move(why);
     }
 
+    // OpenAI sends the usage on a last chunk of its own (no choices); some providers put it on the
+    // last content chunk. Only chunks that mention it are parsed twice.
+    void take_usage(std::string_view data) {
+        if (data.find("\"usage\"") == std::string_view::npos) return;
+        json j = parse_json(data);
+        if (j.is_object() && j.contains("usage") && j["usage"].is_object()) result.usage = j["usage"];
+    }
+
     void take_message(const std::string& body) {
         bool ok = false;
-        result.content = message_content(body, ok);
+        result.content = message_content(body, ok, result.usage);
         if (!ok) return fail(502, "upstream answer without choices[0].message");
         result.ok = true;
         result.status = 200;

@@ -22,16 +22,36 @@ struct CompletionResult {
     std::string content;        // the assistant's text (streamed: everything delivered so far)
     std::string error;          // what went wrong, for logs and error events
     bool started = false;       // streamed: some delta was delivered before the failure (no fallback)
+    // The upstream's own "usage" object, passed on as it came (its prompt_tokens count everything the
+    // upstream read, a grounded answer's sources included); null when it sent none (a stream to a
+    // provider with stream_include_usage = false that reports none unasked).
+    nlohmann::json usage;
 };
 
-// Called for each content delta as it arrives; returns false to stop (the reader went away).
-using DeltaCallback = std::function<asio::awaitable<bool>(std::string_view delta)>;
+// DeltaCallback (gateway.hpp): called for each content delta as it arrives; returns false to stop
+// (the reader went away).
 
 // `body` is the request without "model" (messages, temperature...). Cancelling the awaiting coroutine
 // (terminal cancellation) closes the upstream connection at once.
 asio::awaitable<CompletionResult> complete(Gateway& gateway, const ModelSettings& model, nlohmann::json body);
 asio::awaitable<CompletionResult> complete_stream(Gateway& gateway, const ModelSettings& model, nlohmann::json body,
                                                   DeltaCallback on_delta);
+
+// An answer grounded in vector stores (rag/grounded_chat.cpp): the completion (its failure may be
+// the retrieval's: a store missing, the dirty pool unavailable), and what its [n] markers cite as
+// OpenAI-style citation objects. Nothing relevant retrieved: `completion` holds a text that says so,
+// made without an upstream call, `citations` is empty.
+struct GroundedResult {
+    CompletionResult completion;
+    nlohmann::json citations = nlohmann::json::array();
+    bool retrieved_nothing = false;
+    bool retry_soon = false;   // the search failed as the dirty pool was busy or restarting (HTTP: Retry-After)
+};
+
+// The chat `body` (OpenAI's messages and fields, without "model") answered by `model`'s targets
+// from the stores of `retrieval`; deltas to `on_delta` when it is not null (a stream). Set on the
+// Gateway by the RAG part, which the gateway and the agent do not depend on.
+using GroundedCompletion = decltype(Gateway::grounded_complete);
 
 // True when every provider of the model has an open breaker: a request now would get 503.
 bool all_breakers_open(Gateway& gateway, const ModelSettings& model);

@@ -49,10 +49,13 @@ std::string error_event(std::string_view message, std::string_view code) {
     return data_event(error_json(message, "api_error", code));
 }
 
-Response streams_full(const ErrorShape& shape, int max_streams) {
-    Response r = shape(429, "too many concurrent streams (max " + std::to_string(max_streams) + ")");
-    r.headers.push_back({"Retry-After", "1"});   // a stream slot frees as soon as any stream ends
-    return r;
+RouteOptions openai_stop() {
+    RouteOptions o;
+    o.on_stop = [](const Request&, StopReason why) {
+        if (why == StopReason::deadline) return error_response(504, "request deadline exceeded", "deadline_exceeded");
+        return error_response(503, "server shutting down", "server_shutting_down");
+    };
+    return o;
 }
 
 }  // namespace agente::gateway

@@ -16,14 +16,16 @@ std::string error_json(std::string_view message, std::string_view type, std::str
 // The type and code OpenAI uses for a status: 400 invalid_request_error, 401 authentication_error...
 Response error_response(int status, std::string_view message, std::string_view code = {});
 
+// The options of an OpenAI-shaped route (/v1, the files and vector stores): a request the server
+// stopped before its answer started (a deadline, or draining past graceful_timeout) gets OpenAI's
+// error object, not the core's.
+RouteOptions openai_stop();
+
 // The SSE event that ends a stream which failed after its first byte.
 std::string error_event(std::string_view message, std::string_view code);
 
 // Answers every surface (gateway, agent) gives alike, in the body shape each one speaks: `shape`
 // makes the body (OpenAI error, JSON-RPC error, the seed's plain error) from a status and a message.
 using app::ErrorShape;
-
-// 429 with Retry-After, when max_concurrent_streams are already running.
-Response streams_full(const ErrorShape& shape, int max_streams);
 
 }  // namespace agente::gateway

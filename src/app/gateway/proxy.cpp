@@ -4,6 +4,7 @@
 
 #include "app/gateway/errors.hpp"
 #include "app/gateway/sse.hpp"
+#include "app/gateway/usage.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -21,7 +22,9 @@ std::string broken_stream_event(const Failure& f) {
 
 class ExchangeReceiver final : public Receiver {
 public:
-    explicit ExchangeReceiver(Exchange& ex) : ex_(ex) {}
+    // `wants_usage`: the client asked for the usage chunk; otherwise the one the gateway asked for on
+    // its behalf is not passed on, and the client gets the stream OpenAI would send it.
+    ExchangeReceiver(Exchange& ex, bool wants_usage) : ex_(ex), wants_usage_(wants_usage) {}
 
     asio::awaitable<void> whole(int status, std::string& body, const std::string& content_type) override {
         Response r = Response::json(status, std::move(body));
@@ -36,8 +39,10 @@ public:
         batch_.clear();
         for (const auto& text : texts) {
             done_seen_ = done_seen_ || is_done_event(text);
-            batch_ += text;
+            if (wants_usage_) batch_ += text;
+            else if (!is_usage_chunk(event_data(text))) append_without_null_usage(batch_, text);
         }
+        if (batch_.empty() && !last) co_return true;   // an empty write would end a chunked body
         if (last) batch_ += missing_done();
         done_seen_ = done_seen_ || last;
         error_code ec = co_await start_stream();
@@ -100,15 +105,17 @@ private:
     std::string_view missing_done() const { return done_seen_ ? std::string_view() : done_event; }
 
     Exchange& ex_;
+    bool wants_usage_;
     std::string batch_;
     bool done_seen_ = false;
 };
 
 }  // namespace
 
-asio::awaitable<void> proxy(Gateway& gw, Exchange& ex, UpstreamRequest req) {
-    ExchangeReceiver rx(ex);
+asio::awaitable<TokenUsage> proxy(Gateway& gw, Exchange& ex, UpstreamRequest req) {
+    ExchangeReceiver rx(ex, req.body->wants_usage());
     co_await try_targets(gw, std::move(req), rx);
+    co_return rx.usage;
 }
 
 }  // namespace agente::gateway

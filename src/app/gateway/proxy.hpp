@@ -6,6 +6,7 @@
 
 namespace agente::gateway {
 
-asio::awaitable<void> proxy(Gateway& gateway, Exchange& ex, UpstreamRequest request);
+// The tokens the upstream reported (its usage object), for the client key's token limit.
+asio::awaitable<TokenUsage> proxy(Gateway& gateway, Exchange& ex, UpstreamRequest request);
 
 }  // namespace agente::gateway

@@ -4,6 +4,8 @@
 
 #include <simdjson.h>
 
+#include <utility>
+
 namespace agente::gateway {
 
 namespace {
@@ -66,13 +68,55 @@ error_code check(od::value v, int depth) {
     return simdjson::TAPE_ERROR;
 }
 
-// What the gateway reads of a body: the top-level "model" (its value and where its token lies) and
-// "stream". Nothing else is kept.
+// What the gateway reads of a body: the top-level "model" (its value and where its token lies),
+// "stream", and where "stream_options" says (or could say) include_usage. Nothing else is kept.
 struct Fields {
     bool model_is_string = false, stream_ok = true, stream = false;
     std::string model;
     std::string_view model_token;  // as written, quotes included, maybe with blanks after it
+    // The last "stream_options": what it holds of include_usage, and where to ask for it.
+    bool options_seen = false, options_null = false, options_object = false, options_empty = true;
+    bool include_usage = false, usage_seen = false;
+    std::string_view options_token;   // null: the token; an object: its "{" onwards
+    std::string_view usage_token;     // include_usage's boolean token, when it has one
 };
+
+// A stream_options object's fields, each checked; include_usage noted when it is a boolean.
+error_code read_options(od::object options, Fields& f) {
+    f.options_empty = true;
+    for (auto field : options) {
+        std::string_view key;
+        od::value v;
+        if (auto e = field.unescaped_key().get(key)) return e;
+        if (auto e = field.value().get(v)) return e;
+        f.options_empty = false;
+        error_code e = simdjson::INCORRECT_TYPE;
+        if (key == "include_usage") {
+            f.usage_seen = true;
+            std::string_view token = v.raw_json_token();
+            e = v.get_bool().get(f.include_usage);
+            f.usage_token = e ? std::string_view() : token;
+        }
+        if (e == simdjson::INCORRECT_TYPE) e = check(v, 3);
+        if (e) return e;
+    }
+    return simdjson::SUCCESS;
+}
+
+error_code read_stream_options(od::value v, Fields& f) {
+    f.options_seen = true;
+    f.options_token = v.raw_json_token();
+    od::json_type type;
+    if (auto e = v.type().get(type)) return e;
+    f.options_null = type == od::json_type::null;
+    f.options_object = type == od::json_type::object;
+    f.include_usage = f.usage_seen = false;
+    f.usage_token = {};
+    if (!f.options_object) return check(v, 2);   // another type is the upstream's to refuse
+    od::object options;
+    if (auto e = v.get_object().get(options)) return e;
+    return read_options(options, f);
+}
 
 // The top-level fields in order, so that a duplicate key counts as the last one, as in a tree; every
 // value is checked on the way.
@@ -92,6 +136,8 @@ error_code read_fields(od::object top, Fields& f) {
         } else if (key == "stream") {
             e = v.get_bool().get(f.stream);
             f.stream_ok = !e;
+        } else if (key == "stream_options") {
+            e = read_stream_options(v, f);
         }
         if (e == simdjson::INCORRECT_TYPE) e = check(v, 2);
         if (e) return e;
@@ -103,6 +149,33 @@ std::string_view without_trailing_blanks(std::string_view t) {
     while (!t.empty() && (t.back() == ' ' || t.back() == '\t' || t.back() == '\n' || t.back() == '\r'))
         t.remove_suffix(1);
     return t;
+}
+
+// How `text` asks the upstream for its usage: nothing to change when the client asked itself;
+// else its include_usage set to true, a member added to its stream_options, a null stream_options
+// replaced, or a stream_options added as the body's first member. A stream_options of another type,
+// or an include_usage that is no boolean, is left for the upstream to refuse, as it would the
+// client's own.
+RequestBody::Splice usage_splice(const std::string& text, const Fields& f) {
+    RequestBody::Splice none;
+    if (!f.stream || f.include_usage) return none;
+    auto at = [&](std::string_view token) { return static_cast<std::size_t>(token.data() - text.data()); };
+    if (!f.options_seen) {
+        std::size_t brace = text.find('{');
+        return {brace + 1, brace + 1, "\"stream_options\":{\"include_usage\":true},"};
+    }
+    if (f.options_null) {
+        std::string_view token = without_trailing_blanks(f.options_token);
+        return {at(token), at(token) + token.size(), "{\"include_usage\":true}"};
+    }
+    if (!f.options_object || (f.usage_seen && f.usage_token.empty())) return none;   // a non-boolean: refused upstream
+    if (!f.usage_token.empty()) {
+        std::string_view token = without_trailing_blanks(f.usage_token);
+        return {at(token), at(token) + token.size(), "true"};
+    }
+    std::size_t brace = at(f.options_token) + 1;
+    if (f.options_empty) return {brace, brace, "\"include_usage\":true"};
+    return {brace, brace, "\"include_usage\":true,"};
 }
 
 // Reads the whole text with simdjson's On-Demand parser: its structural index is found in blocks of
@@ -149,14 +222,26 @@ std::optional<RequestBody> RequestBody::parse(std::string_view body, std::string
     b.model_to_ = b.model_from_ + token.size();
     b.model_ = std::move(f.model);
     b.stream_ = f.stream;
+    b.wants_usage_ = f.stream && f.include_usage;
+    b.usage_ = usage_splice(text, f);
     b.text_ = std::move(text);
     return b;
 }
 
-std::string RequestBody::with_model(std::string_view model_json) const {
+std::string RequestBody::with_model(std::string_view model_json, bool ask_usage) const {
     std::string out;
-    out.reserve(text_.size() + model_json.size());
-    out.append(text_, 0, model_from_).append(model_json).append(text_, model_to_);
+    out.reserve(text_.size() + model_json.size() + 40);
+    Splice model{model_from_, model_to_, model_json};
+    if (!ask_usage || usage_.text.empty()) {
+        out.append(text_, 0, model.from).append(model.text).append(text_, model.to);
+        return out;
+    }
+    // The two never overlap: one is the value of "model", the other in or before "stream_options".
+    const Splice* first = &model;
+    const Splice* second = &usage_;
+    if (usage_.from < model.from) std::swap(first, second);
+    out.append(text_, 0, first->from).append(first->text);
+    out.append(text_, first->to, second->from - first->to).append(second->text).append(text_, second->to);
     return out;
 }
 

@@ -1,5 +1,7 @@
 // The gateway's HTTP surface: OpenAI's /v1 endpoints and the /system endpoints of the seed's
 // streaming protections (health, breaker reset).
+#include "app/cluster/redis_link.hpp"
+#include "app/gateway/admission.hpp"
 #include "app/gateway/errors.hpp"
 #include "app/gateway/gateway.hpp"
 #include "app/gateway/proxy.hpp"
@@ -14,35 +16,24 @@ namespace agente::gateway {
 namespace {
 
 using nlohmann::json;
-using Handler = std::function<asio::awaitable<void>(Gateway&, Exchange&)>;
+// A /v1 handler gets the client key's index in settings.clients (-1: the endpoints are open).
+using Handler = std::function<asio::awaitable<void>(Gateway&, Exchange&, int client)>;
 
 Response openai_error(int status, std::string_view message) { return error_response(status, message); }
+// A refusal of the admission (admission.hpp) in OpenAI's error object; named, as a coroutine
+// argument must be.
+const std::function<Response(const Refusal&)> openai_answer = openai_refusal;
 
 // Wraps a /v1 handler with the client-key check.
 AsyncHandler with_client_key(std::shared_ptr<Gateway> gw, Handler h) {
     return [gw, h](Exchange& ex) -> asio::awaitable<void> {
-        if (auto refusal = gw->gate.refuse_client(ex.request(), openai_error)) {
+        int client = -1;
+        if (auto refusal = gw->gate.refuse_client(ex.request(), openai_error, client)) {
             co_await ex.respond(std::move(*refusal));
             co_return;
         }
-        co_await h(*gw, ex);
+        co_await h(*gw, ex, client);
     };
-}
-
-// A /v1 request the server stopped before its answer started (the worker draining past
-// graceful_timeout): OpenAI's error object, not the core's.
-RouteOptions openai_stop() {
-    RouteOptions o;
-    o.on_stop = [](const Request&, StopReason why) {
-        if (why == StopReason::deadline) return error_response(504, "request deadline exceeded", "deadline_exceeded");
-        return error_response(503, "server shutting down", "server_shutting_down");
-    };
-    return o;
-}
-
-Response too_many_streams(const Gateway& gw) {
-    auto shape = [](int status, std::string_view message) { return error_response(status, message, "too_many_streams"); };
-    return streams_full(shape, gw.limiter.max());
 }
 
 // The client's JSON body and its model; answers 400/404 itself and returns null when it did.
@@ -74,30 +65,37 @@ UpstreamRequest proxy_request(const ModelSettings* model, const char* path, cons
     return r;
 }
 
-asio::awaitable<void> list_models(Gateway& gw, Exchange& ex) { co_await ex.respond(models_response(gw)); }
+// The model list calls no provider: no limit applies.
+asio::awaitable<void> list_models(Gateway& gw, Exchange& ex, int) { co_await ex.respond(models_response(gw)); }
 
-asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex) {
+// A grounded model (vector_stores) is answered by the RAG part, streamed or not, through the same
+// admission as a plain one: a grounded stream is a stream like any other.
+asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex, int client) {
     std::optional<RequestBody> body;
     const ModelSettings* model = co_await parse_body(gw, ex, body);
     if (!model) co_return;
     bool stream = body->stream();
-    if (!stream) {
-        co_await proxy(gw, ex, proxy_request(model, "/chat/completions", *body));
+    if (model->retrieval.grounded() && !gw.grounded_chat) {
+        Response none = error_response(503, "this model answers from vector stores, which need the [rag] table");
+        co_await ex.respond(std::move(none));
         co_return;
     }
-    if (!gw.limiter.try_acquire()) {
-        co_await ex.respond(too_many_streams(gw));
-        co_return;
+    Pass pass(gw, client);   // what it takes is given back however this coroutine ends
+    bool go_on = co_await pass.admit(ex, stream, openai_answer);
+    if (!go_on) co_return;
+    if (stream) {
+        ex.on_stop([](StopReason why) {
+            return error_event(why == StopReason::deadline ? "stream stopped: deadline" : "stream stopped: server shutting down",
+                               "stream_stopped");
+        });
     }
-    StreamPermit permit(&gw.limiter);   // released however this coroutine ends
-    ex.on_stop([](StopReason why) {
-        return error_event(why == StopReason::deadline ? "stream stopped: deadline" : "stream stopped: server shutting down",
-                           "stream_stopped");
-    });
-    co_await proxy(gw, ex, proxy_request(model, "/chat/completions", *body));
+    TokenUsage used;
+    if (model->retrieval.grounded()) used = co_await gw.grounded_chat(ex, *model);
+    else used = co_await proxy(gw, ex, proxy_request(model, "/chat/completions", *body));
+    pass.charge(used);
 }
 
-asio::awaitable<void> embeddings(Gateway& gw, Exchange& ex) {
+asio::awaitable<void> embeddings(Gateway& gw, Exchange& ex, int client) {
     std::optional<RequestBody> body;
     const ModelSettings* model = co_await parse_body(gw, ex, body);
     if (!model) co_return;
@@ -105,7 +103,11 @@ asio::awaitable<void> embeddings(Gateway& gw, Exchange& ex) {
         co_await ex.respond(error_response(400, "\"stream\" is not supported for embeddings"));
         co_return;
     }
-    co_await proxy(gw, ex, proxy_request(model, "/embeddings", *body));
+    Pass pass(gw, client);
+    bool go_on = co_await pass.admit(ex, false, openai_answer);
+    if (!go_on) co_return;
+    TokenUsage used = co_await proxy(gw, ex, proxy_request(model, "/embeddings", *body));
+    pass.charge(used);
 }
 
 
@@ -121,9 +123,20 @@ Response streaming_health(Gateway& gw) {
         breakers[p.name] = {{"state", state_name(st)}, {"failure_count", b.failures()}, {"threshold", b.threshold()}};
     }
     int active = gw.limiter.active(), max = gw.limiter.max();
-    json j = {{"status", healthy ? "healthy" : "degraded"},
-              {"circuit_breakers", breakers},
+    json j = {{"circuit_breakers", breakers},
               {"web_worker_streams", {{"active", active}, {"max", max}, {"available", std::max(0, max - active)}}}};
+    if (gw.cluster) {
+        // Redis down: this machine's own limits, so not "healthy" even with every breaker closed.
+        cluster::ClusterView v = gw.cluster->view();
+        healthy = healthy && v.redis == cluster::RedisState::up;
+        json c = {{"redis", cluster::redis_state_name(v.redis)},
+                  {"hosts", v.hosts},
+                  {"fallback_share", v.fallback_share},
+                  {"streams", {{"active", v.streams_active}, {"max", v.streams_limit}}}};
+        if (!v.reason.empty()) c["reason"] = v.reason;
+        j["cluster"] = c;
+    }
+    j["status"] = healthy ? "healthy" : "degraded";
     return Response::json(200, json_text(j));
 }
 
@@ -133,6 +146,7 @@ Response reset_breaker(Gateway& gw, const Request& r) {
     if (!b) return error_response(404, "no circuit breaker named \"" + std::string(r.path_param()) + "\"", "not_found");
     BreakerState was = b->state();
     b->reset();
+    if (gw.cluster) gw.cluster->breaker_changed(std::string(r.path_param()), BreakerChange::closed);   // everywhere
     spdlog::info("gateway: circuit breaker {} reset ({} before) by an admin from {}", r.path_param(), state_name(was),
                  r.remote_addr());
     return Response::json(200, json_text(json{{"message", "circuit breaker reset"}, {"circuit_breaker", r.path_param()},

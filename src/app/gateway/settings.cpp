@@ -1,6 +1,8 @@
 // Reading and checking the gateway's tables. Every error names the line of the offending value.
 #include "app/gateway/settings.hpp"
 
+#include "app/common/retrieval.hpp"
+#include "app/common/secrets.hpp"
 #include "app/settings_reader.hpp"
 
 #include <agente/config.hpp>
@@ -8,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -20,50 +23,6 @@ namespace {
 
 using namespace agente::app;
 
-
-// Secrets in files: absolute paths as given, relative ones under $CREDENTIALS_DIRECTORY (systemd's
-// LoadCredential=), or else next to server.conf.
-std::string secret_path(const std::string& name, const std::string& conf_file) {
-    if (!name.empty() && name[0] == '/') return name;
-    if (const char* dir = std::getenv("CREDENTIALS_DIRECTORY"); dir && *dir) return std::string(dir) + "/" + name;
-    auto slash = conf_file.rfind('/');
-    return slash == std::string::npos ? name : conf_file.substr(0, slash + 1) + name;
-}
-
-std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
-    std::size_t i = 0;
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    return s.substr(i);
-}
-
-// The value of key_env (an environment variable's name) or key_file; never shown in any error.
-// A secret goes into a header line as it is (Authorization: Bearer ...): a blank or a control
-// character inside it (two lines in a key file) would split or bend that line.
-std::string checked_secret(std::string secret, const std::string& file, const toml::node& where, const std::string& key) {
-    for (unsigned char c : secret)
-        if (c <= ' ' || c == 0x7f) fail(file, where, key, "the secret has a blank or a control character inside it");
-    return secret;
-}
-
-std::string read_secret(const toml::table& t, const std::string& file, const std::string& prefix, const char* env_key,
-                        const char* file_key) {
-    std::string env = get_string(t, file, prefix, env_key), path = get_string(t, file, prefix, file_key);
-    if (!env.empty()) {
-        const char* v = std::getenv(env.c_str());
-        if (!v || !*v) fail(file, *t.get(env_key), prefix + env_key, "environment variable " + env + " is not set");
-        return checked_secret(trim(v), file, *t.get(env_key), prefix + env_key);
-    }
-    if (!path.empty()) {
-        std::ifstream in(secret_path(path, file));
-        if (!in) fail(file, *t.get(file_key), prefix + file_key, "cannot read " + secret_path(path, file));
-        std::ostringstream s;
-        s << in.rdbuf();
-        return checked_secret(trim(s.str()), file, *t.get(file_key), prefix + file_key);
-    }
-    return {};
-}
-
 std::vector<std::string> read_key_lines(const toml::table& t, const std::string& file, const std::string& prefix,
                                         const char* file_key) {
     std::vector<std::string> keys;
@@ -74,7 +33,7 @@ std::vector<std::string> read_key_lines(const toml::table& t, const std::string&
     int n = 0;
     for (std::string line; std::getline(in, line);) {
         ++n;
-        std::string k = trim(line);
+        std::string k = trim_blanks(line);
         if (k.empty() || k[0] == '#') continue;
         keys.push_back(checked_secret(k, file, *t.get(file_key), prefix + file_key + " (line " + std::to_string(n) + ")"));
     }
@@ -111,6 +70,13 @@ std::string read_ca_file(const std::string& name, const std::string& conf_file, 
     return path;
 }
 
+bool client_name_ok(std::string_view name) {
+    if (name.empty() || name.size() > max_client_name || name == flat_keys_name) return false;
+    for (char c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
+    return true;
+}
+
 const toml::table& sub_table(const toml::node& n, const std::string& file, const std::string& path) {
     if (!n.is_table()) fail(file, n, path, "expected a table, got " + show(n));
     return *n.as_table();
@@ -121,7 +87,7 @@ ProviderSettings read_provider(const std::string& name, const toml::table& t, co
     if (name.empty() || name.size() > max_provider_name)
         fail(file, t, "providers." + name, "expected a name of 1.." + std::to_string(max_provider_name) + " characters");
     check_keys(t, file, p, {"base_url", "api_key_env", "api_key_file", "connect_timeout", "first_byte_timeout",
-                            "total_timeout", "tls_ca_file"});
+                            "total_timeout", "tls_ca_file", "stream_include_usage"});
     ProviderSettings s;
     s.name = name;
     const toml::node* url = t.get("base_url");
@@ -140,14 +106,69 @@ ProviderSettings read_provider(const std::string& name, const toml::table& t, co
     s.connect_timeout = get_seconds(t, file, p, "connect_timeout", s.connect_timeout);
     s.first_byte_timeout = get_seconds(t, file, p, "first_byte_timeout", s.first_byte_timeout);
     s.total_timeout = get_seconds(t, file, p, "total_timeout", s.total_timeout);
+    s.stream_include_usage = get_bool(t, file, p, "stream_include_usage", s.stream_include_usage);
     return s;
+}
+
+// [gateway.clients.NAME]: one of key, key_env or key_file, and limits. The secret is read only
+// when `resolve` (the master's load and the workers'); the section validator checks the shape.
+ClientKey read_client(const std::string& name, const toml::table& t, const std::string& file, bool resolve) {
+    std::string p = "gateway.clients." + name + ".";
+    if (!client_name_ok(name))
+        fail(file, t, "gateway.clients." + name,
+             "expected a name of 1.." + std::to_string(max_client_name) +
+                 " letters, digits, '_', '-' or '.' (not \"api_keys\", the flat list's name)");
+    check_keys(t, file, p, {"key", "key_env", "key_file", "rpm", "tpm", "max_streams"});
+    if (!t.get("key") && !t.get("key_env") && !t.get("key_file"))
+        fail(file, t, p + "key", "missing: give key, key_env or key_file");
+    ClientKey c;
+    c.name = name;
+    c.limits.requests_per_minute = get_int(t, file, p, "rpm", 0, 1, 1'000'000'000);
+    c.limits.tokens_per_minute = get_int(t, file, p, "tpm", 0, 1, 1'000'000'000'000);
+    c.limits.max_streams = int(get_int(t, file, p, "max_streams", 0, 1, 1'000'000));
+    if (resolve) {
+        c.key = read_secret_setting(t, file, p, "key");
+        if (c.key.empty()) fail(file, t, p + "key", "empty key");
+    } else if (t.get("key")) {
+        checked_secret(get_string(t, file, p, "key", {}, true), file, *t.get("key"), p + "key");
+    }
+    return c;
+}
+
+const toml::table* clients_table(const toml::table& gateway, const std::string& file) {
+    const toml::node* n = gateway.get("clients");
+    if (!n) return nullptr;
+    const toml::table& t = sub_table(*n, file, "gateway.clients");
+    if (t.size() > std::size_t(max_named_clients))
+        fail(file, t, "gateway.clients", "at most " + std::to_string(max_named_clients) + " named client keys");
+    return &t;
+}
+
+// The named clients after the flat list's keys; a key given twice would leave its usage to chance.
+void read_clients(const toml::table& gateway, const std::string& file, std::vector<ClientKey>& clients) {
+    const toml::table* table = clients_table(gateway, file);
+    if (!table) return;
+    for (auto&& [name, node] : *table) {
+        std::string n(name.str());
+        const toml::table& t = sub_table(node, file, "gateway.clients." + n);
+        ClientKey c = read_client(n, t, file, true);
+        for (const auto& other : clients)
+            if (other.key == c.key)
+                fail(file, t, "gateway.clients." + n, "the same key as " + (other.name == flat_keys_name
+                                                                                 ? std::string("one in api_keys")
+                                                                                 : "gateway.clients." + other.name));
+        clients.push_back(std::move(c));
+    }
 }
 
 ModelSettings read_model(const std::string& name, const toml::table& t, const std::string& file) {
     std::string p = "models." + name + ".";
-    check_keys(t, file, p, {"targets"});
+    std::set<std::string> keys = retrieval_keys();
+    keys.insert("targets");
+    check_keys(t, file, p, keys);
     ModelSettings m;
     m.name = name;
+    m.retrieval = read_retrieval(t, file, p);
     const toml::node* n = t.get("targets");
     if (!n) fail(file, t, p + "targets", "missing (e.g. [{ provider = \"kimi\", model = \"kimi-k2-0905-preview\" }])");
     const toml::array* a = n->as_array();
@@ -208,13 +229,24 @@ const ModelSettings* GatewaySettings::model(const std::string& name) const {
     return nullptr;
 }
 
+std::vector<std::string> GatewaySettings::client_keys() const {
+    std::vector<std::string> keys;
+    for (const auto& c : clients) keys.push_back(c.key);
+    return keys;
+}
+
 void validate_gateway_section(const toml::table& t, const std::string& file) {
     const std::string p = "gateway.";
     check_keys(t, file, p, {"api_keys", "api_keys_file", "admin_token", "admin_token_env", "admin_token_file",
                             "max_concurrent_streams", "stream_timeout_seconds", "stream_keepalive",
                             "circuit_breaker_threshold", "circuit_breaker_cooldown", "retries", "retry_backoff_ms",
-                            "upstream_keepalive_connections"});
+                            "upstream_keepalive_connections", "clients"});
     read_inline_keys(t, file, p);
+    if (const toml::table* clients = clients_table(t, file))
+        for (auto&& [name, node] : *clients) {
+            std::string n(name.str());
+            read_client(n, sub_table(node, file, "gateway.clients." + n), file, false);
+        }
     get_string(t, file, p, "api_keys_file");
     read_inline_admin_token(t, file, p);
     get_string(t, file, p, "admin_token_env");
@@ -245,8 +277,10 @@ GatewaySettings load_gateway_settings(const toml::table& app, const std::string&
     const toml::table* g = app.get_as<toml::table>("gateway");
     const toml::table& gt = g ? *g : empty;
     const std::string p = "gateway.";
-    s.api_keys = read_inline_keys(gt, file, p);
-    for (auto& k : read_key_lines(gt, file, p, "api_keys_file")) s.api_keys.push_back(k);
+    std::vector<std::string> flat = read_inline_keys(gt, file, p);
+    for (auto& k : read_key_lines(gt, file, p, "api_keys_file")) flat.push_back(k);
+    for (auto& k : flat) s.clients.push_back({std::string(flat_keys_name), std::move(k), {}});
+    read_clients(gt, file, s.clients);
     s.admin_token = read_inline_admin_token(gt, file, p);
     if (s.admin_token.empty()) s.admin_token = read_secret(gt, file, p, "admin_token_env", "admin_token_file");
     s.max_concurrent_streams = int(get_int(gt, file, p, "max_concurrent_streams", s.max_concurrent_streams, 1, 1'000'000));

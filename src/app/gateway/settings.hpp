@@ -2,8 +2,12 @@
 // the app tables the core keeps. Validation errors name server.conf's file:line.
 #pragma once
 
+#include "app/common/retrieval.hpp"
+#include "app/gateway/key_limits.hpp"
+
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace toml { inline namespace v3 { class table; } }
@@ -33,6 +37,10 @@ struct ProviderSettings {
     milliseconds connect_timeout{10'000};
     milliseconds first_byte_timeout{120'000};
     milliseconds total_timeout{180'000};
+    // Every streamed chat request asks this upstream for its usage (stream_options.include_usage),
+    // so that streams are charged to client keys and counted in /metrics. false for an upstream that
+    // refuses stream_options: its streams are then charged only if it reports usage unasked.
+    bool stream_include_usage = true;
 };
 
 struct Target {
@@ -44,10 +52,25 @@ struct Target {
 struct ModelSettings {
     std::string name;                    // the public name clients ask for
     std::vector<Target> targets;         // first healthy one serves, the rest are fallbacks
+    // Answers grounded in vector stores, with citations (docs/rag.md); no vector_stores: a plain
+    // proxied model.
+    app::Retrieval retrieval;
 };
 
+// One client key: a key of the flat `api_keys` list (named "api_keys", no limits of its own), or
+// one of [gateway.clients.NAME] with its name (the label of its usage in /metrics and the logs,
+// never the key) and its limits.
+struct ClientKey {
+    std::string name;
+    std::string key;
+    KeyLimits limits;
+};
+
+// The name the flat list's keys share.
+inline constexpr std::string_view flat_keys_name = "api_keys";
+
 struct GatewaySettings {
-    std::vector<std::string> api_keys;   // client keys; empty: /v1 is open
+    std::vector<ClientKey> clients;      // every client key, the flat list's first; empty: /v1 is open
     std::string admin_token;             // empty: the admin endpoint answers 403
     int max_concurrent_streams = 10;
     milliseconds stream_timeout{300'000};
@@ -62,6 +85,7 @@ struct GatewaySettings {
 
     const ProviderSettings* provider(const std::string& name) const;
     const ModelSettings* model(const std::string& name) const;
+    std::vector<std::string> client_keys() const;   // the keys of `clients`, in their order
 };
 
 // Section validators for register_app_section(): each throws ConfigError(file, line, ...).
@@ -77,5 +101,7 @@ GatewaySettings load_gateway_settings(const toml::table& app, const std::string&
 // Upper bounds fixed by the shared-memory layout.
 inline constexpr int max_providers = 64;
 inline constexpr std::size_t max_provider_name = 47;
+inline constexpr int max_named_clients = 64;
+inline constexpr std::size_t max_client_name = 47;
 
 }  // namespace agente::gateway

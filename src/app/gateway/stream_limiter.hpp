@@ -1,5 +1,5 @@
-// The limit on concurrent streams across all workers, kept as one counter per worker slot so the
-// master can give back a dead worker's streams (reclaim) without any bookkeeping of its own.
+// The limit on concurrent streams across all workers, kept as one counter per worker (a per-worker
+// shared region), so that a dead worker's streams are given back when the core zeroes its cells.
 #pragma once
 
 #include "app/gateway/shared_state.hpp"
@@ -8,22 +8,23 @@ namespace agente::gateway {
 
 class StreamLimiter {
 public:
-    StreamLimiter(StreamCells& cells, int slot, int max) : cells_(cells), slot_(slot), max_(max) {}
+    StreamLimiter(PerWorker<StreamCell> cells, int slot, int max) : cells_(cells), slot_(slot), max_(max) {}
 
     // Takes a slot if the total stays within max. Two workers racing for the last slot may both be
     // refused (each sees the other's claim); never both admitted.
     bool try_acquire();
     void release();
 
-    int active() const;
+    int active() const { return total(cells_); }
     int max() const { return max_; }
+    // The cluster's link lowers it to this machine's share while Redis is unreachable, and puts
+    // max_concurrent_streams back when it answers again (cluster/redis_link.hpp).
+    void set_max(int max) { max_ = max; }
 
-    // The master, after the worker in `slot` died.
-    static void reclaim(StreamCells& cells, int slot);
-    static int total(const StreamCells& cells);
+    static int total(const PerWorker<StreamCell>& cells);
 
 private:
-    StreamCells& cells_;
+    PerWorker<StreamCell> cells_;
     int slot_;
     int max_;
 };

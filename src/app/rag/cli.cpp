@@ -225,7 +225,7 @@ int run_rag_command(const std::vector<std::string>& command, const Config& confi
             loop = std::make_unique<EmbeddingLoop>(config);
             embedder = loop->embedder(settings.embedding_model, settings.embedding_batch_size);
         }
-        Engine engine(settings, embedder);
+        Engine engine(settings, embedder, cluster::worker_cluster_settings(config));
         if (o.subcommand == "ingest") return ingest(engine, o);
         return search(engine, o);
     } catch (const UsageError& e) {

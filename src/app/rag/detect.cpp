@@ -82,13 +82,8 @@ Format detect_format(std::string_view content_type, std::string_view filename, s
 }
 
 Document parse_document(std::string_view bytes, Format format) {
-    switch (format) {
-    case Format::markdown: return parse_markdown(bytes);
-    case Format::html: return parse_html(bytes);
-    case Format::pdf: return parse_pdf(bytes);
-    case Format::text: break;
-    }
-    return parse_text(bytes);
+    if (format == Format::text) return parse_text(bytes);
+    return parse_formatted(bytes, format);
 }
 
 }  // namespace agente::rag

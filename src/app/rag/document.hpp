@@ -41,14 +41,18 @@ private:
 // and text content. `head` is the start of the file. Throws IngestError("unsupported_file").
 Format detect_format(std::string_view content_type, std::string_view filename, std::string_view head);
 
-// Throws IngestError("invalid_file") for a file its format's parser refuses.
+// Throws IngestError("invalid_file") for a file its format's parser refuses, and
+// IngestError("server_error") when the formats module (formats/module.hpp) cannot be loaded.
 Document parse_document(std::string_view bytes, Format format);
 
-// The parsers, one per file.
+// The parsers, one per file. Markdown, HTML and PDF are in the formats module (formats/), which
+// parse_document opens in the process that first needs it; only a test links them in directly.
 Document parse_text(std::string_view bytes);
 Document parse_markdown(std::string_view bytes);
 Document parse_html(std::string_view bytes);
 Document parse_pdf(std::string_view bytes);
+// Markdown, HTML or PDF through the formats module (formats_loader.cpp).
+Document parse_formatted(std::string_view bytes, Format format);
 
 // Text files as UTF-8: a BOM dropped, UTF-16 (with its BOM) converted, anything else not valid UTF-8
 // read as Windows-1252. Throws IngestError("invalid_file") for binary content (NUL bytes).

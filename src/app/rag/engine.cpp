@@ -1,7 +1,10 @@
 // The engine's connections and its background ingest thread.
 #include "app/rag/engine.hpp"
 
+#include "app/common/postgres.hpp"
 #include "app/rag/owner.hpp"
+#include "app/rag/pg_store.hpp"
+#include "app/rag/sqlite_store.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -24,14 +27,33 @@ std::optional<Ranker> parse_ranker(const std::string& name) {
     return std::nullopt;
 }
 
-Engine::Engine(RagSettings settings, std::shared_ptr<Embedder> embedder)
+namespace {
+
+// The saved HNSW graphs of a PostgreSQL store go apart from rag.sqlite3's (index_files.hpp): the two
+// number their stores independently.
+std::string index_directory(const RagSettings& settings, const cluster::ClusterSettings& cluster) {
+    std::string dir = rag_directory(settings);
+    if (cluster.uses_postgres()) dir += "/postgres";
+    std::filesystem::create_directories(dir);
+    return dir;
+}
+
+}  // namespace
+
+Engine::Engine(RagSettings settings, std::shared_ptr<Embedder> embedder, cluster::ClusterSettings cluster)
     : settings_(std::move(settings)),
       embedder_(std::move(embedder)),
-      path_(rag_directory(settings_) + "/rag.sqlite3"),
+      cluster_(std::move(cluster)),
+      path_(cluster_.uses_postgres() ? cluster::redacted_url(cluster_.postgres_url)
+                                     : rag_directory(settings_) + "/rag.sqlite3"),
       owner_(this_process_owner()),
-      indexes_(settings_) {
-    std::filesystem::create_directories(rag_directory(settings_));
-    pool_.push_back(std::make_unique<Store>(path_, settings_.busy_timeout));   // opens and migrates now
+      indexes_(settings_, index_directory(settings_, cluster_)) {
+    if (!cluster_.uses_postgres()) pool_.push_back(open_store());   // opens and migrates now
+}
+
+std::unique_ptr<Store> Engine::open_store() {
+    if (cluster_.uses_postgres()) return open_pg_store(cluster_);
+    return std::make_unique<SqliteStore>(path_, settings_.busy_timeout);
 }
 
 Engine::~Engine() {
@@ -55,7 +77,7 @@ Engine::Lease Engine::db() {
             return Lease(*this, std::move(s));
         }
     }
-    return Lease(*this, std::make_unique<Store>(path_, settings_.busy_timeout));
+    return Lease(*this, open_store());
 }
 
 void Engine::start_background_ingest() {
@@ -71,16 +93,35 @@ void Engine::wake() {
 }
 
 void Engine::background() {
+    // PostgreSQL down: said once when it goes and once when it is back, not every poll.
+    bool store_down = false;
+    auto unavailable = [&](const pg::Error& e) {
+        if (!pg::database_unavailable(e)) return false;
+        if (!store_down) spdlog::warn("rag: ingest waits for the store: {}", e.what());
+        store_down = true;
+        return true;
+    };
     while (!stopping_) {
         std::optional<IngestOutcome> done;
+        bool failed = false;
         try {
             done = ingest_next();
+        } catch (const pg::Error& e) {
+            failed = true;
+            if (!unavailable(e)) spdlog::error("rag: ingest: {}", e.what());
         } catch (const std::exception& e) {
             spdlog::error("rag: ingest: {}", e.what());
+        }
+        if (done && on_ingested_) on_ingested_(*done);
+        if (!failed && store_down) {
+            spdlog::info("rag: the store is reachable again, ingest resumes");
+            store_down = false;
         }
         if (done) continue;
         try {
             sweep_indexes();
+        } catch (const pg::Error& e) {
+            if (!unavailable(e)) spdlog::error("rag: {}", e.what());
         } catch (const std::exception& e) {
             spdlog::error("rag: {}", e.what());
         }
@@ -94,6 +135,18 @@ std::optional<IngestOutcome> Engine::ingest_next() {
     std::optional<Claim> c;
     {
         Lease l = db();
+        std::vector<long> abandoned;
+        {
+            std::lock_guard lock(abandoned_mutex_);
+            abandoned.swap(abandoned_);
+        }
+        try {
+            for (std::size_t i = 0; i < abandoned.size(); ++i) l->release(abandoned[i], owner_);
+        } catch (...) {   // still unavailable: kept for the next time
+            std::lock_guard lock(abandoned_mutex_);
+            abandoned_.insert(abandoned_.end(), abandoned.begin(), abandoned.end());
+            throw;
+        }
         c = l->claim_next(owner_, settings_.max_ingest_attempts);
     }
     if (!c) return std::nullopt;

@@ -9,6 +9,7 @@
 // an interrupted CLI all end the same way: the file is ingested by someone, or fails visibly.
 #pragma once
 
+#include "app/cluster/settings.hpp"
 #include "app/rag/embedder.hpp"
 #include "app/rag/filters.hpp"
 #include "app/rag/index_cache.hpp"
@@ -90,13 +91,17 @@ using IngestProgress = std::function<void(const std::string& path, std::size_t d
 
 class Engine {
 public:
-    // `embedder` may be null: stores then have no vectors (keyword search only).
-    Engine(RagSettings settings, std::shared_ptr<Embedder> embedder);
+    // `embedder` may be null: stores then have no vectors (keyword search only). With
+    // cluster.uses_postgres() the state lives in PostgreSQL (pg_store.hpp), connected on first use
+    // (a server down at start only makes the RAG calls fail until it is back); otherwise in
+    // rag.sqlite3, opened and migrated now.
+    Engine(RagSettings settings, std::shared_ptr<Embedder> embedder, cluster::ClusterSettings cluster = {});
     ~Engine();   // stops the background ingest (a file being embedded is handed back) and the builder
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
     const RagSettings& settings() const { return settings_; }
+    // rag.sqlite3's path, or the PostgreSQL URL with its password masked: for logs.
     const std::string& database_path() const { return path_; }
 
     // This thread's connection, opened on first use; returned to the pool with the lease.
@@ -121,6 +126,9 @@ public:
     // ingest_poll_interval to pick up other processes' attachments and orphans.
     void start_background_ingest();
     void wake();
+    // Told each file's outcome by the background ingest (the server's /metrics); set before
+    // start_background_ingest().
+    void on_ingested(std::function<void(const IngestOutcome&)> observer) { on_ingested_ = std::move(observer); }
 
     // Search. Throws RagError.
     SearchPage search(const std::string& store_id, const SearchRequest& request);
@@ -146,14 +154,23 @@ private:
     // ingest_paths(): ingests `a` itself, or awaits the process that claimed it first.
     IngestOutcome ingest_or_await(Store& db, const AttachmentRecord& a, const std::string& file_id);
     IngestOutcome fail(Store& db, const Claim& c, const std::string& code, const std::string& message);
+    IngestOutcome ingest_claimed(const Claim& claim);
+    std::unique_ptr<Store> open_store();
 
     RagSettings settings_;
     std::shared_ptr<Embedder> embedder_;
+    std::function<void(const IngestOutcome&)> on_ingested_;
+    cluster::ClusterSettings cluster_;
     std::string path_;
     std::string owner_;
     IndexCache indexes_;
     std::mutex pool_mutex_;
     std::vector<std::unique_ptr<Store>> pool_;
+    // Claims this process holds but could not finish or give back while the store was unavailable
+    // (PostgreSQL down mid-ingest): given back before the next claim, so the file is resumed
+    // rather than left to this live process forever.
+    std::mutex abandoned_mutex_;
+    std::vector<long> abandoned_;
     std::atomic<bool> stopping_{false};
     std::mutex wake_mutex_;
     std::condition_variable wake_cv_;

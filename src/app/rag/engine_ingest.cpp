@@ -2,6 +2,7 @@
 // one transaction that makes it searchable. And the CLI's paths.
 #include "app/rag/engine.hpp"
 
+#include "app/common/postgres.hpp"
 #include "app/rag/chunker.hpp"
 #include "app/rag/document.hpp"
 
@@ -60,6 +61,18 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 IngestOutcome Engine::ingest(const Claim& c) {
+    try {
+        return ingest_claimed(c);
+    } catch (const pg::Error& e) {
+        if (pg::database_unavailable(e)) {
+            std::lock_guard lock(abandoned_mutex_);
+            abandoned_.push_back(c.attachment);
+        }
+        throw;
+    }
+}
+
+IngestOutcome Engine::ingest_claimed(const Claim& c) {
     Lease db = this->db();
     IngestOutcome out;
     try {

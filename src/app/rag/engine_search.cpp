@@ -15,6 +15,11 @@ namespace {
 // moderately by the other is still seen by both.
 constexpr int min_candidates = 50;
 
+RagError dims_changed(std::size_t answered, int held, const std::string& store_id) {
+    return RagError(409, "the embedding model now answers " + std::to_string(answered) + " dimensions; vector store " +
+                             store_id + " holds " + std::to_string(held));
+}
+
 }  // namespace
 
 SearchPage Engine::search(const std::string& store_id, const SearchRequest& r) {
@@ -64,10 +69,15 @@ SearchPage Engine::search(const std::string& store_id, const SearchRequest& r) {
     int candidates = std::max(min_candidates, 2 * k);
     std::vector<long> vector_ids, text_ids;
     std::unordered_map<long, double> similarity, bm25;
-    if (use_vectors && v.index && v.index->size() > 0) {
-        if (int(q.size()) != v.dims)
-            throw RagError(409, "the embedding model now answers " + std::to_string(q.size()) +
-                                    " dimensions; vector store " + store_id + " holds " + std::to_string(v.dims));
+    if (use_vectors && db->searches_vectors()) {
+        if (int(q.size()) != rec->dims) throw dims_changed(q.size(), rec->dims, store_id);
+        for (auto [id, score] : db->nearest(rec->rowid, rec->embedding_model, q, candidates, allowed_attachments,
+                                            settings_.hnsw_ef_search)) {
+            vector_ids.push_back(id);
+            similarity[id] = score;
+        }
+    } else if (use_vectors && v.index && v.index->size() > 0) {
+        if (int(q.size()) != v.dims) throw dims_changed(q.size(), v.dims, store_id);
         const std::vector<char>* allow = allowed ? &*allowed : nullptr;
         for (const Hit& h : v.index->search(q.data(), std::size_t(candidates), allow, settings_.hnsw_ef_search)) {
             vector_ids.push_back(h.label);

@@ -180,18 +180,25 @@ std::unique_ptr<Embedder> make_gateway_embedder(asio::any_io_executor executor, 
 struct EmbeddingLoop::Impl {
     asio::io_context io{1};
     asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
-    std::unique_ptr<gateway::SharedState> own;   // breakers of our own when no area is lent
+    // Breakers of our own when none are lent.
+    std::unique_ptr<SharedLayout> own_layout;
+    std::unique_ptr<PrivateMemory> own_memory;
+    gateway::SharedState own;
     std::shared_ptr<gateway::Gateway> gw;
     std::thread thread;
 };
 
-EmbeddingLoop::EmbeddingLoop(const Config& config, SharedArea area, int slot) : impl_(std::make_unique<Impl>()) {
-    if (!area.data) {
-        impl_->own = std::make_unique<gateway::SharedState>();
-        area = SharedArea{impl_->own.get(), sizeof(gateway::SharedState)};
-        gateway::assign_breaker_cells(area, gateway::load_gateway_settings(*config.app, config.app_source));
+EmbeddingLoop::EmbeddingLoop(const Config& config, const gateway::SharedState* shared, int slot)
+    : impl_(std::make_unique<Impl>()) {
+    if (!shared) {
+        impl_->own_layout = std::make_unique<SharedLayout>(1);
+        impl_->own = gateway::declare_shared_state(*impl_->own_layout);
+        impl_->own_memory = std::make_unique<PrivateMemory>(*impl_->own_layout);
+        gateway::assign_breaker_cells(*impl_->own.breakers, gateway::load_gateway_settings(*config.app, config.app_source));
+        shared = &impl_->own;
+        slot = 0;
     }
-    impl_->gw = gateway::make_gateway(impl_->io.get_executor(), config, area, slot);
+    impl_->gw = gateway::make_gateway(impl_->io.get_executor(), config, *shared, slot);
     impl_->thread = std::thread([io = &impl_->io] { io->run(); });
 }
 

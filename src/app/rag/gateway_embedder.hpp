@@ -16,12 +16,12 @@ std::unique_ptr<Embedder> make_gateway_embedder(asio::any_io_executor executor, 
                                                 const gateway::ModelSettings& model, int batch_size);
 
 // An io_context on a thread of its own with a gateway on it, for a process that has no loop of its
-// own to lend (the CLI, the tests, a dirty worker's job threads). The breakers are `area`'s when it
-// is given (the master's shared memory, so every process counts against the same breakers), else
+// own to lend (the CLI, the tests, a dirty worker's job threads). The breakers are `shared`'s when
+// it is given (the master's shared memory, so every process counts against the same breakers), else
 // this object's own.
 class EmbeddingLoop {
 public:
-    EmbeddingLoop(const Config& config, SharedArea area = {}, int slot = 0);
+    EmbeddingLoop(const Config& config, const gateway::SharedState* shared = nullptr, int slot = 0);
     ~EmbeddingLoop();   // stops the loop and joins its thread
     EmbeddingLoop(const EmbeddingLoop&) = delete;
     EmbeddingLoop& operator=(const EmbeddingLoop&) = delete;

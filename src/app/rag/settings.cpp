@@ -20,7 +20,7 @@ using namespace agente::app;
 const std::set<std::string> rag_keys{"embedding_model", "state_dir", "language", "embedding_batch_size",
                                      "busy_timeout", "max_ingest_attempts", "max_file_size", "max_chunks_per_file",
                                      "rrf_k", "embedding_weight", "text_weight", "exact_search_below", "hnsw_m",
-                                     "hnsw_ef_construction", "hnsw_ef_search"};
+                                     "hnsw_ef_construction", "hnsw_ef_search", "hnsw_save_every"};
 
 double get_weight(const toml::table& t, const std::string& file, const char* key, double fallback) {
     const toml::node* n = t.get(key);
@@ -57,6 +57,7 @@ RagSettings read_rag(const toml::table& t, const std::string& file) {
     s.hnsw_m = int(get_int(t, file, prefix, "hnsw_m", s.hnsw_m, 2, 128));
     s.hnsw_ef_construction = int(get_int(t, file, prefix, "hnsw_ef_construction", s.hnsw_ef_construction, 10, 4096));
     s.hnsw_ef_search = int(get_int(t, file, prefix, "hnsw_ef_search", s.hnsw_ef_search, 10, 4096));
+    s.hnsw_save_every = int(get_int(t, file, prefix, "hnsw_save_every", s.hnsw_save_every, 1, 100'000'000));
     return s;
 }
 
@@ -64,18 +65,17 @@ RagSettings read_rag(const toml::table& t, const std::string& file) {
 
 bool known_language(const std::string& name) {
     if (name == "none") return true;
-    const StemmerLibrary& library = stemmer_library();
-    if (!library.loaded()) return false;
-    for (const char** l = library.list(); *l; ++l)
-        if (name == *l) return true;
+    std::string error;
+    for (const std::string& l : stemmer_languages(error))
+        if (name == l) return true;
     return false;
 }
 
 std::string known_languages() {
-    std::string out = "none";
-    const StemmerLibrary& library = stemmer_library();
-    if (!library.loaded()) return out + " (no stemmer: " + library.error + ")";
-    for (const char** l = library.list(); *l; ++l) out.append(", ").append(*l);
+    std::string out = "none", error;
+    std::vector<std::string> languages = stemmer_languages(error);
+    if (!error.empty()) return out + " (no stemmer: " + error + ")";
+    for (const std::string& l : languages) out.append(", ").append(l);
     return out;
 }
 
@@ -92,6 +92,8 @@ RagSettings load_rag_settings(const toml::table& app, const std::string& file) {
              "unknown model \"" + s.embedding_model + "\" (add a [models.\"" + s.embedding_model + "\"] table)");
     return s;
 }
+
+bool rag_configured(const toml::table& app) { return app.get_as<toml::table>("rag") != nullptr; }
 
 std::string rag_directory(const RagSettings& settings) { return app::state_directory(settings.state_dir); }
 

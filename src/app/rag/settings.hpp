@@ -29,6 +29,11 @@ struct RagSettings {
     int hnsw_m = 16;
     int hnsw_ef_construction = 200;
     int hnsw_ef_search = 96;
+    // Vectors added to (or removed from) a store's HNSW graph since it was last saved after which it
+    // is saved again (rag-index/), and at a graceful stop whatever the count: a restart then loads a
+    // graph at most this many changes behind instead of building it again. A save writes the whole
+    // graph (about a second per 100,000 vectors of 512 dimensions), so not after every addition.
+    int hnsw_save_every = 2000;
 };
 
 // Section validator for register_app_section(): throws ConfigError(file, line, ...).
@@ -37,6 +42,10 @@ void validate_rag_section(const toml::table& section, const std::string& file);
 // [rag] from the app tables (absent: the defaults). An embedding_model that names no [models."NAME"]
 // is an error at its line.
 RagSettings load_rag_settings(const toml::table& app, const std::string& file);
+
+// Whether the app's tables have a [rag] table: the files and vector stores API (and its database in
+// the state directory) exists only then, so a server that does not use it opens nothing for it.
+bool rag_configured(const toml::table& app);
 
 // The directory of rag.sqlite3: $STATE_DIRECTORY when set, else state_dir.
 std::string rag_directory(const RagSettings& settings);

@@ -7,6 +7,7 @@
 #include <libstemmer.h>
 
 #include <string>
+#include <vector>
 
 namespace agente::rag {
 
@@ -22,5 +23,10 @@ struct StemmerLibrary {
 
 // Opened once, on the first call (thread-safe); the same object after.
 const StemmerLibrary& stemmer_library();
+
+// The languages it stems, for checking a configuration: read from the library opened for the
+// occasion and closed after, so that a process that only reads [rag] (every HTTP worker) does not
+// keep the library's relocated tables. Empty, with `error` set, when it cannot be opened.
+std::vector<std::string> stemmer_languages(std::string& error);
 
 }  // namespace agente::rag

@@ -40,14 +40,12 @@ AttachmentRecord read_attachment(Stmt& s) {
 
 }  // namespace
 
-Store::Store(const std::string& path, std::chrono::milliseconds busy_timeout) : db_(path, busy_timeout) {
+SqliteStore::SqliteStore(const std::string& path, std::chrono::milliseconds busy_timeout) : db_(path, busy_timeout) {
     register_stem_tokenizer(db_.get());
     migrate(db_, rag_migrations());
 }
 
-int Store::schema_version() { return user_version(db_); }
-
-StoreRecord Store::create_store(const std::string& name, const std::string& language, const std::string& metadata) {
+StoreRecord new_store_record(const std::string& name, const std::string& language, const std::string& metadata) {
     if (!known_language(language)) throw std::invalid_argument("unknown language \"" + language + "\"; known: " + known_languages());
     StoreRecord r;
     r.id = new_id("vs_");
@@ -55,6 +53,13 @@ StoreRecord Store::create_store(const std::string& name, const std::string& lang
     r.language = language;
     r.metadata = metadata.empty() ? "{}" : metadata;
     r.created_at = r.last_active_at = now_seconds();
+    return r;
+}
+
+int SqliteStore::schema_version() { return user_version(db_); }
+
+StoreRecord SqliteStore::create_store(const std::string& name, const std::string& language, const std::string& metadata) {
+    StoreRecord r = new_store_record(name, language, metadata);
     Transaction t(db_);
     Stmt s(db_, "INSERT INTO stores(id, name, language, metadata, created_at, last_active_at) VALUES(?1, ?2, ?3, ?4, ?5, ?5)");
     s.bind(1, r.id).bind(2, r.name).bind(3, r.language).bind(4, r.metadata).bind(5, r.created_at).step();
@@ -69,13 +74,14 @@ StoreRecord Store::create_store(const std::string& name, const std::string& lang
 namespace {
 
 void fill_counts(sqlite::Db& db, StoreRecord& r) {
-    Stmt s(db, "SELECT status, COUNT(*), SUM(usage_bytes) FROM attachments WHERE store = ?1 GROUP BY status");
+    Stmt s(db, "SELECT status, COUNT(*), SUM(usage_bytes), SUM(chunks) FROM attachments WHERE store = ?1 GROUP BY status");
     s.bind(1, r.rowid);
     while (s.step()) {
         std::string st = s.text(0);
         long n = s.integer(1);
         r.counts.total += n;
         r.usage_bytes += s.integer(2);
+        r.chunks += s.integer(3);
         if (st == "in_progress") r.counts.in_progress = n;
         else if (st == "completed") r.counts.completed = n;
         else if (st == "failed") r.counts.failed = n;
@@ -101,21 +107,21 @@ StoreRecord read_store(sqlite::Db& db, Stmt& s) {
 
 }  // namespace
 
-std::optional<StoreRecord> Store::store(const std::string& id) {
+std::optional<StoreRecord> SqliteStore::store(const std::string& id) {
     Stmt s(db_, std::string("SELECT ") + store_cols + " FROM stores WHERE id = ?1");
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     return read_store(db_, s);
 }
 
-std::optional<StoreRecord> Store::store_named(const std::string& name) {
+std::optional<StoreRecord> SqliteStore::store_named(const std::string& name) {
     Stmt s(db_, std::string("SELECT ") + store_cols + " FROM stores WHERE name = ?1 ORDER BY rowid DESC LIMIT 1");
     s.bind(1, name);
     if (!s.step()) return std::nullopt;
     return read_store(db_, s);
 }
 
-Page<StoreRecord> Store::stores(const ListQuery& q) {
+Page<StoreRecord> SqliteStore::stores(const ListQuery& q) {
     long after = cursor_rowid(db_, "stores", q.after), before = cursor_rowid(db_, "stores", q.before);
     Stmt s(db_, std::string("SELECT ") + store_cols + " FROM stores WHERE 1" + page_clause("rowid", q, after, before));
     Page<StoreRecord> p;
@@ -124,7 +130,7 @@ Page<StoreRecord> Store::stores(const ListQuery& q) {
     return p;
 }
 
-bool Store::update_store(const std::string& id, const std::optional<std::string>& name,
+bool SqliteStore::update_store(const std::string& id, const std::optional<std::string>& name,
                          const std::optional<std::string>& metadata) {
     Stmt s(db_, "UPDATE stores SET name = COALESCE(?2, name), metadata = COALESCE(?3, metadata) WHERE id = ?1");
     s.bind(1, id);
@@ -134,7 +140,7 @@ bool Store::update_store(const std::string& id, const std::optional<std::string>
     return db_.changes() > 0;
 }
 
-bool Store::delete_store(const std::string& id) {
+bool SqliteStore::delete_store(const std::string& id) {
     Transaction t(db_);
     std::optional<StoreRecord> r;
     {
@@ -152,7 +158,7 @@ bool Store::delete_store(const std::string& id) {
     return true;
 }
 
-AttachmentRecord Store::attach(const std::string& store_id, const std::string& file_id, const std::string& attributes,
+AttachmentRecord SqliteStore::attach(const std::string& store_id, const std::string& file_id, const std::string& attributes,
                                const ChunkingOptions& chunking, const std::string& batch_id) {
     Transaction t(db_);
     long store_rowid = 0;
@@ -183,7 +189,7 @@ AttachmentRecord Store::attach(const std::string& store_id, const std::string& f
     return *attachment(store_id, file_id);
 }
 
-std::optional<AttachmentRecord> Store::attachment(const std::string& store_id, const std::string& file_id) {
+std::optional<AttachmentRecord> SqliteStore::attachment(const std::string& store_id, const std::string& file_id) {
     Stmt s(db_, std::string("SELECT ") + attachment_cols +
                     " FROM attachments a JOIN stores s ON s.rowid = a.store WHERE s.id = ?1 AND a.file_id = ?2");
     s.bind(1, store_id).bind(2, file_id);
@@ -191,7 +197,7 @@ std::optional<AttachmentRecord> Store::attachment(const std::string& store_id, c
     return read_attachment(s);
 }
 
-Page<AttachmentRecord> Store::attachments(const std::string& store_id, const ListQuery& q) {
+Page<AttachmentRecord> SqliteStore::attachments(const std::string& store_id, const ListQuery& q) {
     long after = 0, before = 0;
     auto rowid_of = [&](const std::string& file_id) -> long {
         if (file_id.empty()) return 0;
@@ -211,7 +217,7 @@ Page<AttachmentRecord> Store::attachments(const std::string& store_id, const Lis
     return p;
 }
 
-std::optional<std::pair<AttachmentRecord, FileRecord>> Store::attachment_by_filename(const std::string& store_id,
+std::optional<std::pair<AttachmentRecord, FileRecord>> SqliteStore::attachment_by_filename(const std::string& store_id,
                                                                                     const std::string& filename) {
     std::string file_id;
     {
@@ -227,7 +233,7 @@ std::optional<std::pair<AttachmentRecord, FileRecord>> Store::attachment_by_file
     return std::make_pair(*a, *f);
 }
 
-bool Store::update_attributes(const std::string& store_id, const std::string& file_id, const std::string& attributes) {
+bool SqliteStore::update_attributes(const std::string& store_id, const std::string& file_id, const std::string& attributes) {
     Transaction t(db_);
     Stmt s(db_, "UPDATE attachments SET attributes = ?3 WHERE file_id = ?2 AND store = (SELECT rowid FROM stores WHERE id = ?1)");
     s.bind(1, store_id).bind(2, file_id).bind(3, attributes).step();
@@ -238,7 +244,7 @@ bool Store::update_attributes(const std::string& store_id, const std::string& fi
     return true;
 }
 
-bool Store::detach(const std::string& store_id, const std::string& file_id) {
+bool SqliteStore::detach(const std::string& store_id, const std::string& file_id) {
     Transaction t(db_);
     long att = 0, store = 0;
     {
@@ -256,7 +262,7 @@ bool Store::detach(const std::string& store_id, const std::string& file_id) {
     return true;
 }
 
-std::string Store::create_batch(const std::string& store_id) {
+std::string SqliteStore::create_batch(const std::string& store_id) {
     std::string id = new_id("vsfb_");
     Stmt s(db_, "INSERT INTO batches(id, store, created_at) SELECT ?1, rowid, ?3 FROM stores WHERE id = ?2");
     s.bind(1, id).bind(2, store_id).bind(3, now_seconds()).step();
@@ -264,19 +270,19 @@ std::string Store::create_batch(const std::string& store_id) {
     return id;
 }
 
-bool Store::batch_exists(const std::string& store_id, const std::string& batch_id) {
+bool SqliteStore::batch_exists(const std::string& store_id, const std::string& batch_id) {
     Stmt s(db_, "SELECT 1 FROM batches b JOIN stores s ON s.rowid = b.store WHERE s.id = ?1 AND b.id = ?2");
     s.bind(1, store_id).bind(2, batch_id);
     return s.step();
 }
 
-long Store::batch_created_at(const std::string& batch_id) {
+long SqliteStore::batch_created_at(const std::string& batch_id) {
     Stmt s(db_, "SELECT created_at FROM batches WHERE id = ?1");
     s.bind(1, batch_id);
     return s.step() ? s.integer(0) : 0;
 }
 
-FileCounts Store::batch_counts(const std::string& batch_id) {
+FileCounts SqliteStore::batch_counts(const std::string& batch_id) {
     FileCounts c;
     Stmt s(db_, "SELECT status, COUNT(*) FROM attachments WHERE batch_id = ?1 GROUP BY status");
     s.bind(1, batch_id);
@@ -292,7 +298,7 @@ FileCounts Store::batch_counts(const std::string& batch_id) {
     return c;
 }
 
-void Store::cancel_batch(const std::string& batch_id) {
+void SqliteStore::cancel_batch(const std::string& batch_id) {
     Stmt s(db_, "UPDATE attachments SET status = 'cancelled', owner = '' WHERE batch_id = ?1 AND status = 'in_progress'");
     s.bind(1, batch_id).step();
 }

@@ -99,7 +99,7 @@ long now_seconds() {
     return long(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
-FileRecord Store::add_file(const std::string& filename, const std::string& purpose, const std::string& content_type,
+FileRecord SqliteStore::add_file(const std::string& filename, const std::string& purpose, const std::string& content_type,
                            std::string_view bytes) {
     FileRecord f{new_id("file-"), filename, purpose, content_type, long(bytes.size()), now_seconds(), sha256_hex(bytes)};
     Transaction t(db_);
@@ -113,14 +113,14 @@ FileRecord Store::add_file(const std::string& filename, const std::string& purpo
     return f;
 }
 
-std::optional<FileRecord> Store::file(const std::string& id) {
+std::optional<FileRecord> SqliteStore::file(const std::string& id) {
     Stmt s(db_, std::string("SELECT ") + file_cols + " FROM files WHERE id = ?1");
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     return read_file(s);
 }
 
-Page<FileRecord> Store::files(const ListQuery& q, const std::string& purpose) {
+Page<FileRecord> SqliteStore::files(const ListQuery& q, const std::string& purpose) {
     long after = cursor_rowid(db_, "files", q.after), before = cursor_rowid(db_, "files", q.before);
     Stmt s(db_, std::string("SELECT ") + file_cols + " FROM files WHERE (?1 = '' OR purpose = ?1)" +
                     page_clause("rowid", q, after, before));
@@ -131,14 +131,14 @@ Page<FileRecord> Store::files(const ListQuery& q, const std::string& purpose) {
     return p;
 }
 
-std::optional<std::string> Store::file_content(const std::string& id) {
+std::optional<std::string> SqliteStore::file_content(const std::string& id) {
     Stmt s(db_, "SELECT data FROM file_data WHERE file_id = ?1");
     s.bind(1, id);
     if (!s.step()) return std::nullopt;
     return std::string(s.blob(0));
 }
 
-bool Store::delete_file(const std::string& id) {
+bool SqliteStore::delete_file(const std::string& id) {
     Transaction t(db_);
     std::vector<std::pair<long, long>> atts;   // (attachment, store)
     {

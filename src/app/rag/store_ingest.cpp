@@ -1,7 +1,7 @@
 // The ingest side of the Store: claims, the embedding cache, and the one transaction that completes a
 // file.
 #include "app/rag/owner.hpp"
-#include "app/rag/store.hpp"
+#include "app/rag/sqlite_store.hpp"
 
 #include <openssl/evp.h>
 
@@ -31,7 +31,17 @@ std::string chunk_hash(const Chunk& c) {
     return std::string(reinterpret_cast<const char*>(md), n);
 }
 
-std::optional<Claim> Store::claim_next(const std::string& owner, int max_attempts) {
+std::string model_mismatch_message(const std::string& store_id, const std::string& have, int have_dims,
+                                   const std::string& model, int dims) {
+    auto name = [](const std::string& m, int d) {
+        return m.empty() ? std::string("no embedding model (keyword search only)")
+                         : "model \"" + m + "\" (" + std::to_string(d) + " dimensions)";
+    };
+    return "vector store " + store_id + " holds vectors of " + name(have, have_dims) + ", but this file was embedded with " +
+           name(model, dims) + ": use the store's model ([rag] embedding_model), or a new vector store";
+}
+
+std::optional<Claim> SqliteStore::claim_next(const std::string& owner, int max_attempts) {
     Transaction t(db_);
     struct Row {
         Claim c;
@@ -68,7 +78,7 @@ std::optional<Claim> Store::claim_next(const std::string& owner, int max_attempt
     return claimed;
 }
 
-std::optional<Claim> Store::claim(long attachment, const std::string& owner) {
+std::optional<Claim> SqliteStore::claim(long attachment, const std::string& owner) {
     Transaction t(db_);
     Stmt s(db_, "SELECT a.rowid, a.store, s.id, a.file_id, a.max_tokens, a.overlap_tokens, a.attempts, a.owner "
                 "FROM attachments a JOIN stores s ON s.rowid = a.store WHERE a.rowid = ?1 AND a.status = 'in_progress'");
@@ -83,13 +93,13 @@ std::optional<Claim> Store::claim(long attachment, const std::string& owner) {
     return c;
 }
 
-bool Store::still_claimed(long attachment, const std::string& owner) {
+bool SqliteStore::still_claimed(long attachment, const std::string& owner) {
     Stmt s(db_, "SELECT 1 FROM attachments WHERE rowid = ?1 AND status = 'in_progress' AND owner = ?2");
     s.bind(1, attachment).bind(2, owner);
     return s.step();
 }
 
-std::vector<std::optional<std::vector<float>>> Store::cached_vectors(const std::string& model,
+std::vector<std::optional<std::vector<float>>> SqliteStore::cached_vectors(const std::string& model,
                                                                     const std::vector<std::string>& hashes) {
     std::vector<std::optional<std::vector<float>>> out(hashes.size());
     Stmt s(db_, "SELECT vector FROM embeddings WHERE model = ?1 AND hash = ?2");
@@ -106,7 +116,7 @@ std::vector<std::optional<std::vector<float>>> Store::cached_vectors(const std::
     return out;
 }
 
-void Store::put_vectors(const std::string& model, const std::vector<std::string>& hashes,
+void SqliteStore::put_vectors(const std::string& model, const std::vector<std::string>& hashes,
                         const std::vector<std::vector<float>>& vectors) {
     Transaction t(db_);
     Stmt s(db_, "INSERT OR REPLACE INTO embeddings(model, hash, dims, vector) VALUES(?1, ?2, ?3, ?4)");
@@ -118,7 +128,7 @@ void Store::put_vectors(const std::string& model, const std::vector<std::string>
     t.commit();
 }
 
-bool Store::complete(const Claim& c, const std::string& owner, const std::vector<StoredChunk>& chunks,
+bool SqliteStore::complete(const Claim& c, const std::string& owner, const std::vector<StoredChunk>& chunks,
                      const std::string& model, int dims, long embedded) {
     Transaction t(db_);
     if (!still_claimed(c.attachment, owner)) return false;
@@ -131,13 +141,7 @@ bool Store::complete(const Claim& c, const std::string& owner, const std::vector
         int have_dims = int(s.integer(1));
         bool has_chunks = s.integer(2) != 0;
         if (has_chunks && (have != model || have_dims != dims)) {
-            auto name = [](const std::string& m, int d) {
-                return m.empty() ? std::string("no embedding model (keyword search only)")
-                                 : "model \"" + m + "\" (" + std::to_string(d) + " dimensions)";
-            };
-            throw ModelMismatch("vector store " + c.store_id + " holds vectors of " + name(have, have_dims) +
-                                ", but this file was embedded with " + name(model, dims) +
-                                ": use the store's model ([rag] embedding_model), or a new vector store");
+            throw ModelMismatch(model_mismatch_message(c.store_id, have, have_dims, model, dims));
         }
         Stmt u(db_, "UPDATE stores SET embedding_model = ?2, dims = ?3 WHERE rowid = ?1");
         u.bind(1, c.store).bind(2, model).bind(3, dims).step();
@@ -165,13 +169,13 @@ bool Store::complete(const Claim& c, const std::string& owner, const std::vector
     return true;
 }
 
-void Store::fail(long attachment, const std::string& owner, const std::string& code, const std::string& message) {
+void SqliteStore::fail(long attachment, const std::string& owner, const std::string& code, const std::string& message) {
     Stmt s(db_, "UPDATE attachments SET status = 'failed', owner = '', error_code = ?3, error_message = ?4 "
                 "WHERE rowid = ?1 AND owner = ?2 AND status = 'in_progress'");
     s.bind(1, attachment).bind(2, owner).bind(3, code).bind(4, message).step();
 }
 
-void Store::release(long attachment, const std::string& owner) {
+void SqliteStore::release(long attachment, const std::string& owner) {
     Stmt s(db_, "UPDATE attachments SET owner = '', attempts = MAX(attempts - 1, 0) WHERE rowid = ?1 AND owner = ?2");
     s.bind(1, attachment).bind(2, owner).step();
 }

@@ -2,7 +2,7 @@
 // rows. Internal to src/app/rag/store_*.cpp.
 #pragma once
 
-#include "app/rag/store.hpp"
+#include "app/rag/sqlite_store.hpp"
 
 namespace agente::rag::detail {
 

@@ -1,6 +1,7 @@
 // The search side of the Store: what the in-memory vector index is loaded from, and BM25 through the
 // store's FTS5 table.
-#include "app/rag/store.hpp"
+#include "app/rag/query_words.hpp"
+#include "app/rag/sqlite_store.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -12,38 +13,20 @@ using sqlite::Stmt;
 
 namespace {
 
-// A bound on the terms of one query: each is a posting list FTS5 walks.
-constexpr std::size_t max_query_terms = 64;
-
-bool word_byte(unsigned char c) { return std::isalnum(c) || c >= 0x80; }
-
 // The query's words, each quoted as an FTS5 string (so nothing in them is query syntax) and joined by
 // OR: BM25 ranks documents by the words they share with the question, rarest words weighing most; an
 // AND would find nothing as soon as one word of a natural question is absent.
-std::string fts_query(const std::string& text) {
-    std::string out;
-    std::size_t terms = 0;
-    for (std::size_t i = 0; i < text.size() && terms < max_query_terms;) {
-        while (i < text.size() && !word_byte(static_cast<unsigned char>(text[i]))) ++i;
-        std::size_t b = i;
-        while (i < text.size() && word_byte(static_cast<unsigned char>(text[i]))) ++i;
-        if (i == b) continue;
-        if (!out.empty()) out += " OR ";
-        out += "\"" + text.substr(b, i - b) + "\"";   // no '"' can be inside: it is not a word byte
-        ++terms;
-    }
-    return out;
-}
+std::string fts_query(const std::string& text) { return join_query_words(text, " OR ", "\""); }
 
 }  // namespace
 
-long Store::generation(long store_rowid) {
+long SqliteStore::generation(long store_rowid) {
     Stmt s(db_, "SELECT generation FROM stores WHERE rowid = ?1");
     s.bind(1, store_rowid);
     return s.step() ? s.integer(0) : -1;
 }
 
-std::vector<Vector> Store::vectors(long store_rowid, const std::string& model, long after_chunk) {
+std::vector<Vector> SqliteStore::vectors(long store_rowid, const std::string& model, long after_chunk) {
     std::vector<Vector> out;
     Stmt s(db_, "SELECT c.id, c.attachment, e.vector FROM chunks c JOIN attachments a ON a.rowid = c.attachment "
                 "JOIN embeddings e ON e.model = ?2 AND e.hash = c.hash WHERE a.store = ?1 AND c.id > ?3 ORDER BY c.id");
@@ -60,7 +43,7 @@ std::vector<Vector> Store::vectors(long store_rowid, const std::string& model, l
     return out;
 }
 
-std::vector<long> Store::chunk_ids(long store_rowid) {
+std::vector<long> SqliteStore::chunk_ids(long store_rowid) {
     std::vector<long> out;
     Stmt s(db_, "SELECT c.id FROM chunks c JOIN attachments a ON a.rowid = c.attachment WHERE a.store = ?1 ORDER BY c.id");
     s.bind(1, store_rowid);
@@ -68,14 +51,14 @@ std::vector<long> Store::chunk_ids(long store_rowid) {
     return out;
 }
 
-bool Store::has_chunks(long store_rowid) {
+bool SqliteStore::has_chunks(long store_rowid) {
     Stmt s(db_, "SELECT EXISTS (SELECT 1 FROM attachments WHERE store = ?1 AND chunks > 0)");
     s.bind(1, store_rowid);
     s.step();
     return s.integer(0) != 0;
 }
 
-std::vector<AttachmentMeta> Store::completed_attachments(long store_rowid) {
+std::vector<AttachmentMeta> SqliteStore::completed_attachments(long store_rowid) {
     std::vector<AttachmentMeta> out;
     Stmt s(db_, "SELECT a.rowid, a.file_id, f.filename, a.attributes FROM attachments a JOIN files f ON f.id = a.file_id "
                 "WHERE a.store = ?1 AND a.status = 'completed' ORDER BY a.rowid");
@@ -84,7 +67,7 @@ std::vector<AttachmentMeta> Store::completed_attachments(long store_rowid) {
     return out;
 }
 
-std::vector<std::pair<long, double>> Store::bm25(long store_rowid, const std::string& query, int limit,
+std::vector<std::pair<long, double>> SqliteStore::bm25(long store_rowid, const std::string& query, int limit,
                                                  const std::optional<std::vector<long>>& allowed) {
     std::vector<std::pair<long, double>> out;
     std::string match = fts_query(query);
@@ -103,7 +86,7 @@ std::vector<std::pair<long, double>> Store::bm25(long store_rowid, const std::st
     return out;
 }
 
-std::vector<ChunkRow> Store::chunks(const std::vector<long>& ids) {
+std::vector<ChunkRow> SqliteStore::chunks(const std::vector<long>& ids) {
     std::vector<ChunkRow> out;
     Stmt s(db_, "SELECT id, attachment, seq, heading, text, page FROM chunks WHERE id = ?1");
     for (long id : ids) {
@@ -115,7 +98,7 @@ std::vector<ChunkRow> Store::chunks(const std::vector<long>& ids) {
     return out;
 }
 
-void Store::touch_store(long store_rowid) {
+void SqliteStore::touch_store(long store_rowid) {
     Stmt s(db_, "UPDATE stores SET last_active_at = ?2 WHERE rowid = ?1");
     s.bind(1, store_rowid).bind(2, now_seconds()).step();
 }

@@ -3,6 +3,8 @@
 #include <hnswlib/hnswlib.h>
 
 #include <algorithm>
+#include <cstring>
+#include <stdexcept>
 #include <atomic>
 #include <limits>
 #include <queue>
@@ -61,6 +63,9 @@ private:
 // The graph and its space (the space must outlive the graph, which points into it). Labels are rows.
 class HnswGraph {
 public:
+    HnswGraph(int dims, const std::string& path) : space(std::size_t(dims)) {
+        h = std::make_unique<hnswlib::HierarchicalNSW<float>>(&space, path);
+    }
     HnswGraph(int dims, std::size_t capacity, const HnswOptions& o)
         : space(std::size_t(dims)),
           h(std::make_unique<hnswlib::HierarchicalNSW<float>>(&space, capacity, std::size_t(o.m),
@@ -298,6 +303,91 @@ void VectorIndex::adopt(std::shared_ptr<HnswGraph> graph) {
     for (std::size_t row = built; row < labels_.size(); ++row) graph->add(vector_of(row), row);
     graph_ = std::move(graph);
     std::vector<float>().swap(flat_);
+}
+
+}  // namespace agente::rag
+
+namespace agente::rag {
+
+void VectorIndex::save_graph(const std::string& path) const {
+    if (!graph_) throw std::logic_error("save_graph: no graph to save");
+    graph_->h->saveIndex(path);   // an ofstream that reports nothing: the caller checks the size
+}
+
+std::shared_ptr<HnswGraph> VectorIndex::load_graph(int dims, const std::string& path) {
+    auto g = std::make_shared<HnswGraph>(dims, path);   // hnswlib checks the file's length against its lists
+    const auto& h = *g->h;
+    auto bad = [&](const char* why) { throw std::runtime_error(path + ": " + why); };
+    // The layout hnswlib derives from the space, against what the file says.
+    std::size_t links0 = h.maxM0_ * sizeof(hnswlib::tableint) + sizeof(hnswlib::linklistsizeint);
+    std::size_t data = std::size_t(dims) * sizeof(float);
+    if (h.offsetData_ != links0 || h.label_offset_ != links0 + data ||
+        h.size_data_per_element_ != links0 + data + sizeof(hnswlib::labeltype) || h.offsetLevel0_ != 0)
+        bad("not a graph of this dimension");
+    std::size_t n = h.cur_element_count;
+    if (n == 0 || h.enterpoint_node_ >= n || h.maxlevel_ < 0) bad("no entry point");
+    std::vector<char> seen(n, 0);
+    for (std::size_t id = 0; id < n; ++id) {
+        // Labels are the rows 0..n-1, each once (build() inserts row r as label r, from threads that
+        // may take their internal ids in another order).
+        std::size_t row = h.getExternalLabel(hnswlib::tableint(id));
+        if (row >= n || seen[row]) bad("labels are not the rows");
+        seen[row] = 1;
+        int levels = h.element_levels_[id];
+        if (levels > h.maxlevel_) bad("a node above the top level");
+        for (int level = 0; level <= levels; ++level) {
+            unsigned int* list = level == 0 ? h.get_linklist0(hnswlib::tableint(id)) : h.get_linklist(hnswlib::tableint(id), level);
+            std::size_t count = h.getListCount(list);
+            if (count > (level == 0 ? h.maxM0_ : h.maxM_)) bad("a list longer than M");
+            auto* links = reinterpret_cast<hnswlib::tableint*>(list + 1);
+            for (std::size_t i = 0; i < count; ++i)
+                if (links[i] >= n) bad("a link out of range");
+        }
+    }
+    return g;
+}
+
+bool VectorIndex::adopt_saved(std::shared_ptr<HnswGraph> graph, const std::vector<long>& labels_by_row,
+                              double min_share) {
+    if (graph_ || !graph || graph->h->cur_element_count != labels_by_row.size()) return false;
+    const std::size_t n = labels_by_row.size(), bytes = std::size_t(dims_) * sizeof(float);
+    std::vector<long> labels;
+    std::vector<int> groups;
+    std::vector<char> alive, placed(labels_.size(), 0);
+    std::unordered_map<long, std::size_t> row_of;
+    std::size_t matched = 0;
+    for (std::size_t r = 0; r < n; ++r) {
+        long label = labels_by_row[r];
+        auto it = row_of_.find(label);
+        const void* saved = graph->h->getDataByInternalId(graph->h->label_lookup_.at(r));
+        bool same = it != row_of_.end() && !row_of.count(label) && std::memcmp(vector_of(it->second), saved, bytes) == 0;
+        labels.push_back(label);
+        groups.push_back(same ? groups_[it->second] : 0);
+        alive.push_back(same ? 1 : 0);
+        if (!same) continue;
+        row_of[label] = r;
+        placed[it->second] = 1;
+        ++matched;
+    }
+    if (double(matched) < min_share * double(n) || double(matched) < min_share * double(alive_count_)) return false;
+    for (std::size_t old = 0; old < labels_.size(); ++old) {
+        if (!alive_[old] || placed[old]) continue;
+        graph->add(vector_of(old), labels.size());
+        row_of[labels_[old]] = labels.size();
+        labels.push_back(labels_[old]);
+        groups.push_back(groups_[old]);
+        alive.push_back(1);
+    }
+    std::fill(group_counts_.begin(), group_counts_.end(), 0);
+    for (std::size_t r = 0; r < labels.size(); ++r)
+        if (alive[r]) ++group_counts_[std::size_t(groups[r])];
+    labels_ = std::move(labels);
+    groups_ = std::move(groups);
+    alive_ = std::move(alive);
+    row_of_ = std::move(row_of);
+    graph_ = std::move(graph);
+    std::vector<float>().swap(flat_);
+    return true;
 }
 
 }  // namespace agente::rag

@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -74,6 +75,21 @@ public:
     Snapshot snapshot() const;
     static std::shared_ptr<HnswGraph> build(const Snapshot& s, const HnswOptions& o);
     void adopt(std::shared_ptr<HnswGraph> graph);
+
+    // A built graph on disk, so that a replaced process need not build it again (index_files.hpp).
+    // The graph's rows are this index's rows; row_labels() says which chunk each one is (removed
+    // rows included), which is what adopt_saved() matches a loaded graph against.
+    void save_graph(const std::string& path) const;   // throws on an I/O error; needs uses_hnsw()
+    const std::vector<long>& row_labels() const { return labels_; }
+    // A saved graph of `dims`; throws when the file is not a sound one (cut short, another format,
+    // another dimension, links out of range), so that a bad file costs a rebuild, never a crash.
+    static std::shared_ptr<HnswGraph> load_graph(int dims, const std::string& path);
+    // Takes a loaded graph in place of this exact index when it still matches: its rows whose
+    // label is here with the very same vector keep their place; rows of chunks gone, or whose vector
+    // changed, stay in the graph as removed ones; vectors the graph lacks are inserted. False (and
+    // nothing changed) when less than `min_share` of the graph's rows, or of this index's vectors,
+    // match: a fresh build is better then.
+    bool adopt_saved(std::shared_ptr<HnswGraph> graph, const std::vector<long>& labels_by_row, double min_share);
 
 private:
     const float* vector_of(std::size_t row) const;
