@@ -157,6 +157,11 @@ TEST(RequestBody, RefusesWhatTheGatewayCannotForward) {
     EXPECT_EQ(problem_of(R"({"model":"a","stream":tru})"), "request body is not valid JSON");
     EXPECT_EQ(problem_of(R"({"model":"a","x":tru})"), "request body is not valid JSON");
     EXPECT_EQ(problem_of(R"({"model":"a","x":nul})"), "request body is not valid JSON");
+    // A malformed atom inside stream_options (read field by field) is refused once, not read twice
+    // (On-Demand forbids a second pass over a half-read value: UBSan caught it, a mutant of a seed).
+    EXPECT_EQ(problem_of(R"({"model":"a","stream_options":{"x":tru}})"), "request body is not valid JSON");
+    EXPECT_EQ(problem_of(R"({"model":"a","stream_options":{"include_usage":tru}})"), "request body is not valid JSON");
+    EXPECT_EQ(problem_of(R"({"model":"a","stream_options":{"x":[nul]},"stream":true})"), "request body is not valid JSON");
     EXPECT_EQ(problem_of(R"({"model":"a","x":1.})"), "request body is not valid JSON");
     EXPECT_EQ(problem_of("{\"model\":\"a\",\"x\":\"tab\there\"}"), "request body is not valid JSON");
 }

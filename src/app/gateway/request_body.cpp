@@ -137,7 +137,10 @@ error_code read_fields(od::object top, Fields& f) {
             e = v.get_bool().get(f.stream);
             f.stream_ok = !e;
         } else if (key == "stream_options") {
-            e = read_stream_options(v, f);
+            // Read and checked whole, or refused: its INCORRECT_TYPE (a malformed atom inside)
+            // must not send this half-read value through check() again, which On-Demand forbids.
+            if (auto bad = read_stream_options(v, f)) return bad;
+            continue;
         }
         if (e == simdjson::INCORRECT_TYPE) e = check(v, 2);
         if (e) return e;
