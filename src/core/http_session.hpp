@@ -21,9 +21,11 @@ using UnixSocket = asio::basic_stream_socket<asio::local::stream_protocol, IoExe
 using TcpAcceptor = asio::basic_socket_acceptor<asio::ip::tcp, IoExecutor>;
 using UnixAcceptor = asio::basic_socket_acceptor<asio::local::stream_protocol, IoExecutor>;
 
-void start_session(TcpSocket socket, ServerContext& context);
+// `peer`: the address accept() returned with the socket.
+void start_session(TcpSocket socket, const asio::ip::tcp::endpoint& peer, ServerContext& context);
 void start_session(UnixSocket socket, ServerContext& context);
 // A connection to a socket that serves TLS: the handshake, then the same HTTP/1.1 session.
-void start_session(TcpSocket socket, ServerContext& context, asio::ssl::context& tls);
+void start_session(TcpSocket socket, const asio::ip::tcp::endpoint& peer, ServerContext& context,
+                   asio::ssl::context& tls);
 
 }  // namespace agente::core

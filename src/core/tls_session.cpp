@@ -4,9 +4,10 @@
 
 namespace agente::core {
 
-void start_session(TcpSocket socket, ServerContext& context, asio::ssl::context& tls) {
+void start_session(TcpSocket socket, const asio::ip::tcp::endpoint& peer, ServerContext& context,
+                   asio::ssl::context& tls) {
     socket.set_option(asio::ip::tcp::no_delay(true));
-    spawn(TlsStream(std::move(socket), tls), context);
+    spawn(TlsStream(std::move(socket), tls), peer_address(peer), context);
 }
 
 }  // namespace agente::core

@@ -189,13 +189,20 @@ private:
         }
     }
 
-    void open_session(TcpAcceptor&, TcpSocket socket) { start_session(std::move(socket), ctx_); }
-    void open_session(UnixAcceptor&, UnixSocket socket) { start_session(std::move(socket), ctx_); }
-    void open_session(TlsAcceptor&, TcpSocket socket) { start_session(std::move(socket), ctx_, *tls_); }
+    void open_session(TcpAcceptor&, TcpSocket socket, const tcp::endpoint& peer) {
+        start_session(std::move(socket), peer, ctx_);
+    }
+    void open_session(UnixAcceptor&, UnixSocket socket, const asio::local::stream_protocol::endpoint&) {
+        start_session(std::move(socket), ctx_);
+    }
+    void open_session(TlsAcceptor&, TcpSocket socket, const tcp::endpoint& peer) {
+        start_session(std::move(socket), peer, ctx_, *tls_);
+    }
 
     template <class Acceptor>
     asio::awaitable<void> accept_loop(Acceptor& acceptor) {
         asio::steady_timer pause(ioc_);
+        typename Acceptor::endpoint_type peer;  // filled by accept itself
         while (!ctx_.draining && !ctx_.retiring) {
             if (full()) {  // gunicorn stops accepting when full; we first make room
                 take_in_place_of_idle(acceptor);
@@ -203,10 +210,10 @@ private:
                 co_await pause.async_wait(asio::as_tuple(asio::use_awaitable));
                 continue;
             }
-            auto [ec, socket] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+            auto [ec, socket] = co_await acceptor.async_accept(peer, asio::as_tuple(asio::use_awaitable));
             if (!ec) {  // even when draining began meanwhile: the peer is connected and will be answered
                 if (full()) make_room();  // filled while this accept was under way
-                open_session(acceptor, std::move(socket));
+                open_session(acceptor, std::move(socket), peer);
                 co_await leave_some_to_siblings(pause);
                 continue;
             }
@@ -236,11 +243,12 @@ private:
     void take_in_place_of_idle(Acceptor& acceptor) {
         error_code ec;
         acceptor.non_blocking(true, ec);  // this accept only: Asio's async_accept is unaffected
+        typename Acceptor::endpoint_type peer;
         while (!ec && full() && may_make_room()) {
-            auto socket = acceptor.accept(ec);
+            auto socket = acceptor.accept(peer, ec);
             if (ec) break;  // none queued (EAGAIN), or EMFILE and friends: the next round retries
             make_room();
-            open_session(acceptor, std::move(socket));
+            open_session(acceptor, std::move(socket), peer);
         }
     }
 
@@ -329,10 +337,11 @@ private:
         error_code ec;
         acceptor.cancel(ec);
         acceptor.non_blocking(true, ec);
+        typename Acceptor::endpoint_type peer;
         for (;;) {
-            auto socket = acceptor.accept(ec);
+            auto socket = acceptor.accept(peer, ec);
             if (ec) break;
-            open_session(acceptor, std::move(socket));
+            open_session(acceptor, std::move(socket), peer);
         }
         acceptor.close(ec);
     }

@@ -451,6 +451,19 @@ class Processes(ServerTest):
         out = subprocess.run(["curl", "-s", f"http://[::1]:{v6}/health"], capture_output=True, text=True).stdout
         self.assertEqual(json.loads(out)["status"], "ok")
 
+    def test_the_peer_address_each_kind_of_listener_reports(self):
+        # What accept() returned, as the access log's %(h)s and X-Forwarded-For's trust see it.
+        s = self.server(binary=TEST_BIN)
+        sock = os.path.join(s.dir, "s.sock")
+        v6 = free_port()
+        with open(s.conf, "w") as f:
+            f.write(f'bind = ["127.0.0.1:{s.port}", "unix:{sock}", "[::1]:{v6}"]\nforwarded_allow_ips = "10.1.1.1"\n')
+        s.start()
+        self.assertEqual(json.loads(http_get(s.port, "/items/1")[2])["remote"], "127.0.0.1")
+        for where in (["--unix-socket", sock, "http://x/items/1"], [f"http://[::1]:{v6}/items/1"]):
+            out = subprocess.run(["curl", "-s", *where], capture_output=True, text=True).stdout
+            self.assertEqual(json.loads(out)["remote"], "unix" if "--unix-socket" in where else "::1", out)
+
 
 if __name__ == "__main__":
     import unittest
