@@ -526,6 +526,8 @@ private:
 
     // A read that ended early: a quiet close for an idle or vanished peer, a 4xx for bad input.
     asio::awaitable<bool> reject_read(error_code ec) {
+        peer_closed_ = ec == http::error::end_of_stream || ec == http::error::partial_message ||
+                       ec == asio::error::eof || ec == asio::error::connection_reset;
         auto answer = answer_to(ec);   // named, not built inside the co_await (g++ 12 and temporaries)
         if (!answer) co_return false;
         co_return co_await reject(answer->first, answer->second);
@@ -853,9 +855,16 @@ private:
     }
 
     // Half-close, then read what the peer still sends until it closes: closing with unread input
-    // would make the kernel answer with a reset that can destroy the response we just sent.
+    // would make the kernel answer with a reset that can destroy the response we just sent. When
+    // the whole request was read and nothing follows it, here or in the kernel, the socket just
+    // closes (nginx's `lingering_close on` heuristic): a client that closes after one answer, as
+    // every HTTP/1.0 one does, costs no shutdown, read, timer and wake-up more.
     asio::awaitable<void> close_socket() {
         error_code ec;
+        if (nothing_unread()) {
+            socket().close(ec);
+            co_return;
+        }
         socket().shutdown(asio::socket_base::shutdown_send, ec);
         if (!ec) {
             deadline_.expires_after(seconds(1));
@@ -866,6 +875,14 @@ private:
             }
         }
         socket().close(ec);
+    }
+
+    bool nothing_unread() {
+        if constexpr (Traits::tls) return false;   // OpenSSL may hold the peer's bytes: always linger
+        if (peer_closed_) return true;             // its FIN came: it sends nothing more
+        if (!parser_ || !parser_->is_done() || buffer_.size() != 0) return false;
+        error_code ec;
+        return socket().available(ec) == 0 && !ec;
     }
 
     std::string remote_;
@@ -883,6 +900,7 @@ private:
     bool head_held_ = false;                // a stream's head prepared, not yet sent
     bool stream_write_failed_ = false;      // the wire may hold part of a chunk
     bool evicted_ = false;                  // closed while waiting for a head, to make room
+    bool peer_closed_ = false;              // a read ended at the peer's close (or reset)
     Clock::time_point received_at_;
     unsigned version_ = 11;
     bool head_ = false;

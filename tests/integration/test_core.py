@@ -451,6 +451,28 @@ class Processes(ServerTest):
         out = subprocess.run(["curl", "-s", f"http://[::1]:{v6}/health"], capture_output=True, text=True).stdout
         self.assertEqual(json.loads(out)["status"], "ok")
 
+    def test_an_answer_before_unread_input_is_not_cut_by_a_reset(self):
+        # Closing a socket with input unread makes the kernel send a reset, which can destroy the
+        # answer before the client reads it; the worker closes at once only when nothing is unread.
+        s = self.server().start(workers=1)
+        close_then_more = (b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                           + b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 200_000)
+        too_large = b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 400000000\r\n\r\n" + b"b" * 300_000
+        for raw, status in ((close_then_more, b"200"), (too_large, b"413")):
+            with socket.create_connection(("127.0.0.1", s.port), timeout=10) as c:
+                try:
+                    c.sendall(raw)
+                except OSError:
+                    pass   # the server may have answered and stopped reading: the answer must still come
+                got = b""
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+            self.assertTrue(got.startswith(b"HTTP/1.1 " + status), got[:100])
+            self.assertTrue(got.endswith(b"}"), got[-100:])
+
     def test_the_peer_address_each_kind_of_listener_reports(self):
         # What accept() returned, as the access log's %(h)s and X-Forwarded-For's trust see it.
         s = self.server(binary=TEST_BIN)
