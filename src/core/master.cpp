@@ -742,6 +742,7 @@ int run_master(Config config, std::vector<std::string> argv) {
     }
     // A worker forked from the master (Master::fork_http_worker), as main() starts an exec'd one.
     enter_forked_child(forked->keep_fds, forked->mask);
+    close_systemd_library();
     try {
         setup_error_log(forked->config);
     } catch (const std::exception& e) {
