@@ -5,6 +5,7 @@
 #include "core/owned_io_context.hpp"
 #include "core/core_metrics.hpp"
 #include "core/dirty_socket.hpp"
+#include "core/dirty_worker.hpp"
 #include "core/listeners.hpp"
 #include "core/log.hpp"
 #include "core/proc_title.hpp"
@@ -50,7 +51,7 @@ constexpr auto tick_interval = 100ms;
 constexpr auto status_interval = 5s;        // systemd's STATUS= line refreshed this often
 constexpr auto memory_note_interval = 1s;   // how often each worker's resident memory is read
 
-// Thrown in an HTTP worker forked without exec (spawn.hpp): it unwinds the master's objects out of
+// Thrown in a worker forked without exec (spawn.hpp): it unwinds the master's objects out of
 // the child, and run_master, past them, runs the worker with what the exec'd one would have read.
 // Not a std::exception: no handler on the way may take it for an error.
 struct ForkedWorker {
@@ -538,8 +539,8 @@ private:
             env.push_back("AGENTE_WORKER_CONFIG=/proc/self/fd/" + std::to_string(config_fd_));
             env.push_back("AGENTE_WORKER_CONFIG_PATH=" + config_.config_path);
         }
-        pid_t pid = !dirty && binary_unchanged() ? fork_http_worker(setup, keep)
-                                                 : exec_child(exe_, argv, env, keep, Child::worker);
+        pid_t pid = binary_unchanged() ? fork_worker_process(setup, keep)
+                                       : exec_child(exe_, argv, env, keep, Child::worker);
         if (pid < 0) {
             scoreboard_.release(slot);
             return false;
@@ -565,17 +566,22 @@ private:
     }
 
     // In the child, this throws: the master's objects are destroyed on the way out (their fds
-    // closed, asio's signal registrations removed), except the scoreboard's fd, which the worker
-    // maps and ~Scoreboard would close, hence a duplicate. The config snapshot is not needed: the
-    // worker takes this master's validated Config as it is.
-    pid_t fork_http_worker(const WorkerSetup& setup, const std::vector<int>& keep) {
+    // closed, asio's signal registrations removed), except two fds the worker needs and their
+    // owners would close (~Scoreboard, ~DirtySocket), hence duplicates. The config snapshot is not
+    // needed: the worker takes this master's validated Config as it is.
+    pid_t fork_worker_process(const WorkerSetup& setup, const std::vector<int>& keep) {
         sigset_t mask;
         pid_t pid = fork_worker(ioc_, mask);
         if (pid != 0) return pid;
         ForkedWorker child{config_, setup, keep, mask};
-        child.setup.scoreboard_fd = ::dup(scoreboard_.fd());
         std::erase(child.keep_fds, config_fd_);
-        std::replace(child.keep_fds.begin(), child.keep_fds.end(), scoreboard_.fd(), child.setup.scoreboard_fd);
+        auto keep_copy = [&child](int& fd) {
+            int copy = ::dup(fd);
+            std::replace(child.keep_fds.begin(), child.keep_fds.end(), fd, copy);
+            fd = copy;
+        };
+        keep_copy(child.setup.scoreboard_fd);
+        if (setup.pool == Pool::dirty) keep_copy(child.setup.listeners.front().fd);
         throw child;
     }
 
@@ -749,6 +755,7 @@ int run_master(Config config, std::vector<std::string> argv) {
         std::fprintf(stderr, "Error: cannot open the error log: %s\n", e.what());
         return 1;
     }
+    if (forked->setup.pool == Pool::dirty) return run_dirty_worker(forked->config, forked->setup);
     return run_worker(forked->config, forked->setup);
 }
 

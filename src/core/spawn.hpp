@@ -1,8 +1,8 @@
-// Starting a child process. A USR2 successor, a dirty worker, and any worker once the binary on
-// disk changed are fork + exec'd: a reload runs newly installed code, and what a child needs crosses
-// exec explicitly (fds, environment). An HTTP worker of an unchanged binary is only forked
-// (fork_worker): exec would load the same code again, and each exec'd worker then relocates its own
-// private copy of every library's tables (about 0.6 MB of PSS per worker, docs/benchmarks.md).
+// Starting a child process. A USR2 successor, and any worker once the binary on disk changed, are
+// fork + exec'd: a reload runs newly installed code, and what a child needs crosses exec explicitly
+// (fds, environment). A worker (of either pool) of an unchanged binary is only forked (fork_worker):
+// exec would load the same code again, and each exec'd worker then relocates its own private copy
+// of every library's tables (about 0.5 MB of PSS per worker, docs/benchmarks.md).
 #pragma once
 
 #include <optional>

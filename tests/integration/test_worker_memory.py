@@ -81,21 +81,21 @@ class WorkerMemory(ServerTest):
             self.assertFalse(kept, f"HTTP worker {w} keeps libstemmer loaded")
 
     def test_a_worker_is_forked_while_the_binary_is_unchanged_and_execd_once_it_changed(self):
-        # Forked, a worker shares its master's relocated library tables (~0.6 MB of PSS a worker);
-        # once a build replaced the binary, a HUP's workers are exec'd from the new file.
-        s = self.server(["workers = 2"])
+        # Forked, a worker (HTTP or dirty) shares its master's relocated library tables (~0.5 MB of
+        # PSS a worker); once a build replaced the binary, a HUP's workers are exec'd from the file.
+        s = self.server(["workers = 2", "dirty_workers = 1"])
         binary = os.path.join(s.dir, "agente-hibrido")
         shutil.copy2(BIN, binary)
         s.binary = binary
-        s.start(workers=2)
-        old = set(http_workers(s))
+        s.start(workers=3)
+        old = set(s.workers())
         for w in old:
             self.assertGreater(libraries_shared_dirty_kb(w), 0, f"worker {w} relocated its own libraries")
         shutil.copy2(BIN, binary + ".new")   # as a linker does: written beside, renamed over
         os.replace(binary + ".new", binary)
         os.kill(s.pid, signal.SIGHUP)
-        self.assertTrue(s.wait_log(r"2 workers serving \(generation 2\)", 30), s.read_log())
-        self.assertTrue(wait_until(lambda: len(http_workers(s)) == 2 and not old & set(http_workers(s)), 30))
-        for w in http_workers(s):
+        self.assertTrue(s.wait_log(r"2 workers and 1 dirty workers serving \(generation 2\)", 30), s.read_log())
+        self.assertTrue(wait_until(lambda: len(s.workers()) == 3 and not old & set(s.workers()), 30))
+        for w in s.workers():
             self.assertEqual(libraries_shared_dirty_kb(w), 0, f"worker {w} was not exec'd from the new binary")
         self.assertEqual(http_get(s.port)[0], 200)
