@@ -6,6 +6,7 @@
 #include "app/agent/store_pool.hpp"
 #include "app/cluster/cli.hpp"
 #include "app/cluster/start_check.hpp"
+#include "app/common/postgres.hpp"
 #include "app/gateway/errors.hpp"
 #include "app/gateway/gateway.hpp"
 #include "app/rag/cli.hpp"
@@ -23,6 +24,12 @@ public:
     // The master checks the gateway's tables as a whole (a model naming an unknown provider, a
     // missing key) on every start and reload, and names the shared breaker cells.
     void on_master_config(const Config& config) override {
+        // libpq, loaded by the checks below (the URL, the schema at start), is unloaded after them,
+        // whatever they found: HTTP workers are forked from the master (core/spawn.hpp) and must not
+        // carry it where no store runs.
+        struct UnloadLibpq {
+            ~UnloadLibpq() { pg::unload_library(); }
+        } unload_libpq;
         auto tables = check_app_tables(config);
         // The schema at start only: a reload must not wait on the database, and workers check it
         // again with each connection they open.

@@ -1,5 +1,6 @@
 // agente-hibrido: the same binary is the master (started by the operator or systemd) and every
-// worker, HTTP or dirty (exec'd by the master with AGENTE_WORKER_* in its environment).
+// worker, HTTP or dirty (exec'd by the master with AGENTE_WORKER_* in its environment once the
+// binary changed; while it has not, forked instead, and run_master returns as that worker).
 #include "core/dirty_worker.hpp"
 #include "core/log.hpp"
 #include "core/master.hpp"

@@ -5,6 +5,7 @@
 #include "core/owned_io_context.hpp"
 #include "core/core_metrics.hpp"
 #include "core/dirty_socket.hpp"
+#include "core/dirty_worker.hpp"
 #include "core/listeners.hpp"
 #include "core/log.hpp"
 #include "core/proc_title.hpp"
@@ -30,6 +31,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -49,11 +51,21 @@ constexpr auto tick_interval = 100ms;
 constexpr auto status_interval = 5s;        // systemd's STATUS= line refreshed this often
 constexpr auto memory_note_interval = 1s;   // how often each worker's resident memory is read
 
+// Thrown in a worker forked without exec (spawn.hpp): it unwinds the master's objects out of
+// the child, and run_master, past them, runs the worker with what the exec'd one would have read.
+// Not a std::exception: no handler on the way may take it for an error.
+struct ForkedWorker {
+    Config config;
+    WorkerSetup setup;
+    std::vector<int> keep_fds;
+    sigset_t mask;
+};
+
 class Master {
 public:
     Master(Config config, std::vector<std::string> argv)
         : config_(std::move(config)), argv_(std::move(argv)), exe_(exe_path()),
-          app_(make_app()), signals_(ioc_), tick_(ioc_) {
+          exe_stamp_(stamp_of(exe_)), app_(make_app()), signals_(ioc_), tick_(ioc_) {
         http_.target = config_.workers;
         dirty_.target = config_.dirty_workers;
         app_->declare_shared(layout_);
@@ -527,7 +539,8 @@ private:
             env.push_back("AGENTE_WORKER_CONFIG=/proc/self/fd/" + std::to_string(config_fd_));
             env.push_back("AGENTE_WORKER_CONFIG_PATH=" + config_.config_path);
         }
-        pid_t pid = exec_child(exe_, argv, env, keep, Child::worker);
+        pid_t pid = binary_unchanged() ? fork_worker_process(setup, keep)
+                                       : exec_child(exe_, argv, env, keep, Child::worker);
         if (pid < 0) {
             scoreboard_.release(slot);
             return false;
@@ -543,6 +556,33 @@ private:
         bump(metrics_.supervision().worker_starts[int(pool)]);
         spdlog::info("Booting {} with pid: {}", lower_noun(pool), pid);
         return true;
+    }
+
+    // The file this master was started from is still the one on disk: a worker forked from us runs
+    // the code an exec'd one would. Once a rebuild or an install replaced it, workers are exec'd.
+    bool binary_unchanged() const {
+        if (!exe_stamp_) return false;
+        return stamp_of(exe_) == exe_stamp_;
+    }
+
+    // In the child, this throws: the master's objects are destroyed on the way out (their fds
+    // closed, asio's signal registrations removed), except two fds the worker needs and their
+    // owners would close (~Scoreboard, ~DirtySocket), hence duplicates. The config snapshot is not
+    // needed: the worker takes this master's validated Config as it is.
+    pid_t fork_worker_process(const WorkerSetup& setup, const std::vector<int>& keep) {
+        sigset_t mask;
+        pid_t pid = fork_worker(ioc_, mask);
+        if (pid != 0) return pid;
+        ForkedWorker child{config_, setup, keep, mask};
+        std::erase(child.keep_fds, config_fd_);
+        auto keep_copy = [&child](int& fd) {
+            int copy = ::dup(fd);
+            std::replace(child.keep_fds.begin(), child.keep_fds.end(), fd, copy);
+            fd = copy;
+        };
+        keep_copy(child.setup.scoreboard_fd);
+        if (setup.pool == Pool::dirty) keep_copy(child.setup.listeners.front().fd);
+        throw child;
     }
 
     // The dirty socket is bound once the pool is wanted (at start, or by the first reload that asks
@@ -667,6 +707,7 @@ private:
     std::optional<DirtySocket> dirty_socket_;
     std::vector<std::string> argv_;
     std::string exe_;
+    std::optional<BinaryStamp> exe_stamp_;   // exe_ as it was at start; nullopt: unknown, always exec
     std::unique_ptr<App> app_;
     OwnedIoContext ioc_{1};           // destroyed after the members below, see ~Master
     asio::signal_set signals_;
@@ -698,8 +739,24 @@ private:
 
 int run_master(Config config, std::vector<std::string> argv) {
     ::signal(SIGPIPE, SIG_IGN);
-    Master master(std::move(config), std::move(argv));
-    return master.run();
+    std::optional<ForkedWorker> forked;
+    try {
+        Master master(std::move(config), std::move(argv));
+        return master.run();
+    } catch (ForkedWorker& child) {
+        forked.emplace(std::move(child));
+    }
+    // A worker forked from the master (Master::fork_http_worker), as main() starts an exec'd one.
+    enter_forked_child(forked->keep_fds, forked->mask);
+    close_systemd_library();
+    try {
+        setup_error_log(forked->config);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "Error: cannot open the error log: %s\n", e.what());
+        return 1;
+    }
+    if (forked->setup.pool == Pool::dirty) return run_dirty_worker(forked->config, forked->setup);
+    return run_worker(forked->config, forked->setup);
 }
 
 }  // namespace agente::core

@@ -1,14 +1,18 @@
 #include "core/spawn.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -32,6 +36,15 @@ void keep_only(const std::vector<int>& keep_fds) {
     for (int fd : keep_fds) ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) & ~FD_CLOEXEC);
 }
 
+// In a worker just forked: the default action for every signal (asio's handlers, inherited, would
+// write into the master's signal pipe), and never outliving the master.
+void start_worker_child(pid_t parent) {
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGPIPE) ::signal(sig, SIG_DFL);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
+}
+
 }  // namespace
 
 pid_t exec_child(const std::string& exe, const std::vector<std::string>& argv,
@@ -53,12 +66,11 @@ pid_t exec_child(const std::string& exe, const std::vector<std::string>& argv,
     ::sigprocmask(SIG_BLOCK, &all, &previous);
     pid_t pid = ::fork();
     if (pid == 0) {
-        for (int sig = 1; sig < NSIG; ++sig)
-            if (sig != SIGPIPE) ::signal(sig, SIG_DFL);
-        if (kind == Child::worker) {  // a worker never outlives its master
-            ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-            if (::getppid() != parent) ::_exit(1);
+        if (kind == Child::worker) {
+            start_worker_child(parent);
         } else {
+            for (int sig = 1; sig < NSIG; ++sig)
+                if (sig != SIGPIPE) ::signal(sig, SIG_DFL);
             pid_t grandchild = ::fork();
             if (grandchild != 0) {
                 (void)!::write(pid_pipe[1], &grandchild, sizeof grandchild);
@@ -82,6 +94,47 @@ pid_t exec_child(const std::string& exe, const std::vector<std::string>& argv,
         return grandchild;
     }
     return pid;
+}
+
+std::optional<BinaryStamp> stamp_of(const std::string& path) {
+    struct stat st{};
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    return BinaryStamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec};
+}
+
+pid_t fork_worker(boost::asio::io_context& ioc, sigset_t& child_mask) {
+    pid_t parent = ::getpid();
+    std::fflush(nullptr);  // bytes buffered in stdio would be written twice, once by each process
+    sigset_t all;
+    ::sigfillset(&all);
+    ::sigprocmask(SIG_BLOCK, &all, &child_mask);
+    ioc.notify_fork(boost::asio::execution_context::fork_prepare);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        start_worker_child(parent);
+        ioc.notify_fork(boost::asio::execution_context::fork_child);
+        return 0;
+    }
+    int fork_errno = errno;
+    ioc.notify_fork(boost::asio::execution_context::fork_parent);
+    ::sigprocmask(SIG_SETMASK, &child_mask, nullptr);
+    if (pid < 0) spdlog::error("fork failed: {}", std::strerror(fork_errno));
+    return pid;
+}
+
+void enter_forked_child(const std::vector<int>& keep_fds, const sigset_t& mask) {
+    std::vector<int> keep(keep_fds);
+    std::sort(keep.begin(), keep.end());
+    unsigned next = 3;
+    for (int fd : keep) {
+        if (fd < int(next)) continue;
+        if (unsigned(fd) > next) ::close_range(next, unsigned(fd) - 1, 0);
+        next = unsigned(fd) + 1;
+    }
+    ::close_range(next, ~0U, 0);
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGPIPE) ::signal(sig, SIG_DFL);
+    ::sigprocmask(SIG_SETMASK, &mask, nullptr);
 }
 
 }  // namespace agente::core

@@ -1,5 +1,5 @@
 // A worker's start-up leaves page-table entries behind that its serving never uses again (issue 17).
-// It is exec'd, so it runs the config reader, the app's set-up and every route's registration, and
+// Exec'd, it runs the config reader, the app's set-up and every route's registration, and
 // the kernel maps each touched page of a file with its neighbours (fault-around, 64 KiB at a time):
 // most of the binary's code ends up mapped, twice what serving touches (docs/benchmarks.md). Those
 // pages stay in the page cache, shared with the master; the worker's own entries for them are what

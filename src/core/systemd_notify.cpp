@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <cstdlib>
+#include <optional>
 
 namespace agente::core {
 
@@ -16,13 +17,21 @@ namespace {
 // gpg-error, lz4, lzma, zstd, cap) for nothing: their relocated pages were ~150 KB of each worker's
 // PSS. systemd's own tools open their optional libraries the same way.
 struct Systemd {
+    void* library = nullptr;
     decltype(&::sd_notify) notify = nullptr;
     decltype(&::sd_watchdog_enabled) watchdog_enabled = nullptr;
     decltype(&::sd_listen_fds) listen_fds = nullptr;
 };
 
+std::optional<Systemd>& opened() {
+    static std::optional<Systemd> once;  // empty: not tried yet
+    return once;
+}
+
 const Systemd& systemd() {
-    static const Systemd loaded = [] {
+    std::optional<Systemd>& once = opened();
+    if (once) return *once;
+    once = [] {
         Systemd s;
         void* library = ::dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL);
         if (!library) {
@@ -32,12 +41,13 @@ const Systemd& systemd() {
                               ::dlerror());
             return s;
         }
+        s.library = library;
         s.notify = reinterpret_cast<decltype(s.notify)>(::dlsym(library, "sd_notify"));
         s.watchdog_enabled = reinterpret_cast<decltype(s.watchdog_enabled)>(::dlsym(library, "sd_watchdog_enabled"));
         s.listen_fds = reinterpret_cast<decltype(s.listen_fds)>(::dlsym(library, "sd_listen_fds"));
         return s;
     }();
-    return loaded;
+    return *once;
 }
 
 void send(const std::string& message) {
@@ -78,5 +88,11 @@ int listen_fds() {
 }
 
 void notify_watchdog() { send("WATCHDOG=1"); }
+
+void close_systemd_library() {
+    std::optional<Systemd>& once = opened();
+    if (once && once->library) ::dlclose(once->library);
+    once = Systemd{};  // tried, and nothing to call: not opened again
+}
 
 }  // namespace agente::core

@@ -18,4 +18,8 @@ void notify_watchdog();
 // LISTEN_*); 0 without socket activation.
 int listen_fds();
 
+// In a worker forked from the master (spawn.hpp): closes libsystemd if the master had opened it, so
+// that the worker does not map it and the libraries it pulls in; every call above is then a no-op.
+void close_systemd_library();
+
 }  // namespace agente::core

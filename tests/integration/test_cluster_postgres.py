@@ -6,6 +6,7 @@ it is back nothing written before is lost. The database is a real PostgreSQL sta
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -163,6 +164,13 @@ class SharedConversations(ClusterTest):
         self.assertFalse(os.path.exists(os.path.join(self.state_dir, "agent-contexts.sqlite3")))
         # libpq is loaded where the store runs: b's dirty worker, not its HTTP worker.
         self.assertTrue(any(maps_libpq(pid) for pid in dirty_workers(b)))
+        self.assertFalse(any(maps_libpq(pid) for pid in http_workers(b)))
+        # Nor after a reload, whose checks load libpq into the master again: HTTP workers are forked
+        # from it (core/spawn.hpp), and the master unloads it after its checks.
+        old = set(http_workers(b))
+        os.kill(b.pid, signal.SIGHUP)
+        self.assertTrue(b.wait_log(r"1 workers and 1 dirty workers serving \(generation 2\)", 30), b.read_log())
+        self.assertTrue(wait_until(lambda: http_workers(b) and not old & set(http_workers(b)), 30))
         self.assertFalse(any(maps_libpq(pid) for pid in http_workers(b)))
 
     def test_a_task_sent_to_one_server_is_found_on_another(self):

@@ -3,8 +3,9 @@
 formats module: poppler, libxml2, ICU, cmark) use are opened where they are used, not by every process
 of the binary, since loading one relocates its tables into private pages."""
 import os
+import signal
 
-from harness import BIN, ServerTest, http_get, http_workers
+from harness import BIN, ServerTest, http_get, http_workers, wait_until
 
 MASTER_ONLY = ("libsystemd.so", "libgcrypt.so", "liblz4.so", "libzstd.so")
 STORE_ONLY = ("libstemmer.so", "libpq.so")   # libpq: where [cluster]'s PostgreSQL store runs
@@ -27,4 +28,20 @@ class Footprint(ServerTest):
         for w in workers:
             libraries = mapped(w)
             for name in MASTER_ONLY + STORE_ONLY + INGEST_ONLY:
+                self.assertFalse([l for l in libraries if l.startswith(name)], f"worker {w} maps {name}")
+
+    def test_a_worker_forked_after_the_master_loaded_libsystemd_does_not_keep_it(self):
+        # Under systemd the master has opened libsystemd by its first READY=1; a worker forked from
+        # it (a HUP's, a replacement) would carry the library and the five it pulls in.
+        s = self.server(["workers = 2"], binary=BIN)
+        s.env["NOTIFY_SOCKET"] = os.path.join(s.dir, "notify.sock")   # nobody listens: harmless
+        s.start(workers=2)
+        self.assertTrue(wait_until(lambda: any(l.startswith("libsystemd.so") for l in mapped(s.pid)), 10))
+        old = set(http_workers(s))
+        os.kill(s.pid, signal.SIGHUP)
+        self.assertTrue(s.wait_log(r"2 workers serving \(generation 2\)", 30), s.read_log())
+        self.assertTrue(wait_until(lambda: len(http_workers(s)) == 2 and not old & set(http_workers(s)), 30))
+        for w in http_workers(s):
+            libraries = mapped(w)
+            for name in MASTER_ONLY:
                 self.assertFalse([l for l in libraries if l.startswith(name)], f"worker {w} maps {name}")

@@ -5,6 +5,8 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
+#include <memory>
 #include <mutex>
 
 namespace agente::pg {
@@ -15,6 +17,7 @@ namespace {
 constexpr const char* soname = "libpq.so.5";
 
 struct Library {
+    std::unique_ptr<app::DynamicLibrary> handle;
     decltype(&::PQconnectdbParams) connectdb_params = nullptr;
     decltype(&::PQstatus) status = nullptr;
     decltype(&::PQerrorMessage) error_message = nullptr;
@@ -36,9 +39,11 @@ struct Library {
     std::string error;
 };
 
-Library open_library() {
-    Library l;
-    app::DynamicLibrary library(soname);
+std::unique_ptr<Library> open_library() {
+    auto opened = std::make_unique<Library>();
+    Library& l = *opened;
+    l.handle = std::make_unique<app::DynamicLibrary>(soname);
+    app::DynamicLibrary& library = *l.handle;
     library.find("PQconnectdbParams", l.connectdb_params);
     library.find("PQstatus", l.status);
     library.find("PQerrorMessage", l.error_message);
@@ -58,14 +63,24 @@ Library open_library() {
     library.find("PQconninfoFree", l.conninfo_free);
     library.find("PQfreemem", l.freemem);
     l.error = library.error();
-    return l;  // never closed: connections live as long as the process
+    return opened;  // closed only by unload_library: connections live as long as the process
 }
 
-// Opened once (thread-safe); throws when it could not be.
+std::mutex library_mutex;
+std::unique_ptr<Library> library_storage;          // under library_mutex
+std::atomic<const Library*> library_loaded{nullptr};
+
+// Opened on first use (thread-safe); throws when it could not be.
 const Library& pq() {
-    static const Library library = open_library();
-    if (!library.error.empty()) throw Error(library.error, false);
-    return library;
+    const Library* library = library_loaded.load(std::memory_order_acquire);
+    if (!library) {
+        std::lock_guard lock(library_mutex);
+        if (!library_storage) library_storage = open_library();
+        library = library_storage.get();
+        library_loaded.store(library, std::memory_order_release);
+    }
+    if (!library->error.empty()) throw Error(library->error, false);
+    return *library;
 }
 
 // libpq's messages end in a newline, and may span several lines.
@@ -78,6 +93,13 @@ std::string one_line(const char* message) {
 }
 
 }  // namespace
+
+void unload_library() {
+    std::lock_guard lock(library_mutex);
+    library_loaded.store(nullptr, std::memory_order_release);
+    if (library_storage) library_storage->handle->close();
+    library_storage.reset();
+}
 
 std::string check_url(const std::string& url) {
     const Library& l = pq();

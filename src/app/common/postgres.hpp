@@ -35,6 +35,11 @@ public:
 // hold a password). Loads libpq.
 std::string check_url(const std::string& url);
 
+// Unloads libpq, opened again by the next use. Only once no connection is open and no other thread
+// uses it: the master, after its start-up check, whose HTTP workers are forked from it and must not
+// carry the library (and what it pulls in) where the store never runs.
+void unload_library();
+
 struct Options {
     std::chrono::seconds connect_timeout{5};
     std::chrono::milliseconds statement_timeout{5000};
