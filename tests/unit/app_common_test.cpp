@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <string>
 
 namespace agente::app {
 namespace {
@@ -106,6 +107,31 @@ TEST(KeySet, AnEmptyCandidateNeverMatches) {
     KeySet keys({"", "k"});   // the settings refuse empty keys; the check does not rely on that
     EXPECT_FALSE(keys.contains(""));
     EXPECT_TRUE(keys.contains("k"));
+}
+
+TEST(KeySet, ARememberedKeyIsStillCheckedWhole) {
+    std::string long_key(KeySet::remembered_size + 1, 'L');   // too long to remember: hashed each time
+    KeySet keys({"sk-a", "sk-b", "sk-c", "sk-d", "sk-e", "sk-f", long_key});
+    for (int round = 0; round < 3; ++round) {   // the first round hashes, the next ones recall
+        for (int i = 0; i < 6; ++i) EXPECT_EQ(keys.find("sk-" + std::string(1, char('a' + i))), i);   // 6 > 4 slots
+        EXPECT_EQ(keys.find(long_key), 6);
+        EXPECT_EQ(keys.find("sk-b"), 1);
+        // What differs from a remembered key anywhere, its length included, is not it.
+        EXPECT_EQ(keys.find("sk-"), -1);
+        EXPECT_EQ(keys.find("sk-bb"), -1);
+        EXPECT_EQ(keys.find(std::string("sk-b\0", 5)), -1);   // the zero padding is no part of a key
+        EXPECT_EQ(keys.find("sk-B"), -1);
+        EXPECT_EQ(keys.find(long_key.substr(1)), -1);
+        EXPECT_EQ(keys.find(""), -1);
+    }
+}
+
+TEST(KeySet, AReloadForgetsTheKeysItTookOut) {
+    KeySet before({"sk-old", "sk-kept"});
+    EXPECT_TRUE(before.contains("sk-old"));
+    KeySet after({"sk-kept"});   // a reload's new worker builds its own sets
+    EXPECT_FALSE(after.contains("sk-old"));
+    EXPECT_EQ(after.find("sk-kept"), 0);
 }
 
 }  // namespace

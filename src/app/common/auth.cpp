@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdint>
+#include <cstring>
+
 namespace agente::app {
 
 namespace {
@@ -21,14 +24,42 @@ KeySet::KeySet(const std::vector<std::string>& keys) {
     for (const auto& k : keys) digests_.push_back(secret_digest(k));
 }
 
-int KeySet::find(std::string_view candidate) const {
+int KeySet::find(std::string_view candidate) {
+    if (candidate.empty()) return -1;
+    std::array<unsigned char, remembered_size> padded{};
+    bool fits = candidate.size() <= remembered_size;   // the candidate's own length: nothing secret
+    if (fits) {
+        std::memcpy(padded.data(), candidate.data(), candidate.size());
+        if (int index = recall(padded, candidate.size()); index >= 0) return index;
+    }
     auto d = secret_digest(candidate);
     int found = -1;
     for (int i = 0; i < int(digests_.size()); ++i) {
         int mask = -int(same_digest(digests_[std::size_t(i)], d) != 0);   // all ones on a match: no branch
         found = (found & ~mask) | (i & mask);
     }
-    if (candidate.empty()) return -1;
+    if (found >= 0 && fits) {
+        recent_[next_slot_] = {padded, candidate.size(), found};
+        next_slot_ = (next_slot_ + 1) % recent_.size();
+    }
+    return found;
+}
+
+int KeySet::recall(const std::array<unsigned char, remembered_size>& padded, std::size_t size) const {
+    static_assert(remembered_size % sizeof(std::uint64_t) == 0);
+    int found = -1;
+    for (const auto& slot : recent_) {
+        // Every word of every slot, OR-ed together: no early exit for a compiler to find.
+        std::uint64_t diff = slot.size ^ size;
+        for (std::size_t at = 0; at < remembered_size; at += sizeof(std::uint64_t)) {
+            std::uint64_t a = 0, b = 0;
+            std::memcpy(&a, slot.bytes.data() + at, sizeof a);
+            std::memcpy(&b, padded.data() + at, sizeof b);
+            diff |= a ^ b;
+        }
+        int mask = -int(((diff | (0 - diff)) >> 63) ^ 1);   // all ones when diff is 0
+        found = (found & ~mask) | (slot.index & mask);
+    }
     return found;
 }
 

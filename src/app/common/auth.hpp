@@ -28,13 +28,32 @@ public:
     bool empty() const { return digests_.empty(); }
     // Compares SHA-256 digests with CRYPTO_memcmp against every key, so neither the length nor the
     // position of a match shows in the time taken. An empty candidate (no key sent) matches nothing.
-    bool contains(std::string_view candidate) const { return find(candidate) >= 0; }
+    bool contains(std::string_view candidate) { return find(candidate) >= 0; }
     // The index of the matching key in the constructor's list, -1 for none; in the same constant
     // time (when a key is listed twice: the last).
-    int find(std::string_view candidate) const;
+    int find(std::string_view candidate);
+
+    // Keys up to this long are remembered once accepted (API keys are 40-170 characters).
+    static constexpr std::size_t remembered_size = 192;
+    static constexpr std::size_t remembered_keys = 4;
 
 private:
+    // A key this set accepted, kept so that a client's next request skips the digest (SHA-256 was
+    // 3,000 of the gateway's instructions per request, on every keep-alive request with the same
+    // key). Its bytes are zero-padded to a fixed width and compared whole, word by word, against
+    // every slot: the time taken shows neither how much of a guess was right nor which slot held
+    // it. Only whether the key was accepted lately shows, which the answer tells anyway. A reload
+    // builds new sets, so a key taken out is forgotten with its set. One worker's thread uses a set.
+    struct Remembered {
+        std::array<unsigned char, remembered_size> bytes{};   // the key, then zeros
+        std::size_t size = 0;                                 // 0: an empty slot (empty keys never match)
+        int index = -1;
+    };
+    int recall(const std::array<unsigned char, remembered_size>& padded, std::size_t size) const;
+
     std::vector<SecretDigest> digests_;
+    std::array<Remembered, remembered_keys> recent_{};
+    std::size_t next_slot_ = 0;   // the slot the next accepted key replaces, in turn
 };
 
 // An error answer in the endpoint's own body shape (OpenAI error object, JSON-RPC error, the seed's
