@@ -38,9 +38,10 @@ public:
     asio::awaitable<bool> events(const std::vector<std::string>& texts, bool last) override {
         batch_.clear();
         for (const auto& text : texts) {
-            done_seen_ = done_seen_ || is_done_event(text);
+            std::string data = event_data(text);   // once, for both questions: a copy of the chunk
+            done_seen_ = done_seen_ || data == "[DONE]";
             if (wants_usage_) batch_ += text;
-            else if (!is_usage_chunk(event_data(text))) append_without_null_usage(batch_, text);
+            else if (!is_usage_chunk(data)) append_without_null_usage(batch_, text);
         }
         if (batch_.empty() && !last) co_return true;   // an empty write would end a chunked body
         if (last) batch_ += missing_done();
