@@ -31,6 +31,15 @@ TEST(StreamUsage, ContentChunksAreNotUsageChunks) {
     EXPECT_FALSE(is_usage_chunk("[DONE]"));
 }
 
+TEST(StreamUsage, OnlyTheQuotedWordIsAMention) {
+    EXPECT_TRUE(mentions_usage(R"({"choices":[],"usage":null})"));
+    EXPECT_TRUE(mentions_usage(R"("usage")"));
+    EXPECT_FALSE(mentions_usage(R"({"content":"usage, nousage\"","usages":1})"));
+    EXPECT_FALSE(mentions_usage(R"(usage")"));
+    EXPECT_FALSE(mentions_usage(""));
+    EXPECT_TRUE(is_usage_chunk(R"({"x":"nousage\"","choices":[],"usage":{"prompt_tokens":1}})"));
+}
+
 TEST(StreamUsage, TheNullUsageOpenAiAddsToEveryChunkIsTakenOut) {
     std::string out;
     append_without_null_usage(out, "data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n");

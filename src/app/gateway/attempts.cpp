@@ -105,7 +105,7 @@ struct Attempts {
             }
             auto events = sse.feed(piece);
             for (const auto& event : events)   // the usage comes in the last chunk, if at all
-                if (event.find("\"usage\"") != std::string::npos) note_usage(event_data(event), meter);
+                if (mentions_usage(event)) note_usage(event_data(event), meter);
             if (!events.empty()) {
                 bool there = co_await rx.events(events, call.body_done());
                 if (!there) {   // the receiver left

@@ -31,13 +31,22 @@ bool read_usage(od::parser& parser, const simdjson::padded_string_view& text, To
     return true;
 }
 
+// Where `usage"` follows a quote in `text`, from `from` on; npos for nowhere. The search starts
+// from the word, not the quote: std::string_view::find stops at each occurrence of the needle's first
+// character, and a stream chunk has dozens of quotes but few u's.
+std::size_t usage_word(std::string_view text, std::size_t from) {
+    constexpr std::string_view word = "usage\"";
+    for (auto at = text.find(word, from == 0 ? 1 : from); at != npos; at = text.find(word, at + word.size()))
+        if (text[at - 1] == '"') return at;
+    return npos;
+}
+
 // Whether some "usage" in `json` is followed by an object: OpenAI puts "usage":null on every chunk
 // of a stream asked for its usage, and those need no parse.
 bool mentions_usage_object(std::string_view json) {
-    constexpr std::string_view key = "\"usage\"";
-    for (auto at = json.find(key); at != std::string_view::npos; at = json.find(key, at + key.size())) {
-        auto value = json.find_first_not_of(" \t\r\n:", at + key.size());
-        if (value != std::string_view::npos && json[value] == '{') return true;
+    for (auto at = usage_word(json, 0); at != npos; at = usage_word(json, at + 1)) {
+        auto value = json.find_first_not_of(" \t\r\n:", at + 6);   // past `usage"`
+        if (value != npos && json[value] == '{') return true;
     }
     return false;
 }
@@ -66,6 +75,8 @@ std::optional<TokenUsage> usage_of(std::string_view json) {
     if (!found) return std::nullopt;
     return u;
 }
+
+bool mentions_usage(std::string_view text) { return usage_word(text, 0) != npos; }
 
 bool is_usage_chunk(std::string_view data) {
     if (!mentions_usage_object(data)) return false;   // every other chunk

@@ -28,6 +28,9 @@ struct TokenUsage {
 // The usage in a JSON object's top-level "usage"; nothing when there is none (or the text is not
 // JSON). Texts without the word "usage" are not parsed at all.
 std::optional<TokenUsage> usage_of(std::string_view json);
+// Whether the key "usage" may be in `text` (the quoted word occurs), cheaply: most stream events
+// need no closer look.
+bool mentions_usage(std::string_view text);
 // True for OpenAI's last chunk of a stream asked for its usage: no choices ("choices": []), a usage
 // object. `data`: the event's data.
 bool is_usage_chunk(std::string_view data);
