@@ -12,6 +12,7 @@ namespace agente::gateway {
 namespace {
 
 namespace od = simdjson::ondemand;
+constexpr std::size_t npos = std::string_view::npos;
 
 // The top-level "usage" of `text`, read in one pass over its fields.
 bool read_usage(od::parser& parser, const simdjson::padded_string_view& text, TokenUsage& u) {
