@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 
-from harness import children, wait_until
+from harness import children, recv_until, wait_until
 
 SUBNET = "10.213.0"
 CLONE_NEWNET = 0x40000000
@@ -136,12 +136,7 @@ def haproxy_states(stats_socket):
         s.settimeout(5)
         s.connect(stats_socket)
         s.sendall(b"show stat\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_until(s, None)
     lines = data.decode().splitlines()
     header = lines[0].lstrip("# ").split(",")
     out = {}

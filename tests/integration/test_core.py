@@ -464,12 +464,7 @@ class Processes(ServerTest):
                     c.sendall(raw)
                 except OSError:
                     pass   # the server may have answered and stopped reading: the answer must still come
-                got = b""
-                while True:
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        break
-                    got += chunk
+                got = recv_until(c, None)
             self.assertTrue(got.startswith(b"HTTP/1.1 " + status), got[:100])
             self.assertTrue(got.endswith(b"}"), got[-100:])
 
