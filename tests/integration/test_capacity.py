@@ -11,7 +11,7 @@ import subprocess
 import threading
 import time
 
-from harness import (READY, TEST_BIN, ServerTest, concurrent_gets, http_get, open_scoreboard, raw_request,
+from harness import (READY, SANITIZED, TEST_BIN, ServerTest, concurrent_gets, http_get, open_scoreboard, raw_request,
                      recv_until, scoreboard, wait_until, wrk)
 
 UNUSED_SLOT = 255  # the last HTTP slot: a master with a worker or two claims the first ones
@@ -41,8 +41,10 @@ class MaxRequestsUnderLoad(ServerTest):
         stop.set()
         watcher.join()
         self.assertEqual(failures, 0, out)
-        # Workers at their limit leave by themselves: none is left idle waiting to be drained.
-        self.assertLessEqual(most[0], 8)
+        # Workers at their limit leave by themselves: none is left idle waiting to be drained. Under
+        # the sanitizers a leaving worker stays visible longer (its exit runs LeakSanitizer's scan of
+        # the heap it was forked with), so more overlap there.
+        self.assertLessEqual(most[0], 12 if SANITIZED else 8)
         self.assertTrue(s.wait_workers(2, 10), s.workers())
         s.signal(signal.SIGTERM)
         self.assertEqual(s.wait_exit(), 0)
