@@ -81,8 +81,9 @@ void Master::start() {
         exit_code_ = 1;
         return;
     }
+    mark_tls_listeners();
     for (const auto& l : listeners_)
-        spdlog::info("Listening at: {}{} ({})", serves_tls(config_, l.address) ? "https://" : "", l.address, ::getpid());
+        spdlog::info("Listening at: {}{} ({})", l.tls ? "https://" : "", l.address, ::getpid());
     ::umask(mode_t(config_.umask));
     write_pidfile();
     config_fd_ = snapshot_config(config_);
@@ -93,6 +94,12 @@ void Master::start() {
     }
     watch_for_reload();
     manage_workers();
+}
+
+// Which listeners serve TLS follows from the configuration: worked out when the listeners or the
+// configuration change (start, an applied reload), and copied into every worker's setup as it is.
+void Master::mark_tls_listeners() {
+    for (auto& l : listeners_) l.tls = serves_tls(config_, l.address);
 }
 
 void Master::halt() {

@@ -69,6 +69,7 @@ void Master::reload() {
     if (tls_snapshot >= 0) ::close(tls_snapshot);
     bump(counters.reloads_applied);
     counters.last_reload_refused = 0;
+    mark_tls_listeners();
     title("master");
     write_pidfile();
     http_.target = config_.workers;

@@ -1,4 +1,3 @@
-#include "core/bind_address.hpp"
 #include "core/master_state.hpp"
 #include "core/worker_process.hpp"
 
@@ -27,8 +26,7 @@ bool Master::spawn_worker(Pool pool) {
     if (dirty) {
         setup.listeners = {Listener{dirty_socket_->address, dirty_socket_->fd, true}};
     } else {
-        setup.listeners = listeners_;
-        for (auto& l : setup.listeners) l.tls = serves_tls(config_, l.address);
+        setup.listeners = listeners_;   // tls marked (mark_tls_listeners)
         setup.tls_fd = tls_fd_;
         if (tls_fd_ >= 0) keep.push_back(tls_fd_);
         setup.max_requests = config_.max_requests ? config_.max_requests + jitter() : 0;

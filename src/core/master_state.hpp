@@ -65,6 +65,7 @@ private:
 
     // ---- master.cpp: start and stop, the loop, reporting ---------------------------------------
     void start();
+    void mark_tls_listeners();
     void halt();
     void wait_for_signal();
     void schedule_tick();
