@@ -44,7 +44,7 @@ GRACE = 0.3            # after a whole answer on a kept-alive connection: how lo
 CHAT_TIMEOUT = scaled(5.0)  # a correct frame reaches the gateway, which may call the upstream
 QUIET_CLOSE = 0.8      # a close with no answer sooner than this is no header_timeout (1 s): a drop
 
-# What the master logs when a worker leaves other than by being told to (src/core/master.cpp,
+# What the master logs when a worker leaves other than by being told to (src/core/master_supervision.cpp,
 # log_exit and murder_stale_workers), what a worker logs when an exception ends it (worker.cpp,
 # run_worker), and what a session logs when an exception escapes it (session.hpp, spawn).
 WORKER_DIED = re.compile(r"Worker \(pid:\d+\) (crashed with signal|exited unexpectedly|killed for timeout|"

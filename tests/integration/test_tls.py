@@ -327,6 +327,22 @@ class TlsTest(ServerTest):
         self.assertTrue(wait_until(lambda: len(s.workers()) == 2 and not before & set(s.workers()), 20))
         self.assertEqual({served_certificate(s.tls_port) for _ in range(6)}, {new})
 
+    def test_hup_that_adds_an_https_bind_serves_tls_on_it(self):
+        # The master marks which listeners serve TLS at start and on each applied reload (not per
+        # worker): a listener a reload adds must reach the new workers marked.
+        s = self.tls_server(binds=("127.0.0.1:{port}",))
+        s.write_conf([])   # no TLS at start: certfile alone would make the bare address serve it
+        s.start()
+        s.binds = ("127.0.0.1:{port}", "https://127.0.0.1:{tls_port}")
+        s.write_conf([f'certfile = "{s.certfile}"', f'keyfile = "{s.keyfile}"'])
+        s.signal(signal.SIGHUP)
+        self.assertTrue(s.wait_log(r"Hang up: Master \(generation 2\)"), s.read_log())
+        self.assertTrue(s.wait_log(r"workers serving \(generation 2\)"))
+        rc, body, err = curl(s.tls_port, self.ca.cert)
+        self.assertEqual(rc, 0, err)
+        self.assertIn('"status":"ok"', body)
+        self.assertTrue(s.healthy())   # the bare address stays plain beside an https:// one
+
     def test_hup_with_a_broken_key_is_refused_and_the_old_certificate_served(self):
         s = self.tls_server(extra=["workers = 2"]).start(workers=2)
         old = fingerprint(self.good[0])
