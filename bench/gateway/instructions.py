@@ -169,7 +169,7 @@ def main():
             for kind in KINDS:
                 per = {}
                 for who in ("gateway", "nginx"):
-                    i1, _ = b.run(who, kind, N1, "callgrind")
+                    i1, prof1 = b.run(who, kind, N1, "callgrind")
                     i2, prof = b.run(who, kind, N2, "callgrind")
                     per[who] = (i2 - i1) / (N2 - N1)
                     line = f"instructions: {kind}, {who}: {per[who]:,.0f} instructions per request"
@@ -182,7 +182,9 @@ def main():
                         line += f"; {sum(calls.values()):.2f} system calls per request ({top})"
                     print(line, flush=True)
                     if os.environ.get("INSN_KEEP"):
-                        shutil.copy2(prof, os.environ["INSN_KEEP"] + f"/{who}.{kind}.callgrind")
+                        # Both profiles: a function's cost per request is the difference of the two.
+                        shutil.copy2(prof1, os.environ["INSN_KEEP"] + f"/{who}.{kind}.{N1}.callgrind")
+                        shutil.copy2(prof, os.environ["INSN_KEEP"] + f"/{who}.{kind}.{N2}.callgrind")
                 print(f"instructions: {kind}: gateway / nginx proxy = {per['gateway'] / per['nginx']:.2f}x "
                       f"instructions per request (target <= 1.1x CPU)", flush=True)
         finally:

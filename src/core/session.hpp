@@ -48,7 +48,7 @@ namespace {
 // Host (RFC 9112 section 3.2.2); `framing` holds them, and outlives the request.
 class BeastRequest final : public Request {
 public:
-    BeastRequest(const RequestMessage& m, const Framing& framing, std::string_view remote, std::string_view scheme)
+    BeastRequest(const ParsedRequest& m, const Framing& framing, std::string_view remote, std::string_view scheme)
         : m_(m), framing_(framing), remote_(remote), scheme_(scheme) {}
     std::string_view method() const override { return m_.method_string(); }
     std::string_view target() const override {
@@ -56,8 +56,7 @@ public:
     }
     std::string_view header(std::string_view name) const override {
         if (!framing_.target.empty() && beast::iequals(name, "Host")) return framing_.host;
-        auto it = m_.find(name);
-        return it == m_.end() ? std::string_view() : std::string_view(it->value());
+        return m_[name];
     }
     std::string_view body() const override { return m_.body(); }
     std::string_view remote_addr() const override { return remote_; }
@@ -70,7 +69,7 @@ public:
     }
 
 private:
-    const RequestMessage& m_;
+    const ParsedRequest& m_;
     const Framing& framing_;
     std::string_view remote_, scheme_, param_;
     std::array<std::string_view, max_path_params> params_{};
@@ -381,7 +380,7 @@ private:
     // A parser with gunicorn's limits.
     void new_parser() {
         const Config& c = ctx_.config;
-        parser_.emplace();
+        parser_.emplace(request_);
         std::size_t limit = header_limit();
         parser_->header_limit(limit);
         // The header limit binds the fields; a chunk's extensions and the trailer wait whole in the
@@ -474,7 +473,7 @@ private:
 
     // gunicorn's limits, checked on the parsed header: line length, field count, field size; then
     // the framing rules over the fields that frame the request.
-    std::optional<Answer> scan_header(const RequestMessage& m, Fields& out) const {
+    std::optional<Answer> scan_header(const ParsedRequest& m, Fields& out) const {
         const Config& c = ctx_.config;
         // Scanned again when finish_reading() answers what this found: the lines start afresh.
         out.transfer_encoding.clear();
@@ -510,7 +509,7 @@ private:
     // The framing rules (request_framing.hpp), then Beast's own reading of the same fields: a body
     // is read only when both frame it alike, so that any difference between them (a list Beast
     // splits otherwise, a Beast upgrade) is a refusal, never a desync.
-    std::optional<Answer> frame(const RequestMessage& m, Fields& out) const {
+    std::optional<Answer> frame(const ParsedRequest& m, Fields& out) const {
         RequestHead head{m.method_string(), m.version(), m.target(),
                          FieldLines(out.transfer_encoding.data(), out.transfer_encoding.size()),
                          FieldLines(out.content_length.data(), out.content_length.size()),
@@ -616,7 +615,7 @@ private:
         else return beast::iequals(fields.forwarded_proto, "https") ? "https"sv : "http"sv;
     }
 
-    BeastRequest begin_exchange(const RequestMessage& m, const Fields& fields) {
+    BeastRequest begin_exchange(const ParsedRequest& m, const Fields& fields) {
         version_ = m.version();
         head_ = m.method() == http::verb::head;
         method_label_ = method_label_of(m.method());
@@ -887,6 +886,7 @@ private:
     ServerContext& ctx_;
     bool trusted_;                          // the peer is in forwarded_allow_ips
     beast::flat_buffer buffer_;
+    ParsedRequest request_;                 // before parser_: each request's parser stores into it
     std::optional<RequestParser> parser_;
     char peeked_ = 0;                       // the peer watch's one-byte peek lands here
     asio::cancellation_signal handler_cancel_;  // bound to run()'s coroutine (spawn())

@@ -73,7 +73,7 @@ struct Head {
     Lines transfer_encoding, content_length, host;
 };
 
-void framing_lines(const RequestMessage& m, Head& out) {
+void framing_lines(const ParsedRequest& m, Head& out) {
     for (const auto& f : m) {
         if (f.name() == http::field::transfer_encoding) out.transfer_encoding.push_back(f.value());
         else if (f.name() == http::field::content_length) out.content_length.push_back(f.value());
@@ -107,7 +107,7 @@ bool serve_one(Connection& conn, const Config& config) {
     }
     if (ec || !parser->is_header_done()) return false;  // refused by Beast, or the peer stopped sending
 
-    const RequestMessage& m = parser->get();
+    const ParsedRequest& m = parser->get();
     if (m.version() != 10 && m.version() != 11) return false;  // 505
     Head h;
     framing_lines(m, h);

@@ -56,32 +56,48 @@ Response with_headers(Response r, const Refusal& refusal) {
 
 }  // namespace
 
-asio::awaitable<std::optional<Refusal>> Pass::take(bool stream) {
-    if (stream) {
-        if (!gw_->limiter.try_acquire()) co_return streams_refusal(gw_->limiter.max());
-        permit_.emplace(&gw_->limiter);
-        if (gw_->cluster && gw_->cluster->shares_streams()) {
-            std::shared_ptr<cluster::ClusterLink> link = gw_->cluster;   // lives while the lease is awaited
-            cluster::StreamLease granted = co_await link->acquire_stream();
-            if (!granted) {
-                permit_.reset();
-                co_return streams_refusal(link->streams_limit());
-            }
-            lease_.emplace(std::move(granted));
-        }
-    }
+bool Pass::awaits_lease(bool stream) const { return stream && gw_->cluster && gw_->cluster->shares_streams(); }
+
+std::optional<Refusal> Pass::take_place(bool stream) {
+    if (!stream) return std::nullopt;
+    if (!gw_->limiter.try_acquire()) return streams_refusal(gw_->limiter.max());
+    permit_.emplace(&gw_->limiter);
+    return std::nullopt;
+}
+
+std::optional<Refusal> Pass::take_key(bool stream) {
     admission_ = gw_->clients.admit(client_, stream);
     if (admission_.refused != Limit::none) {
         lease_.reset();
         permit_.reset();
-        co_return key_refusal(admission_, gw_->settings.clients[std::size_t(client_)]);
+        return key_refusal(admission_, gw_->settings.clients[std::size_t(client_)]);
     }
     if (stream) slot_.emplace(gw_->clients, client_, true);
-    co_return std::nullopt;
+    return std::nullopt;
+}
+
+std::optional<Refusal> Pass::take_here(bool stream) {
+    if (auto refused = take_place(stream)) return refused;
+    return take_key(stream);
+}
+
+asio::awaitable<std::optional<Refusal>> Pass::take(bool stream) {
+    if (!awaits_lease(stream)) co_return take_here(stream);
+    if (auto refused = take_place(stream)) co_return refused;
+    std::shared_ptr<cluster::ClusterLink> link = gw_->cluster;   // lives while the lease is awaited
+    cluster::StreamLease granted = co_await link->acquire_stream();
+    if (!granted) {
+        permit_.reset();
+        co_return streams_refusal(link->streams_limit());
+    }
+    lease_.emplace(std::move(granted));
+    co_return take_key(stream);
 }
 
 asio::awaitable<bool> Pass::admit(Exchange& ex, bool stream, const std::function<Response(const Refusal&)>& refusal_answer) {
-    std::optional<Refusal> refused = co_await take(stream);
+    std::optional<Refusal> refused;
+    if (awaits_lease(stream)) refused = co_await take(stream);
+    else refused = take_here(stream);   // no coroutine of take()'s own where nothing is awaited
     if (refused) {
         Response answer = refusal_answer(*refused);
         co_await ex.respond(std::move(answer));

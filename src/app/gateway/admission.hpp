@@ -58,6 +58,12 @@ public:
     void charge(const nlohmann::json& usage);
 
 private:
+    // A stream across machines waits for the cluster's lease; everything else is taken at once.
+    bool awaits_lease(bool stream) const;
+    std::optional<Refusal> take_place(bool stream);   // this server's stream places
+    std::optional<Refusal> take_key(bool stream);     // the client key's limits
+    std::optional<Refusal> take_here(bool stream);    // both, when no lease is awaited
+
     Gateway* gw_;
     int client_;
     Admission admission_;
