@@ -246,6 +246,11 @@ int run_master(Config config, std::vector<std::string> argv) {
         forked.emplace(std::move(child));
     }
     // A worker forked from the master (Master::fork_worker_process), as main() starts an exec'd one.
+    // The master's error log goes first, while its file is still open here: let go after the fds
+    // are closed, it would close whichever file had taken its number by then (the worker's own
+    // log, opened next), and the worker's lines would go to the descriptor after that (its epoll).
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("agente-hibrido"));
+    spdlog::drop_all();
     enter_forked_child(forked->keep_fds, forked->mask);
     close_systemd_library();
     try {

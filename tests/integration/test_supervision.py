@@ -242,6 +242,25 @@ class Signals(ServerTest):
         http_get(s.port)
         self.assertTrue(wait_until(lambda: "GET /health" in open(accesslog).read(), 5))  # noqa: SIM115
 
+    def test_a_forked_workers_own_lines_reach_the_error_log_file(self):
+        # A forked worker opens the error log anew after closing the master's descriptors. The
+        # master's logger, let go after that, closed the file that had taken its number (the
+        # worker's new log): the worker's lines went to its epoll, EINVAL, and were lost.
+        s = self.server(["workers = 1"])
+        errorlog = os.path.join(s.dir, "err.log")
+        s.write_conf([f'errorlog = "{errorlog}"'])
+        s.start()
+        worker = s.workers()[0]
+        http_get(s.port)
+        os.kill(worker, signal.SIGUSR1)  # the worker itself logs it
+        self.assertTrue(wait_until(lambda: f"[{worker}] [INFO] Handling signal: usr1" in open(errorlog).read(), 5),  # noqa: SIM115
+                        open(errorlog).read())  # noqa: SIM115
+        s.signal(signal.SIGTERM)
+        self.assertEqual(s.wait_exit(15), 0)
+        text = open(errorlog).read()  # noqa: SIM115
+        self.assertIn(f"Worker exiting (pid: {worker})", text)
+        self.assertNotIn("LOG ERROR", text + s.read_log())
+
     def test_usr2_upgrades_the_master_without_loss(self):
         s = self.server(["workers = 2", "graceful_timeout = 5"]).start(workers=2)
         old_master = s.pid
