@@ -132,7 +132,8 @@ public:
     // Parses into `into`, which it clears; the session keeps one per connection, so that its room
     // is reused from one request to the next.
     explicit RequestParser(ParsedRequest& into) : m_(into) { m_.clear(); }
-    RequestParser() : RequestParser(own_) {}
+    // Not delegating to the above: its argument would name own_ before any base or member is built.
+    RequestParser() : m_(own_) { m_.clear(); }
     RequestParser(const RequestParser&) = delete;
     RequestParser& operator=(const RequestParser&) = delete;
 
