@@ -36,11 +36,16 @@ void keep_only(const std::vector<int>& keep_fds) {
     for (int fd : keep_fds) ::fcntl(fd, F_SETFD, ::fcntl(fd, F_GETFD) & ~FD_CLOEXEC);
 }
 
-// In a worker just forked: the default action for every signal (asio's handlers, inherited, would
-// write into the master's signal pipe), and never outliving the master.
-void start_worker_child(pid_t parent) {
+// Every signal's default action, as exec gives it, but SIGPIPE, which stays ignored (as it does
+// across exec): the master's handlers, inherited by a fork, would write into its signal pipe.
+void default_signal_actions() {
     for (int sig = 1; sig < NSIG; ++sig)
         if (sig != SIGPIPE) ::signal(sig, SIG_DFL);
+}
+
+// In a worker just forked: default signal actions, and never outliving the master.
+void start_worker_child(pid_t parent) {
+    default_signal_actions();
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(1);
 }
@@ -69,8 +74,7 @@ pid_t exec_child(const std::string& exe, const std::vector<std::string>& argv,
         if (kind == Child::worker) {
             start_worker_child(parent);
         } else {
-            for (int sig = 1; sig < NSIG; ++sig)
-                if (sig != SIGPIPE) ::signal(sig, SIG_DFL);
+            default_signal_actions();
             pid_t grandchild = ::fork();
             if (grandchild != 0) {
                 (void)!::write(pid_pipe[1], &grandchild, sizeof grandchild);
@@ -132,8 +136,7 @@ void enter_forked_child(const std::vector<int>& keep_fds, const sigset_t& mask) 
         next = unsigned(fd) + 1;
     }
     ::close_range(next, ~0U, 0);
-    for (int sig = 1; sig < NSIG; ++sig)
-        if (sig != SIGPIPE) ::signal(sig, SIG_DFL);
+    default_signal_actions();
     ::sigprocmask(SIG_SETMASK, &mask, nullptr);
 }
 

@@ -13,6 +13,7 @@ namespace {
 
 namespace od = simdjson::ondemand;
 constexpr std::size_t npos = std::string_view::npos;
+constexpr std::string_view usage_word_text = "usage\"";   // the key's word and its closing quote
 
 // The top-level "usage" of `text`, read in one pass over its fields.
 bool read_usage(od::parser& parser, const simdjson::padded_string_view& text, TokenUsage& u) {
@@ -36,7 +37,7 @@ bool read_usage(od::parser& parser, const simdjson::padded_string_view& text, To
 // from the word, not the quote: std::string_view::find stops at each occurrence of the needle's first
 // character, and a stream chunk has dozens of quotes but few u's.
 std::size_t usage_word(std::string_view text, std::size_t from) {
-    constexpr std::string_view word = "usage\"";
+    constexpr std::string_view word = usage_word_text;
     for (auto at = text.find(word, from == 0 ? 1 : from); at != npos; at = text.find(word, at + word.size()))
         if (text[at - 1] == '"') return at;
     return npos;
@@ -46,7 +47,7 @@ std::size_t usage_word(std::string_view text, std::size_t from) {
 // of a stream asked for its usage, and those need no parse.
 bool mentions_usage_object(std::string_view json) {
     for (auto at = usage_word(json, 0); at != npos; at = usage_word(json, at + 1)) {
-        auto value = json.find_first_not_of(" \t\r\n:", at + 6);   // past `usage"`
+        auto value = json.find_first_not_of(" \t\r\n:", at + usage_word_text.size());
         if (value != npos && json[value] == '{') return true;
     }
     return false;
