@@ -7,6 +7,7 @@
 
 #include "core/http_session.hpp"
 
+#include "core/chunk_frame.hpp"
 #include "core/io_deadline.hpp"
 #include "core/request_framing.hpp"
 #include "core/request_parser.hpp"
@@ -645,10 +646,12 @@ private:
         auto executor = co_await asio::this_coro::executor;
         SessionExchange<Stream> ex(*this, req, control);
         auto running = ctx_.running.insert(ctx_.running.end(), control);
-        asio::steady_timer deadline(executor);
+        // Made only for a route with a deadline: a timer's construction looks its service up in
+        // the io_context's registry (a mutex and a walk by type name), every request.
+        std::optional<asio::steady_timer> deadline;
         if (route.options.deadline.count()) {
-            deadline.expires_after(route.options.deadline);
-            deadline.async_wait([control](error_code ec) { if (!ec) control->stop(StopReason::deadline); });
+            deadline.emplace(executor, route.options.deadline);
+            deadline->async_wait([control](error_code ec) { if (!ec) control->stop(StopReason::deadline); });
         }
         watch_peer(control);
         bool failed = false;
@@ -664,7 +667,7 @@ private:
         control->done = true;
         // A stop leaves the coroutine cancelled, and every operation it started next would throw.
         co_await asio::this_coro::reset_cancellation_state();
-        deadline.cancel();
+        if (deadline) deadline->cancel();
         error_code ignored;
         socket().cancel(ignored);  // ends the peer watch; nothing else is pending now
         ctx_.running.erase(running);
@@ -819,15 +822,9 @@ private:
         if (head_ || version_ == 10) {
             std::array<asio::const_buffer, 2> bare{head, data};
             sent = co_await send(stream_, bare, tls_out_);
-        } else if (!last) {
-            auto framed = beast::buffers_cat(head, http::make_chunk(data));
-            sent = co_await send(stream_, framed, tls_out_);
-        } else if (chunk.empty()) {
-            auto end = beast::buffers_cat(head, http::make_chunk_last());
-            sent = co_await send(stream_, end, tls_out_);
         } else {
-            auto framed_end = beast::buffers_cat(head, http::make_chunk(data), http::make_chunk_last());
-            sent = co_await send(stream_, framed_end, tls_out_);
+            auto framed = chunk_frame_.frame(head, data, last);
+            sent = co_await send(stream_, framed, tls_out_);
         }
         error_code ec = std::get<0>(sent);
         // The deadline bounds a write, not the handler's pace: between chunks (an LLM thinking for
@@ -891,6 +888,7 @@ private:
     char peeked_ = 0;                       // the peer watch's one-byte peek lands here
     asio::cancellation_signal handler_cancel_;  // bound to run()'s coroutine (spawn())
     std::string head_buffer_;               // grown, never shrunk: the head is written in place
+    ChunkFrame chunk_frame_;                // a streamed piece's size line, until its write is done
     std::size_t head_size_ = 0;
     bool head_held_ = false;                // a stream's head prepared, not yet sent
     bool stream_write_failed_ = false;      // the wire may hold part of a chunk

@@ -232,6 +232,9 @@ class ProxyTest(GatewayTest):
         self.addCleanup(c.close)
         self.assertEqual(c.status, 200)
         self.assertIn("text/event-stream", c.head)
+        head = c.head.lower()
+        self.assertEqual(head.count("cache-control: no-cache"), 1, c.head)  # the core's, not twice
+        self.assertIn("x-accel-buffering: no", head)  # a proxy in front passes each event on at once
         events = c.events()
         self.assertEqual(events[-1][1], "data: [DONE]")
         data = [(t, json.loads(e[6:])) for t, e in events[:-1]]

@@ -9,10 +9,7 @@ std::string data_event(std::string_view payload) {
 }
 
 std::vector<Header> stream_headers() {
-    std::vector<Header> h;
-    h.push_back({"Cache-Control", "no-cache"});
-    h.push_back({"X-Accel-Buffering", "no"});
-    return h;
+    return {{"X-Accel-Buffering", "no"}};
 }
 
 std::vector<std::string> SseSplitter::feed(std::string_view bytes) {
