@@ -142,7 +142,8 @@ public:
     asio::awaitable<error_code> respond(Response r) override {
         if (started_) co_return asio::error::already_started;
         started_ = finished_ = true;
-        for (auto& h : extra_) r.headers.push_back(std::move(h));
+        if (r.headers.empty()) r.headers = std::move(extra_);  // as it nearly always is: no allocation
+        else for (auto& h : extra_) r.headers.push_back(std::move(h));
         co_return co_await s_.write_response(std::move(r));
     }
 
@@ -150,6 +151,7 @@ public:
         if (started_) co_return asio::error::already_started;
         started_ = true;
         status_ = status;
+        headers.reserve(headers.size() + extra_.size());
         for (auto& h : extra_) headers.push_back(std::move(h));
         extra_.clear();
         s_.hold_stream_head(status, content_type, headers);

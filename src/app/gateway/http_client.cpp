@@ -143,6 +143,22 @@ public:
     }
 
     asio::any_io_executor executor() const { return executor_; }
+
+    // A call's watchdog, kept from one call to the next: a timer's construction looks its service
+    // up in the io_context's registry (a mutex and a walk by type name). A returned timer may
+    // still hold a wait's cancelled completion; its handler sees the error and leaves.
+    std::unique_ptr<asio::steady_timer> lend_timer() {
+        if (spare_timers_.empty()) return std::make_unique<asio::steady_timer>(executor_);
+        auto t = std::move(spare_timers_.back());
+        spare_timers_.pop_back();
+        return t;
+    }
+
+    void give_back(std::unique_ptr<asio::steady_timer> t) {
+        t->cancel();
+        spare_timers_.push_back(std::move(t));
+    }
+
     // One context per trust: a provider's tls_ca_file read at start, the system store on the first
     // HTTPS call that needs it, from its hashed directory so that a certificate is read when a chain
     // needs it (the bundle file would put every CA in every worker's heap, ~2.5 MB, before anything
@@ -173,6 +189,7 @@ private:
     std::unordered_map<std::string, ssl::context> tls_;   // by tls_ca_file, "" the system store
     int max_idle_;
     std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+    std::vector<std::unique_ptr<asio::steady_timer>> spare_timers_;  // as many as calls ran at once, at most
 };
 
 bool is_default_port(const Endpoint& e) { return e.port == (e.tls ? "443" : "80"); }
@@ -227,7 +244,8 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     std::string key;
     std::unique_ptr<Connection> conn;
     std::optional<tcp::resolver> resolver;
-    asio::steady_timer timer;
+    std::unique_ptr<asio::steady_timer> timer_held;  // the pool's, given back at the end
+    asio::steady_timer& timer;
     unsigned arm_generation = 0;
     Watch fired = Watch::none;
     Clock::time_point total_deadline;
@@ -238,7 +256,8 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     bool answered_early = false;   // the answer came before the whole request went: never pooled
 
     Impl(Pool& p, const Endpoint& e, CallTimeouts t)
-        : pool(p), endpoint(e), timeouts(t), key(e.key()), timer(p.executor()) {}
+        : pool(p), endpoint(e), timeouts(t), key(e.key()), timer_held(p.lend_timer()), timer(*timer_held) {}
+    ~Impl() { pool.give_back(std::move(timer_held)); }
 
     // One watchdog per call. A deadline closes the socket (the call is over); a silence tick only
     // cancels the pending read, which leaves the connection and the parser as they were.
