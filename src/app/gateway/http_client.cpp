@@ -8,6 +8,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -34,6 +35,7 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+constexpr auto tuple_deferred = asio::as_tuple(asio::deferred);
 
 // Bounds what one upstream answer may bring (a non-streamed body is held whole).
 constexpr std::uint64_t max_response_body = 64ull * 1024 * 1024;
@@ -57,13 +59,8 @@ struct Connection {
 
     tcp::socket& socket() { return tls ? tls->next_layer() : *plain; }
 
-    // Not coroutines: they hand over the operation's own awaitable (which holds copies of the
-    // buffers), one coroutine frame fewer per read and per write.
-    asio::awaitable<std::tuple<error_code, std::size_t>> read_some(asio::mutable_buffer b) {
-        if (tls) return tls->async_read_some(b, use_tuple);
-        return plain->async_read_some(ShortReadBuffer{b}, use_tuple);  // short_reads.hpp
-    }
-
+    // Not a coroutine: it hands over the operation's own awaitable (which holds copies of the
+    // buffers), one coroutine frame fewer per write. (A read is awaited deferred: read_more().)
     asio::awaitable<std::tuple<error_code, std::size_t>> write(std::array<asio::const_buffer, 2> b) {
         if (tls) return asio::async_write(*tls, b, use_tuple);
         return write_now(*plain, b);
@@ -365,8 +362,19 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     // One socket read into the parser. Returns the error as is; EOF is handed to the parser, unless
     // not one byte of the response came: Beast's put_eof() wants some (it asserts, and would call it
     // a partial message), and "closed before answering" is what tells a stale kept-alive connection.
+    // The read is awaited deferred, in a branch per stream type: an operation awaited through
+    // use_awaitable gets a coroutine frame of its own (its initiation), every response.
     asio::awaitable<error_code> read_more() {
-        auto [ec, n] = co_await conn->read_some(buffer.prepare(read_size));
+        auto room = buffer.prepare(read_size);
+        std::tuple<error_code, std::size_t> got;
+        if (conn->tls) {
+            auto read = conn->tls->async_read_some(room, tuple_deferred);  // named: g++ 12 and co_await
+            got = co_await std::move(read);
+        } else {
+            auto read = conn->plain->async_read_some(ShortReadBuffer{room}, tuple_deferred);  // short_reads.hpp
+            got = co_await std::move(read);
+        }
+        auto [ec, n] = got;
         buffer.commit(n);
         if (ec == ssl::error::stream_truncated) ec = asio::error::eof;  // TLS peer gone without close_notify
         if (ec == asio::error::eof && !parser->got_some() && buffer.size() == 0) co_return ec;
