@@ -239,6 +239,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     Endpoint endpoint;
     CallTimeouts timeouts;
     std::string key;
+    std::string head;   // the request's, kept for a retry on a fresh connection
     std::unique_ptr<Connection> conn;
     std::optional<tcp::resolver> resolver;
     std::unique_ptr<asio::steady_timer> timer_held;  // the pool's, given back at the end
@@ -388,10 +389,15 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         co_return parse() ? error_code{} : error_code(http::error::bad_value);
     }
 
-    // Sends once; on a kept-alive connection that turns out closed, the caller retries on a new one.
-    asio::awaitable<CallError> send_once(const std::string& head, std::string_view body, bool fresh, bool& stale) {
+    // Sends `head` and `body`. An upstream may close an idle connection at any moment, so a reused
+    // one can be closed by the time our request reaches it (zero response bytes, EOF or a reset).
+    // The request was not answered, so it goes again, once, on a `fresh` connection: the pool's
+    // other idle connections to this host are likely closed by the same idle timeout, and a second
+    // stale one would fail the call. (The retry calls this again: a second coroutine frame only
+    // then, and none for a wrapper on every call.)
+    asio::awaitable<CallError> send_once(std::string_view body, bool fresh) {
         const asio::cancellation_state cancel = co_await asio::this_coro::cancellation_state;
-        stale = false;
+        bool stale = false;
         error = CallError::none;   // a stale first try failed; this one starts clean
         if (fresh || !(conn = pool.take(key))) {   // a kept-alive connection needs no coroutine of its own
             if (auto e = co_await connect(); e != CallError::none) co_return e;
@@ -416,7 +422,9 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
                 co_return CallError::none;
             }
             stale = reused && fired == Watch::none && !parser->got_some();
-            co_return fail(CallError::io);
+            fail(CallError::io);
+            if (stale && !fresh) co_return co_await send_once(body, true);
+            co_return error;
         }
         for (int interim = 0;; ++interim) {
             while (!parser->is_header_done()) {
@@ -428,7 +436,9 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
                     bool closed = ec == asio::error::eof || ec == asio::error::connection_reset ||
                                   ec == asio::error::broken_pipe;
                     stale = reused && fired == Watch::none && closed && !parser->got_some() && !interim;
-                    co_return fail(CallError::io);
+                    fail(CallError::io);
+                    if (stale && !fresh) co_return co_await send_once(body, true);
+                    co_return error;
                 }
             }
             // Interim answers (103 Early Hints, a 100 Continue nobody asked for) come before the final
@@ -468,18 +478,12 @@ UpstreamCall::~UpstreamCall() {
     impl_->close();
 }
 
+// Not a coroutine: it hands over send_once()'s, one coroutine frame fewer per call.
 asio::awaitable<CallError> UpstreamCall::send(std::string_view method, std::string_view path,
                                               std::string_view header_lines, std::string_view body) {
     impl_->total_deadline = Clock::now() + impl_->timeouts.total;
-    std::string head = request_head(impl_->endpoint, method, path, header_lines, body.size());
-    // An upstream may close an idle connection at any moment, so a reused one can be closed by the
-    // time our request reaches it (zero response bytes, EOF or a reset). The request was not
-    // answered, so it goes again, on a new connection: the pool's other idle connections to this
-    // host are likely closed by the same idle timeout, and a second stale one would fail the call.
-    bool stale = false;
-    CallError e = co_await impl_->send_once(head, body, false, stale);
-    if (stale) e = co_await impl_->send_once(head, body, true, stale);
-    co_return e;
+    impl_->head = request_head(impl_->endpoint, method, path, header_lines, body.size());
+    return impl_->send_once(body, false);
 }
 
 int UpstreamCall::status() const { return impl_->parser ? impl_->parser->status : 0; }
