@@ -69,7 +69,7 @@ public:
 
 struct UpstreamRequest {
     const ModelSettings* model;
-    std::string path;               // under the provider's base_url: "/chat/completions", "/embeddings"
+    std::string_view path;          // under the provider's base_url: "/chat/completions", "/embeddings"
     const RequestBody* body;        // "model" is replaced per target; its "stream" says how to answer
 };
 

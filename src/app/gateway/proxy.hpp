@@ -1,12 +1,46 @@
-// Sending one client request upstream (attempts.hpp decides the attempts) and relaying the answer
-// to the client: whole, or as SSE event by event with keep-alive comments.
+// Relaying one client request's answer to its client (attempts.hpp decides the attempts): whole, or
+// as SSE event by event with keep-alive comments. Its stream begins with the first upstream event or
+// keep-alive comment; the overhead header is stamped just before the first byte goes out.
+//
+//     ClientRelay relay(ex, body.wants_usage());
+//     co_await try_targets(gw, request, relay);
+//     pass.charge(relay.usage);   // the tokens the upstream reported, for the client key's limit
+//
+// The caller holds the relay in its own coroutine frame: a proxy() coroutine around it cost every
+// proxied request a frame of its own.
 #pragma once
 
 #include "app/gateway/attempts.hpp"
 
+#include <string>
+#include <string_view>
+#include <vector>
+
 namespace agente::gateway {
 
-// The tokens the upstream reported (its usage object), for the client key's token limit.
-asio::awaitable<TokenUsage> proxy(Gateway& gateway, Exchange& ex, UpstreamRequest request);
+class ClientRelay final : public Receiver {
+public:
+    // `wants_usage`: the client asked for the usage chunk; otherwise the one the gateway asked for on
+    // its behalf is not passed on, and the client gets the stream OpenAI would send it.
+    ClientRelay(Exchange& ex, bool wants_usage) : ex_(ex), wants_usage_(wants_usage) {}
+
+    asio::awaitable<void> whole(int status, std::string& body, const std::string& content_type) override;
+    asio::awaitable<bool> events(const std::vector<std::string>& texts, bool last) override;
+    asio::awaitable<bool> silence() override;
+    asio::awaitable<void> end_stream() override;
+    asio::awaitable<void> stream_broken(const Failure& f) override;
+    asio::awaitable<void> failed(const Failure& f) override;
+    bool started() const override { return ex_.started(); }
+
+private:
+    void note_overhead();
+    asio::awaitable<error_code> start_stream();
+    std::string_view missing_done() const;
+
+    Exchange& ex_;
+    bool wants_usage_;
+    std::string batch_;
+    bool done_seen_ = false;
+};
 
 }  // namespace agente::gateway

@@ -95,10 +95,15 @@ asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex, int client) {
                                "stream_stopped");
         });
     }
-    TokenUsage used;
-    if (model->retrieval.grounded()) used = co_await gw.grounded_chat(ex, *model);
-    else used = co_await proxy(gw, ex, proxy_request(model, "/chat/completions", *body));
-    pass.charge(used);
+    if (model->retrieval.grounded()) {
+        TokenUsage used = co_await gw.grounded_chat(ex, *model);
+        pass.charge(used);
+        co_return;
+    }
+    ClientRelay relay(ex, body->wants_usage());
+    UpstreamRequest up = proxy_request(model, "/chat/completions", *body);
+    co_await try_targets(gw, std::move(up), relay);
+    pass.charge(relay.usage);
 }
 
 asio::awaitable<void> embeddings(Gateway& gw, Exchange& ex, int client) {
@@ -116,8 +121,10 @@ asio::awaitable<void> embeddings(Gateway& gw, Exchange& ex, int client) {
     Pass pass(gw, client);
     bool go_on = co_await pass.admit(ex, false, openai_answer);
     if (!go_on) co_return;
-    TokenUsage used = co_await proxy(gw, ex, proxy_request(model, "/embeddings", *body));
-    pass.charge(used);
+    ClientRelay relay(ex, body->wants_usage());
+    UpstreamRequest up = proxy_request(model, "/embeddings", *body);
+    co_await try_targets(gw, std::move(up), relay);
+    pass.charge(relay.usage);
 }
 
 
