@@ -177,6 +177,10 @@ public:
         co_return co_await s_.write_chunks(last, true);
     }
 
+    // Whether the handler ended what it began, as nearly every one does: then complete() has
+    // nothing to do, and its coroutine frame is not made.
+    bool completed() const { return started_ && finished_; }
+
     // After the handler unwound: end what it left open, as the handler interface promises.
     asio::awaitable<void> complete(const Route& route, bool failed) {
         StopReason why = control_->reason;
@@ -677,7 +681,7 @@ private:
         error_code ignored;
         socket().cancel(ignored);  // ends the peer watch; nothing else is pending now
         ctx_.running.erase(running);
-        co_await ex.complete(route, failed);
+        if (!ex.completed()) co_await ex.complete(route, failed);
         if (control->reason != StopReason::none) keep_alive_ = false;
         status_ = status_ ? status_ : ex.status();
     }
