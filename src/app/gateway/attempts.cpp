@@ -70,22 +70,18 @@ struct Attempts {
         rx.usage += *u;
     }
 
-    asio::awaitable<Next> whole(UpstreamCall& call, Breaker& breaker, const ProviderSettings& p, int n, AttemptMeter& meter) {
-        auto t0 = Clock::now();
-        std::string body;
-        CallError e = co_await call.read_all(body);
-        rx.upstream_time += Clock::now() - t0;
+    // A whole answer read to its end, or not: counted; false when the read failed (the next target).
+    bool whole_read(UpstreamCall& call, Breaker& breaker, const ProviderSettings& p, int n, AttemptMeter& meter,
+                    CallError e, const std::string& body) {
         if (e != CallError::none) {
             failed(breaker, p, n, 0, e);
             meter.end(outcome_of(0, e));
-            co_return Next::fallback;
+            return false;
         }
         answered(breaker, p, call.status());
         if (call.status() < 300) note_usage(body, meter);
         meter.end(outcome_of(call.status(), CallError::none));
-        const std::string& content_type = call.content_type();
-        co_await rx.whole(call.status(), body, content_type);
-        co_return Next::done;
+        return true;
     }
 
     asio::awaitable<Next> stream(UpstreamCall& call, Breaker& breaker, const ProviderSettings& p, int n, AttemptMeter& meter) {
@@ -149,12 +145,21 @@ struct Attempts {
             meter.end(outcome_of(status, CallError::none));
             co_return Next::retry;
         }
-        // 2xx, or a 4xx that is the client's own doing: the answer goes back as is. So does plain JSON
-        // to a stream request (an upstream that cannot stream): the SSE splitter would find no event
-        // in it and pass nothing on.
-        if (status >= 300 || !req.body->stream() || app::istarts_with(call.content_type(), "application/json"))
-            co_return co_await whole(call, breaker, p, n, meter);
-        co_return co_await stream(call, breaker, p, n, meter);
+        // A 2xx to a stream request is relayed event by event. Anything else goes back whole, as it
+        // came: a 4xx that is the client's own doing, and plain JSON to a stream request (an upstream
+        // that cannot stream: the SSE splitter would find no event in it and pass nothing on).
+        if (status < 300 && req.body->stream() && !app::istarts_with(call.content_type(), "application/json"))
+            co_return co_await stream(call, breaker, p, n, meter);
+        // A whole answer, read in this frame (a coroutine of its own cost every request a frame).
+        std::string answer;
+        t0 = Clock::now();
+        CallError read = CallError::none;
+        if (!call.take_body(answer)) read = co_await call.read_all(answer);
+        rx.upstream_time += Clock::now() - t0;
+        if (!whole_read(call, breaker, p, n, meter, read, answer)) co_return Next::fallback;
+        const std::string& content_type = call.content_type();
+        co_await rx.whole(call.status(), answer, content_type);
+        co_return Next::done;
     }
 
     // As header lines in one string: a vector of name and value strings cost five allocations.

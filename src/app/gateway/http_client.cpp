@@ -538,9 +538,16 @@ asio::awaitable<CallError> UpstreamCall::read_all(std::string& out) {
         throw_if_cancelled(cancel);
         if (ec) co_return s.fail(ec == http::error::bad_value ? CallError::protocol : CallError::io);
     }
+    take_body(out);
+    co_return CallError::none;
+}
+
+bool UpstreamCall::take_body(std::string& out) {
+    auto& s = *impl_;
+    if (s.error != CallError::none || !s.parser || !s.parser->is_done()) return false;
     out = std::move(s.parser->body);
     s.finish();
-    co_return CallError::none;
+    return true;
 }
 
 CallError UpstreamCall::error() const { return impl_->error; }

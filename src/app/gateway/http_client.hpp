@@ -57,6 +57,9 @@ public:
     // The next piece of the body as it arrives into `out` (replaced). Returns false at the end of the
     // body or on error (see error()); `silence` set when nothing came for `wait` (the call goes on).
     asio::awaitable<bool> read_some(std::string& out, milliseconds wait, bool& silence);
+    // The whole body into `out`, when all of it came already (a small answer comes with its head):
+    // true, and nothing to await. Otherwise false, and read_all() reads the rest.
+    bool take_body(std::string& out);
     // The rest of the body.
     asio::awaitable<CallError> read_all(std::string& out);
 
