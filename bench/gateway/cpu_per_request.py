@@ -55,8 +55,9 @@ def wait_port(port, seconds=READY_SECONDS):
 
 
 def cpu_s(pid):
+    """(user, system) CPU seconds of `pid` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def only_child(pid):
@@ -81,12 +82,13 @@ def round_once(name, port, pid, body, path):
                           "--rate", str(RATE), "--duration", str(SECONDS), "--warmup", str(WARMUP),
                           "--connections", str(CONNECTIONS), "--label", name],
                          capture_output=True, text=True, timeout=SECONDS + 60)
-    spent = cpu_s(pid) - before
+    after = cpu_s(pid)
+    user, system = after[0] - before[0], after[1] - before[1]
     r = dict(kv.split("=", 1) for kv in out.stdout.split())
     if "requests" not in r:
         sys.exit(f"cpu_per_request: loadgen failed on {name}: {out.stderr.strip()}")
     served = float(r["requests"]) + RATE * WARMUP
-    return spent / served * 1e6, float(r["achieved"]), float(r["p99"])
+    return (user + system) / served * 1e6, float(r["achieved"]), float(r["p99"]), user / served * 1e6, system / served * 1e6
 
 
 def main():
@@ -126,13 +128,14 @@ def main():
                         # nginx's proxy passes the path as it is; the gateway maps the model.
                         path = "/v1/stream/chat/completions" if stream and name != "gateway" else "/v1/chat/completions"
                         got[name].append(round_once(name.replace(" ", "_"), ports[name], workers[name], str(body), path))
-                med = {n: [statistics.median(r[i] for r in rs) for i in range(3)] for n, rs in got.items()}
-                for n, (us, achieved, p99) in med.items():
+                med = {n: [statistics.median(r[i] for r in rs) for i in range(5)] for n, rs in got.items()}
+                for n, (us, achieved, p99, user, system) in med.items():
                     print(f"cpu_per_request: {kind}, {n}: {us:.1f} us CPU per request (rounds: "
-                          f"{', '.join(f'{r[0]:.1f}' for r in got[n])}); achieved {achieved:,.0f}/s; p99 {p99:.2f} ms",
-                          flush=True)
-                print(f"cpu_per_request: {kind}: gateway / nginx proxy = "
-                      f"{med['gateway'][0] / med['nginx proxy'][0]:.2f}x CPU per request (target <= 1.1x)", flush=True)
+                          f"{', '.join(f'{r[0]:.1f}' for r in got[n])}; medians user {user:.1f} + system "
+                          f"{system:.1f}); achieved {achieved:,.0f}/s; p99 {p99:.2f} ms", flush=True)
+                g, n = med["gateway"], med["nginx proxy"]
+                print(f"cpu_per_request: {kind}: gateway / nginx proxy = {g[0] / n[0]:.2f}x CPU per request "
+                      f"(target <= 1.1x); user {g[3] / n[3]:.2f}x, system {g[4] / n[4]:.2f}x", flush=True)
         finally:
             for p in procs:
                 p.terminate()

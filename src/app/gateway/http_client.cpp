@@ -59,8 +59,20 @@ struct Connection {
 
     tcp::socket& socket() { return tls ? tls->next_layer() : *plain; }
 
+    // One read from whichever stream this is, as a deferred operation (awaited without a coroutine
+    // frame of its own, unlike one through use_awaitable) of one type for both: the branch is taken
+    // when the operation starts.
+    auto read_some(asio::mutable_buffer b) {
+        return asio::async_initiate<const decltype(tuple_deferred), void(error_code, std::size_t)>(
+            [this](auto handler, asio::mutable_buffer b) {
+                if (tls) tls->async_read_some(b, std::move(handler));
+                else plain->async_read_some(ShortReadBuffer{b}, std::move(handler));  // short_reads.hpp
+            },
+            tuple_deferred, b);
+    }
+
     // Not a coroutine: it hands over the operation's own awaitable (which holds copies of the
-    // buffers), one coroutine frame fewer per write. (A read is awaited deferred: read_more().)
+    // buffers), one coroutine frame fewer per write.
     asio::awaitable<std::tuple<error_code, std::size_t>> write(std::array<asio::const_buffer, 2> b) {
         if (tls) return asio::async_write(*tls, b, use_tuple);
         return write_now(*plain, b);
@@ -360,33 +372,27 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         return true;
     }
 
-    // One socket read into the parser. Returns the error as is; EOF is handed to the parser, unless
-    // not one byte of the response came: Beast's put_eof() wants some (it asserts, and would call it
-    // a partial message), and "closed before answering" is what tells a stale kept-alive connection.
-    // The read is awaited deferred, in a branch per stream type: an operation awaited through
-    // use_awaitable gets a coroutine frame of its own (its initiation), every response.
-    asio::awaitable<error_code> read_more() {
-        auto room = buffer.prepare(read_size);
-        std::tuple<error_code, std::size_t> got;
-        if (conn->tls) {
-            auto read = conn->tls->async_read_some(room, tuple_deferred);  // named: g++ 12 and co_await
-            got = co_await std::move(read);
-        } else {
-            auto read = conn->plain->async_read_some(ShortReadBuffer{room}, tuple_deferred);  // short_reads.hpp
-            got = co_await std::move(read);
-        }
+    // One socket read into the parser, awaited in the caller's frame (a coroutine of its own cost
+    // a frame per read):
+    //     auto read = conn->read_some(buffer.prepare(read_size));
+    //     auto got = co_await std::move(read);   // named: g++ 12 and temporaries in co_await
+    //     error_code ec = took(got);
+    // Returns the error as is; EOF is handed to the parser, unless not one byte of the response
+    // came: Beast's put_eof() wants some (it asserts, and would call it a partial message), and
+    // "closed before answering" is what tells a stale kept-alive connection.
+    error_code took(std::tuple<error_code, std::size_t> got) {
         auto [ec, n] = got;
         buffer.commit(n);
         if (ec == ssl::error::stream_truncated) ec = asio::error::eof;  // TLS peer gone without close_notify
-        if (ec == asio::error::eof && !parser->got_some() && buffer.size() == 0) co_return ec;
+        if (ec == asio::error::eof && !parser->got_some() && buffer.size() == 0) return ec;
         if (ec == asio::error::eof) {
             error_code pec;
-            if (!parse()) co_return http::error::bad_value;
+            if (!parse()) return http::error::bad_value;
             parser->put_eof(pec);
-            co_return pec ? pec : (parser->is_done() ? error_code{} : error_code(asio::error::eof));
+            return pec ? pec : (parser->is_done() ? error_code{} : error_code(asio::error::eof));
         }
-        if (ec) co_return ec;
-        co_return parse() ? error_code{} : error_code(http::error::bad_value);
+        if (ec) return ec;
+        return parse() ? error_code{} : error_code(http::error::bad_value);
     }
 
     // Sends `head` and `body`. An upstream may close an idle connection at any moment, so a reused
@@ -428,7 +434,9 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         }
         for (int interim = 0;; ++interim) {
             while (!parser->is_header_done()) {
-                error_code ec = co_await read_more();
+                auto read = conn->read_some(buffer.prepare(read_size));
+                auto got = co_await std::move(read);   // named: g++ 12 and temporaries in co_await
+                error_code ec = took(got);
                 throw_if_cancelled(cancel);
                 if (ec == http::error::bad_value) co_return fail(CallError::protocol);
                 if (ec) {
@@ -455,8 +463,9 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     // What the upstream answered before it closed, after our write failed: a final answer's head.
     asio::awaitable<bool> read_early_answer() {
         while (!parser->is_header_done()) {
-            error_code ec = co_await read_more();
-            if (ec) co_return false;
+            auto read = conn->read_some(buffer.prepare(read_size));
+            auto got = co_await std::move(read);
+            if (took(got)) co_return false;
         }
         co_return parser->status >= 200;
     }
@@ -516,7 +525,9 @@ asio::awaitable<bool> UpstreamCall::read_some(std::string& out, milliseconds wai
             co_return false;
         }
         s.arm(Clock::now() + wait, Impl::Watch::silence);
-        error_code ec = co_await s.read_more();
+        auto read = s.conn->read_some(s.buffer.prepare(read_size));
+        auto got = co_await std::move(read);   // named: g++ 12 and temporaries in co_await
+        error_code ec = s.took(got);
         throw_if_cancelled(cancel);
         if (ec == asio::error::operation_aborted && s.fired == Impl::Watch::silence) {
             silence = true;
@@ -534,7 +545,9 @@ asio::awaitable<CallError> UpstreamCall::read_all(std::string& out) {
     if (s.error != CallError::none) co_return s.error;
     const asio::cancellation_state cancel = co_await asio::this_coro::cancellation_state;
     while (!s.parser->is_done()) {
-        error_code ec = co_await s.read_more();
+        auto read = s.conn->read_some(s.buffer.prepare(read_size));
+        auto got = co_await std::move(read);   // named: g++ 12 and temporaries in co_await
+        error_code ec = s.took(got);
         throw_if_cancelled(cancel);
         if (ec) co_return s.fail(ec == http::error::bad_value ? CallError::protocol : CallError::io);
     }
