@@ -42,13 +42,15 @@ public:
     explicit TextReceiver(const DeltaCallback* on_delta) : on_delta_(on_delta) {}
 
     // A stream's reader gets a whole answer (an upstream that cannot stream) as one delta.
-    asio::awaitable<void> whole(int status, std::string& body, const std::string&) override {
+    asio::awaitable<error_code> whole(int status, std::string& body, const std::string&) override {
         if (status >= 300) fail(status, upstream_message(body, status));   // the request itself was refused
         else take_message(body);
-        if (!on_delta_ || !result.ok || result.content.empty()) co_return;
+        if (!on_delta_ || !result.ok || result.content.empty()) co_return error_code{};
         result.started = true;
         bool reader_there = co_await (*on_delta_)(result.content);
-        if (!reader_there) fail(499, "reader gone");
+        if (reader_there) co_return error_code{};
+        fail(499, "reader gone");
+        co_return asio::error::connection_aborted;
     }
 
     asio::awaitable<bool> events(const std::vector<std::string>& texts, bool) override {

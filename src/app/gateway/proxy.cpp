@@ -22,11 +22,11 @@ constexpr std::string_view done_event = "data: [DONE]\n\n";
 
 }  // namespace
 
-asio::awaitable<void> ClientRelay::whole(int status, std::string& body, const std::string& content_type) {
+asio::awaitable<error_code> ClientRelay::whole(int status, std::string& body, const std::string& content_type) {
     Response r = Response::json(status, std::move(body));
     if (!content_type.empty()) r.content_type = content_type;
     note_overhead();
-    co_await ex_.respond(std::move(r));
+    return ex_.respond(std::move(r));
 }
 
 // Events that came in one read leave in one send; with the upstream's end, the end of the client's

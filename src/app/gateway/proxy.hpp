@@ -24,7 +24,7 @@ public:
     // its behalf is not passed on, and the client gets the stream OpenAI would send it.
     ClientRelay(Exchange& ex, bool wants_usage) : ex_(ex), wants_usage_(wants_usage) {}
 
-    asio::awaitable<void> whole(int status, std::string& body, const std::string& content_type) override;
+    asio::awaitable<error_code> whole(int status, std::string& body, const std::string& content_type) override;
     asio::awaitable<bool> events(const std::vector<std::string>& texts, bool last) override;
     asio::awaitable<bool> silence() override;
     asio::awaitable<void> end_stream() override;

@@ -81,11 +81,11 @@ class VectorsReceiver final : public gateway::Receiver {
 public:
     explicit VectorsReceiver(std::size_t n) : n_(n) {}
 
-    asio::awaitable<void> whole(int status, std::string& body, const std::string&) override {
+    asio::awaitable<error_code> whole(int status, std::string& body, const std::string&) override {
         done_ = true;
         if (status >= 300) result.error = upstream_error(body, status);
         else read_vectors(body, n_, result);
-        co_return;
+        co_return error_code{};
     }
     asio::awaitable<bool> events(const std::vector<std::string>&, bool) override { co_return true; }
     asio::awaitable<bool> silence() override { co_return true; }
