@@ -759,9 +759,9 @@ private:
     asio::const_buffer prepare_head(int status, std::string_view content_type, const std::vector<Header>& headers,
                                     std::optional<std::size_t> length) {
         std::string_view fixed = ctx_.fixed_fields();
-        // Status line (<= 80), Content-Type's name (16), Content-Length or Transfer-Encoding and
-        // Cache-Control (<= 64), Connection (<= 24), CRLF.
-        std::size_t need = 192 + fixed.size() + content_type.size();
+        // Status line (<= 80), Content-Type's name (16), Content-Length, or a stream's fields and
+        // Transfer-Encoding (<= 80), Connection (<= 24), CRLF.
+        std::size_t need = 224 + fixed.size() + content_type.size();
         for (const auto& h : headers) need += h.name.size() + h.value.size() + 4;
         if (head_buffer_.size() < need) head_buffer_.resize(need);
         char* p = head_buffer_.data();
@@ -778,10 +778,10 @@ private:
             p = put(p, "\r\n"sv);
         } else if (version_ == 10) {
             // HTTP/1.0 has no chunked encoding: the body runs to the connection's close.
-            p = put(p, "Cache-Control: no-cache\r\n"sv);
+            p = put(p, stream_fields);
             keep_alive_ = false;
         } else {
-            p = put(p, "Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n"sv);
+            p = put(put(p, stream_fields), "Transfer-Encoding: chunked\r\n"sv);
         }
         for (const auto& h : headers) p = put_field(p, h.name, h.value);
         if (!keep_alive_) p = put(p, "Connection: close\r\n"sv);
@@ -792,6 +792,10 @@ private:
         deadline_.expires_after(io_timeout());
         return asio::buffer(head_buffer_.data(), head_size_);
     }
+
+    // A stream is cached by nobody, and an nginx in front passes each piece on as it comes instead
+    // of buffering the answer (proxy_buffering, which X-Accel-Buffering turns off per response).
+    static constexpr std::string_view stream_fields = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
 
     static char* put(char* p, std::string_view s) { return std::copy(s.begin(), s.end(), p); }
 

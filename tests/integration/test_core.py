@@ -201,6 +201,9 @@ class HandlerInterface(ServerTest):
                 arrivals.append((time.monotonic(), chunk))
         self.assertIn(b"Transfer-Encoding: chunked", data)
         self.assertIn(b"text/event-stream", data)
+        # Every stream says so to caches and to an nginx in front (which would hold chunks back).
+        self.assertIn(b"Cache-Control: no-cache\r\n", data)
+        self.assertIn(b"X-Accel-Buffering: no\r\n", data)
         self.assertGreaterEqual(len(arrivals), 3)  # not buffered into one write
         self.assertGreater(arrivals[-1][0] - arrivals[0][0], 0.5)
         self.assertIn(b"data: [DONE]", data)

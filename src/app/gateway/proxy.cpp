@@ -92,7 +92,7 @@ void ClientRelay::note_overhead() {
 // miscompiles `if (co_await ...)` in these member coroutines.)
 asio::awaitable<error_code> ClientRelay::start_stream() {
     note_overhead();
-    error_code ec = co_await ex_.start_stream(200, "text/event-stream", stream_headers());
+    error_code ec = co_await ex_.start_stream(200, "text/event-stream", {});
     co_return ec;
 }
 

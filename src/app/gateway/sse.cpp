@@ -8,9 +8,6 @@ std::string data_event(std::string_view payload) {
     return e.append("data: ").append(payload).append("\n\n");
 }
 
-std::vector<Header> stream_headers() {
-    return {{"X-Accel-Buffering", "no"}};
-}
 
 std::vector<std::string> SseSplitter::feed(std::string_view bytes) {
     std::vector<std::string> events;

@@ -35,8 +35,4 @@ inline constexpr std::string_view keepalive_comment = ": keep-alive\n\n";
 // One event carrying `payload` as its data line.
 std::string data_event(std::string_view payload);
 
-// The headers of every streamed answer (SSE or NDJSON) beyond the core's (which says no-cache for
-// every stream): no buffering by an nginx in front, which would hold events back.
-std::vector<Header> stream_headers();
-
 }  // namespace agente::gateway

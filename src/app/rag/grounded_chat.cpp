@@ -200,7 +200,7 @@ asio::awaitable<gateway::TokenUsage> answer_stream(const Grounding& g, Exchange&
     bool started = false, first = true;
     gateway::DeltaCallback on_delta = [&](std::string_view delta) -> asio::awaitable<bool> {
         if (!started) {
-            std::vector<Header> headers = gateway::stream_headers();
+            std::vector<Header> headers;   // the core's stream fields are all it needs
             if (co_await ex.start_stream(200, "text/event-stream", std::move(headers))) co_return false;
             started = true;
         }
@@ -216,7 +216,7 @@ asio::awaitable<gateway::TokenUsage> answer_stream(const Grounding& g, Exchange&
         co_return used_by(r);
     }
     if (!started) {   // an upstream that answered nothing: the stream is only its end
-        std::vector<Header> headers = gateway::stream_headers();
+        std::vector<Header> headers;   // the core's stream fields are all it needs
         if (co_await ex.start_stream(200, "text/event-stream", std::move(headers))) co_return used_by(r);
     }
     if (!r.completion.ok) {
