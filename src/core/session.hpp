@@ -161,20 +161,21 @@ public:
     }
 
     // After a failed write (a cancelled one too) part of a chunk may be on the wire: any byte more
-    // would be read as that chunk's data, so the stream takes none.
+    // would be read as that chunk's data, so the stream takes none. Neither is a coroutine: each
+    // hands over write_chunks()'s, one frame fewer for every chunk of every stream.
     asio::awaitable<error_code> write(std::string_view chunk) override {
-        if (!started_ || finished_) co_return asio::error::not_connected;
-        if (s_.stream_write_failed_) co_return asio::error::broken_pipe;
-        if (chunk.empty()) co_return error_code{};
-        co_return co_await s_.write_chunks(chunk, false);
+        if (!started_ || finished_) return at_once(asio::error::not_connected);
+        if (s_.stream_write_failed_) return at_once(asio::error::broken_pipe);
+        if (chunk.empty()) return at_once(error_code{});
+        return s_.write_chunks(chunk, false);
     }
 
     using Exchange::finish;
     asio::awaitable<error_code> finish(std::string_view last) override {
-        if (!started_ || finished_) co_return error_code{};
+        if (!started_ || finished_) return at_once(error_code{});
         finished_ = true;
-        if (s_.stream_write_failed_) co_return asio::error::broken_pipe;
-        co_return co_await s_.write_chunks(last, true);
+        if (s_.stream_write_failed_) return at_once(asio::error::broken_pipe);
+        return s_.write_chunks(last, true);
     }
 
     // Whether the handler ended what it began, as nearly every one does: then complete() has
@@ -198,7 +199,10 @@ public:
         if (finished_) co_return;
         // Not after a failed stream write: what is on the wire is unknown, and bytes after it would
         // only corrupt it further.
-        if (why != StopReason::client_gone && !failed && !s_.stream_write_failed_) co_await finish(closing_chunk(why));
+        if (why != StopReason::client_gone && !failed && !s_.stream_write_failed_) {
+            std::string closing = closing_chunk(why);   // named: g++ 12 and temporaries in co_await
+            co_await finish(closing);
+        }
         s_.keep_alive_ = false;  // a stream cut short leaves the connection in no state to reuse
     }
 
