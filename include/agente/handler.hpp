@@ -60,6 +60,10 @@ enum class StopReason {
     draining,      // the worker is stopping and graceful_timeout has run out
 };
 
+// An answer that is ready: for a function that hands over another's coroutine (and so makes no
+// frame of its own) but knows the result at once on some paths.
+inline asio::awaitable<error_code> at_once(error_code ec) { co_return ec; }
+
 // One request/response exchange for an async handler. The handler's coroutine is cancelled
 // (terminal cancellation of whatever it awaits) when stop_reason() becomes non-none.
 class Exchange {

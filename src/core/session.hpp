@@ -209,8 +209,6 @@ public:
     int status() const { return status_; }
 
 private:
-    static asio::awaitable<error_code> at_once(error_code ec) { co_return ec; }
-
     // What a handler that never started its response gets: the route's own answer to a stop by the
     // server, else the core's (a plain function: g++ 12 mishandles conditional expressions in
     // coroutine bodies).

@@ -103,8 +103,8 @@ struct Attempts {
             for (const auto& event : events)   // the usage comes in the last chunk, if at all
                 if (mentions_usage(event)) note_usage(event_data(event), meter);
             if (!events.empty()) {
-                bool there = co_await rx.events(events, call.body_done());
-                if (!there) {   // the receiver left
+                error_code gone = co_await rx.events(events, call.body_done());
+                if (gone) {   // the receiver left
                     meter.end(Outcome::cancelled);
                     co_return Next::done;
                 }

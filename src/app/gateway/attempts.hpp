@@ -50,8 +50,10 @@ public:
     // client hands over its response write's awaitable, and needs no coroutine of its own.)
     virtual asio::awaitable<error_code> whole(int status, std::string& body, const std::string& content_type) = 0;
     // The events of a streamed answer that arrived together, the moment the blank line of the last
-    // one arrived; `last`: the upstream's body ended with them. false: the receiver left.
-    virtual asio::awaitable<bool> events(const std::vector<std::string>& texts, bool last) = 0;
+    // one arrived; `last`: the upstream's body ended with them. An error: the receiver left. (An
+    // error_code, as whole()'s: the relay to a client hands over its chunk write's awaitable, no
+    // coroutine of its own for every event.)
+    virtual asio::awaitable<error_code> events(const std::vector<std::string>& texts, bool last) = 0;
     // The upstream said nothing for stream_keepalive; false: the receiver left.
     virtual asio::awaitable<bool> silence() = 0;
     // The upstream ended its stream (after events(..., true) too, when the end came with them).

@@ -53,7 +53,7 @@ public:
         co_return asio::error::connection_aborted;
     }
 
-    asio::awaitable<bool> events(const std::vector<std::string>& texts, bool) override {
+    asio::awaitable<error_code> events(const std::vector<std::string>& texts, bool) override {
         for (const auto& text : texts) {
             if (is_done_event(text)) continue;
             std::string data = event_data(text);
@@ -66,9 +66,9 @@ public:
             if (reader_there) continue;
             // The reader left: nobody wants the rest; closing the call cancels the upstream.
             fail(499, "reader gone");
-            co_return false;
+            co_return asio::error::connection_aborted;
         }
-        co_return true;
+        co_return error_code{};
     }
 
     asio::awaitable<bool> silence() override { co_return true; }

@@ -30,8 +30,9 @@ asio::awaitable<error_code> ClientRelay::whole(int status, std::string& body, co
 }
 
 // Events that came in one read leave in one send; with the upstream's end, the end of the client's
-// body too (and the [DONE] the upstream left out).
-asio::awaitable<bool> ClientRelay::events(const std::vector<std::string>& texts, bool last) {
+// body too (and the [DONE] the upstream left out). Not a coroutine once the stream started: the
+// chunk write's is handed over, no frame of its own for every event.
+asio::awaitable<error_code> ClientRelay::events(const std::vector<std::string>& texts, bool last) {
     batch_.clear();
     for (const auto& text : texts) {
         std::string data = event_data(text);   // once, for both questions: a copy of the chunk
@@ -39,15 +40,19 @@ asio::awaitable<bool> ClientRelay::events(const std::vector<std::string>& texts,
         if (wants_usage_) batch_ += text;
         else if (!is_usage_chunk(data)) append_without_null_usage(batch_, text);
     }
-    if (batch_.empty() && !last) co_return true;   // an empty write would end a chunked body
+    if (batch_.empty() && !last) return at_once(error_code{});   // an empty write would end a chunked body
     if (last) batch_ += missing_done();
     done_seen_ = done_seen_ || last;
-    error_code ec;
-    if (!ex_.started()) ec = co_await start_stream();
-    if (ec) co_return false;
-    if (last) ec = co_await ex_.finish(batch_);
-    else ec = co_await ex_.write(batch_);
-    co_return !ec;
+    if (!ex_.started()) return start_and_send_batch(last);
+    return send_batch(last);
+}
+
+asio::awaitable<error_code> ClientRelay::send_batch(bool last) { return last ? ex_.finish(batch_) : ex_.write(batch_); }
+
+asio::awaitable<error_code> ClientRelay::start_and_send_batch(bool last) {
+    error_code ec = co_await start_stream();
+    if (ec) co_return ec;
+    co_return co_await send_batch(last);
 }
 
 asio::awaitable<bool> ClientRelay::silence() {

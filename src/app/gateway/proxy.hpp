@@ -25,7 +25,7 @@ public:
     ClientRelay(Exchange& ex, bool wants_usage) : ex_(ex), wants_usage_(wants_usage) {}
 
     asio::awaitable<error_code> whole(int status, std::string& body, const std::string& content_type) override;
-    asio::awaitable<bool> events(const std::vector<std::string>& texts, bool last) override;
+    asio::awaitable<error_code> events(const std::vector<std::string>& texts, bool last) override;
     asio::awaitable<bool> silence() override;
     asio::awaitable<void> end_stream() override;
     asio::awaitable<void> stream_broken(const Failure& f) override;
@@ -35,6 +35,8 @@ public:
 private:
     void note_overhead();
     asio::awaitable<error_code> start_stream();
+    asio::awaitable<error_code> send_batch(bool last);
+    asio::awaitable<error_code> start_and_send_batch(bool last);
     std::string_view missing_done() const;
 
     Exchange& ex_;
