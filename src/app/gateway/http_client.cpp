@@ -118,7 +118,7 @@ private:
     void on_finish_impl(error_code&) override {}
 };
 
-class Pool final : public ConnectionPool {
+class Pool final : public ConnectionPool, public std::enable_shared_from_this<Pool> {
 public:
     Pool(asio::any_io_executor executor, int max_idle, const std::vector<std::string>& private_ca_files)
         : executor_(std::move(executor)), max_idle_(max_idle) {
@@ -247,7 +247,10 @@ std::string_view call_error_name(CallError e) {
 struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     enum class Watch { none, deadline, silence };
 
-    Pool& pool;
+    // Held, not referred to: the call gives its timer back when it ends, and a call's coroutine
+    // can outlive the gateway that made it (an embedding loop's io_context, destroyed after its
+    // gateway, ends the calls still suspended in it).
+    std::shared_ptr<Pool> pool;
     Endpoint endpoint;
     CallTimeouts timeouts;
     std::string key;
@@ -266,8 +269,9 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     bool answered_early = false;   // the answer came before the whole request went: never pooled
 
     Impl(Pool& p, const Endpoint& e, CallTimeouts t)
-        : pool(p), endpoint(e), timeouts(t), key(e.key()), timer_held(p.lend_timer()), timer(*timer_held) {}
-    ~Impl() { pool.give_back(std::move(timer_held)); }
+        : pool(p.shared_from_this()), endpoint(e), timeouts(t), key(e.key()), timer_held(p.lend_timer()),
+          timer(*timer_held) {}
+    ~Impl() { pool->give_back(std::move(timer_held)); }
 
     // One watchdog per call. A deadline closes the socket (the call is over); a silence tick only
     // cancels the pending read, which leaves the connection and the parser as they were.
@@ -309,15 +313,15 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     asio::awaitable<CallError> connect() {
         reused = false;
         arm(Clock::now() + timeouts.connect, Watch::deadline);
-        resolver.emplace(pool.executor());
+        resolver.emplace(pool->executor());
         auto [rec, results] = co_await resolver->async_resolve(endpoint.host, endpoint.port, use_tuple);
         resolver.reset();
         if (rec) co_return fail(CallError::connect);
         conn = std::make_unique<Connection>();
         if (!endpoint.tls) {
-            conn->plain.emplace(pool.executor());
-        } else if (ssl::context* trust = pool.tls(endpoint.tls_ca_file)) {
-            conn->tls.emplace(pool.executor(), *trust);
+            conn->plain.emplace(pool->executor());
+        } else if (ssl::context* trust = pool->tls(endpoint.tls_ca_file)) {
+            conn->tls.emplace(pool->executor(), *trust);
         } else {
             co_return fail(CallError::tls);
         }
@@ -405,7 +409,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         const asio::cancellation_state cancel = co_await asio::this_coro::cancellation_state;
         bool stale = false;
         error = CallError::none;   // a stale first try failed; this one starts clean
-        if (fresh || !(conn = pool.take(key))) {   // a kept-alive connection needs no coroutine of its own
+        if (fresh || !(conn = pool->take(key))) {   // a kept-alive connection needs no coroutine of its own
             if (auto e = co_await connect(); e != CallError::none) co_return e;
         } else {
             reused = true;
@@ -474,7 +478,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     void finish() {
         finished = true;
         disarm();
-        if (conn && !answered_early && parser->keep_alive() && buffer.size() == 0) pool.put(key, std::move(conn));
+        if (conn && !answered_early && parser->keep_alive() && buffer.size() == 0) pool->put(key, std::move(conn));
         conn.reset();
     }
 };
