@@ -140,13 +140,12 @@ public:
     }
 
     // Not a coroutine: it hands over write_response()'s (which holds the response), one coroutine
-    // frame fewer for every whole answer.
+    // frame fewer for every whole answer. So it runs when called, not when awaited: after a stop the
+    // handler's coroutine stays cancelled, and awaiting anything throws before it starts. Nothing
+    // is marked sent then, and complete() gives the answer the route gives to a stop.
     asio::awaitable<error_code> respond(Response r) override {
-        if (started_) return at_once(asio::error::already_started);
-        started_ = finished_ = true;
-        if (r.headers.empty()) r.headers = std::move(extra_);  // as it nearly always is: no allocation
-        else for (auto& h : extra_) r.headers.push_back(std::move(h));
-        return s_.write_response(std::move(r));
+        if (control_->reason != StopReason::none) return at_once(asio::error::operation_aborted);
+        return send_whole(std::move(r));
     }
 
     asio::awaitable<error_code> start_stream(int status, std::string content_type, std::vector<Header> headers) override {
@@ -172,10 +171,8 @@ public:
 
     using Exchange::finish;
     asio::awaitable<error_code> finish(std::string_view last) override {
-        if (!started_ || finished_) return at_once(error_code{});
-        finished_ = true;
-        if (s_.stream_write_failed_) return at_once(asio::error::broken_pipe);
-        return s_.write_chunks(last, true);
+        if (control_->reason != StopReason::none) return at_once(asio::error::operation_aborted);  // as respond()
+        return send_last(last);
     }
 
     // Whether the handler ended what it began, as nearly every one does: then complete() has
@@ -193,7 +190,7 @@ public:
         if (!started_) {
             Response r = unstarted_answer(route, why, failed);
             if (why != StopReason::none) r.close = true;
-            if (why != StopReason::client_gone) co_await respond(std::move(r));
+            if (why != StopReason::client_gone) co_await send_whole(std::move(r));
             co_return;
         }
         if (finished_) co_return;
@@ -201,7 +198,7 @@ public:
         // only corrupt it further.
         if (why != StopReason::client_gone && !failed && !s_.stream_write_failed_) {
             std::string closing = closing_chunk(why);   // named: g++ 12 and temporaries in co_await
-            co_await finish(closing);
+            co_await send_last(closing);
         }
         s_.keep_alive_ = false;  // a stream cut short leaves the connection in no state to reuse
     }
@@ -209,6 +206,22 @@ public:
     int status() const { return status_; }
 
 private:
+    // respond() and finish() for the handler, and for complete() after a stop.
+    asio::awaitable<error_code> send_whole(Response r) {
+        if (started_) return at_once(asio::error::already_started);
+        started_ = finished_ = true;
+        if (r.headers.empty()) r.headers = std::move(extra_);  // as it nearly always is: no allocation
+        else for (auto& h : extra_) r.headers.push_back(std::move(h));
+        return s_.write_response(std::move(r));
+    }
+
+    asio::awaitable<error_code> send_last(std::string_view last) {
+        if (!started_ || finished_) return at_once(error_code{});
+        finished_ = true;
+        if (s_.stream_write_failed_) return at_once(asio::error::broken_pipe);
+        return s_.write_chunks(last, true);
+    }
+
     // What a handler that never started its response gets: the route's own answer to a stop by the
     // server, else the core's (a plain function: g++ 12 mishandles conditional expressions in
     // coroutine bodies).

@@ -147,6 +147,17 @@ class HandlerInterface(ServerTest):
         self.assertIn(b"Connection: close", out)
         self.assertLess(elapsed, 0.3 + 0.1 + 0.5)  # deadline 300 ms; the connection then closes
 
+    def test_a_handler_answering_after_its_stop_still_gets_the_stop_answer(self):
+        # The handler catches the stop and answers, or ends its stream: awaiting that throws (its
+        # coroutine stays cancelled), and the route's stop answer (or the end of the stream) goes out.
+        s = self.server(binary=TEST_BIN).start()
+        out = raw_request(s.port, b"GET /deadline?ms=5000&late=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(status_of(out), 408, out)
+        out = raw_request(s.port, b"GET /deadline?ms=5000&late=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(status_of(out), 200, out)
+        self.assertTrue(out.endswith(b"0\r\n\r\n"), out[-60:])   # the chunked body properly ended
+        self.assertNotIn(b"data: late", out)
+
     def test_client_going_away_cancels_the_handler_promptly(self):
         events = os.path.join(self._tmp(), "events")
         s = self.server(binary=TEST_BIN, env={"AGENTE_TEST_EVENTS": events}).start()

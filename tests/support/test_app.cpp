@@ -268,9 +268,26 @@ public:
         deadline.on_stop = [](const Request&, StopReason why) {
             return Response::error(why == StopReason::deadline ? 408 : 503, "stopped");
         };
+        // late=1: the handler catches the stop and answers anyway, as the agent's routes answer a
+        // store call that failed; late=2 the same in a stream it started. Awaiting anything after a
+        // stop throws, so the core must still give the route's stop answer, or end the stream.
         router.add("GET", "/deadline", AsyncHandler([](Exchange& ex) -> asio::awaitable<void> {
-            co_await sleep_ms(query_int(ex.request(), "ms", 2000));
-            co_await ex.respond(Response::json(200, "{}"));
+            long late = query_int(ex.request(), "late", 0);
+            if (late == 2) co_await ex.start_stream(200, "text/event-stream");
+            bool stopped = false;
+            try {
+                co_await sleep_ms(query_int(ex.request(), "ms", 2000));
+            } catch (const std::exception&) {
+                if (!late) throw;
+                stopped = true;   // no co_await in a handler block
+            }
+            if (stopped && late == 2) {
+                co_await ex.finish("data: late\n\n");
+                co_return;
+            }
+            Response answer = Response::json(200, "{}");   // named: g++ 12 and temporaries in co_await
+            if (stopped) answer.status = 500;
+            co_await ex.respond(std::move(answer));
         }), deadline);
         router.add("POST", "/echo", SyncHandler([](const Request& r) {
             Response res;
