@@ -83,7 +83,7 @@ asio::awaitable<void> agent_stream(std::shared_ptr<Service> sp, Exchange& ex) {
         co_await ex.respond(plain_error(503, store_unavailable));
         co_return;
     }
-    if (co_await ex.start_stream(200, "application/x-ndjson", {})) co_return;
+    if (co_await ex.start_stream(200, "application/x-ndjson")) co_return;
     std::string start = ndjson(ndjson_start(agent->id, context_id, model->name));   // named: g++ 12 and co_await
     if (co_await ex.write(start)) co_return;
     gateway::DeltaCallback on_delta = [&ex](std::string_view delta) -> asio::awaitable<bool> {

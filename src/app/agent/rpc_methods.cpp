@@ -250,7 +250,7 @@ asio::awaitable<void> send_streaming_message(std::shared_ptr<Service> sp, Exchan
     ex.on_stop([id](StopReason why) {
         return sse_error(id, rpc_code::timeout, why == StopReason::deadline ? "Request timed out" : "Server shutting down");
     });
-    if (co_await ex.start_stream(200, "text/event-stream", {})) co_return;
+    if (co_await ex.start_stream(200, "text/event-stream")) co_return;
     if (co_await ex.write(sse(id, stream_task_event(d, task_object(d, t.task_id, t.context_id, TaskState::submitted, "", now_iso8601())))))
         co_return;
     if (co_await ex.write(sse(id, status_update_event(d, t.task_id, t.context_id, TaskState::working, false, ""))))

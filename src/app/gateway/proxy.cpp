@@ -20,6 +20,14 @@ std::string broken_stream_event(const Failure& f) {
 
 constexpr std::string_view done_event = "data: [DONE]\n\n";
 
+// The answer when every target failed (a plain function: g++ 12 miscompiles braced lists in
+// coroutine bodies).
+Response failure_response(const Failure& f) {
+    Response r = error_response(failure_status(f), failure_message(f));
+    if (f.status == 429 && !f.retry_after.empty()) r.headers.push_back({"Retry-After", f.retry_after});
+    return r;
+}
+
 }  // namespace
 
 asio::awaitable<error_code> ClientRelay::whole(int status, std::string& body, const std::string& content_type) {
@@ -69,11 +77,13 @@ asio::awaitable<void> ClientRelay::end_stream() {
     co_await ex_.finish(missing_done());
 }
 
-asio::awaitable<void> ClientRelay::stream_broken(const Failure& f) { co_await ex_.finish(broken_stream_event(f)); }
+asio::awaitable<void> ClientRelay::stream_broken(const Failure& f) {
+    std::string last = broken_stream_event(f);   // named: g++ 12 and temporaries in co_await
+    co_await ex_.finish(last);
+}
 
 asio::awaitable<void> ClientRelay::failed(const Failure& f) {
-    Response r = error_response(failure_status(f), failure_message(f));
-    if (f.status == 429 && !f.retry_after.empty()) r.headers.push_back({"Retry-After", f.retry_after});
+    Response r = failure_response(f);
     note_overhead();
     co_await ex_.respond(std::move(r));
 }
@@ -97,7 +107,8 @@ void ClientRelay::note_overhead() {
 // miscompiles `if (co_await ...)` in these member coroutines.)
 asio::awaitable<error_code> ClientRelay::start_stream() {
     note_overhead();
-    error_code ec = co_await ex_.start_stream(200, "text/event-stream", {});
+    std::string content_type = "text/event-stream";   // named: g++ 12 and temporaries in co_await
+    error_code ec = co_await ex_.start_stream(200, std::move(content_type));
     co_return ec;
 }
 
