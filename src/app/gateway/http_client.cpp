@@ -257,8 +257,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     std::string head;   // the request's, kept for a retry on a fresh connection
     std::unique_ptr<Connection> conn;
     std::optional<tcp::resolver> resolver;
-    std::unique_ptr<asio::steady_timer> timer_held;  // the pool's, given back at the end
-    asio::steady_timer& timer;
+    std::unique_ptr<asio::steady_timer> timer;   // the pool's, given back at the end
     unsigned arm_generation = 0;
     Watch fired = Watch::none;
     Clock::time_point total_deadline;
@@ -269,9 +268,8 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     bool answered_early = false;   // the answer came before the whole request went: never pooled
 
     Impl(Pool& p, const Endpoint& e, CallTimeouts t)
-        : pool(p.shared_from_this()), endpoint(e), timeouts(t), key(e.key()), timer_held(p.lend_timer()),
-          timer(*timer_held) {}
-    ~Impl() { pool->give_back(std::move(timer_held)); }
+        : pool(p.shared_from_this()), endpoint(e), timeouts(t), key(e.key()), timer(p.lend_timer()) {}
+    ~Impl() { pool->give_back(std::move(timer)); }
 
     // One watchdog per call. A deadline closes the socket (the call is over); a silence tick only
     // cancels the pending read, which leaves the connection and the parser as they were.
@@ -279,8 +277,8 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         if (when > total_deadline) when = total_deadline, kind = Watch::deadline;
         unsigned gen = ++arm_generation;
         fired = Watch::none;
-        timer.expires_at(when);
-        timer.async_wait([self = weak_from_this(), gen, kind](error_code ec) {
+        timer->expires_at(when);
+        timer->async_wait([self = weak_from_this(), gen, kind](error_code ec) {
             auto s = self.lock();
             if (ec || !s || s->arm_generation != gen) return;
             s->fired = kind;
@@ -291,7 +289,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
 
     void disarm() {
         ++arm_generation;
-        timer.cancel();
+        timer->cancel();
     }
 
     void close() {

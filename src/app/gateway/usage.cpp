@@ -37,8 +37,8 @@ bool read_usage(od::parser& parser, const simdjson::padded_string_view& text, To
 // from the word, not the quote: std::string_view::find stops at each occurrence of the needle's first
 // character, and a stream chunk has dozens of quotes but few u's.
 std::size_t usage_word(std::string_view text, std::size_t from) {
-    constexpr std::string_view word = usage_word_text;
-    for (auto at = text.find(word, from == 0 ? 1 : from); at != npos; at = text.find(word, at + word.size()))
+    for (auto at = text.find(usage_word_text, from == 0 ? 1 : from); at != npos;
+         at = text.find(usage_word_text, at + usage_word_text.size()))
         if (text[at - 1] == '"') return at;
     return npos;
 }
