@@ -188,7 +188,8 @@ TEST(GatewaySettings, PrivateCaBundlePerProvider) {
     EXPECT_EQ(s.provider("kimi")->endpoint.tls_ca_file, "");   // the system store
     Endpoint system_trust = s.provider("vllm")->endpoint;
     system_trust.tls_ca_file.clear();
-    EXPECT_NE(s.provider("vllm")->endpoint.key(), system_trust.key());   // pooled apart
+    EXPECT_FALSE(s.provider("vllm")->endpoint.same_pool(system_trust));   // pooled apart
+    EXPECT_TRUE(s.provider("vllm")->endpoint.same_pool(s.provider("vllm")->endpoint));
     EXPECT_EQ(error_of("[providers.p]\nbase_url = \"https://h\"\n\ntls_ca_file = \"/nonexistent/ca.pem\"\n"),
               "server.conf:4: providers.p.tls_ca_file: cannot read /nonexistent/ca.pem");
     EXPECT_EQ(error_of("[providers.p]\nbase_url = \"https://h\"\ntls_ca_file = \"" + empty + "\"\n"),

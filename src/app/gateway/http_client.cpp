@@ -3,6 +3,8 @@
 // timer per call enforces the connect / first-byte / total deadlines by closing the socket.
 #include "app/gateway/http_client.hpp"
 
+#include "app/common/padded_json.hpp"
+
 #include <agente/short_reads.hpp>
 #include <agente/write_now.hpp>
 
@@ -91,6 +93,8 @@ struct Connection {
 // its own in a sorted container, for nothing: ~2.8k instructions per proxied request (callgrind).
 // Beast's basic_parser still does all the HTTP.
 class AnswerParser final : public http::basic_parser<false> {
+    static constexpr std::uint64_t reserve_at_most = 1024 * 1024;   // a larger body grows as it comes
+
 public:
     int status = 0;
     std::string content_type, retry_after, body;
@@ -105,7 +109,10 @@ private:
         else if (f == http::field::retry_after) retry_after.assign(value.data(), value.size());
     }
     void on_header_impl(error_code&) override {}
-    void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+    // A told length is allocated once, with room for the JSON reader to read the usage in place.
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override {
+        if (length && *length <= reserve_at_most) body.reserve(std::size_t(*length) + app::json_padding);
+    }
     std::size_t on_body_impl(string_view s, error_code&) override {
         body.append(s.data(), s.size());
         return s.size();
@@ -127,14 +134,14 @@ public:
 
     std::size_t idle() const override {
         std::size_t n = 0;
-        for (auto& [k, v] : idle_) n += v.size();
+        for (const auto& to : idle_) n += to.connections.size();
         return n;
     }
 
-    std::unique_ptr<Connection> take(const std::string& key) {
-        auto it = idle_.find(key);
-        if (it == idle_.end()) return nullptr;
-        auto& list = it->second;
+    std::unique_ptr<Connection> take(const Endpoint& e) {
+        auto* to = idle_to(e);
+        if (!to) return nullptr;
+        auto& list = to->connections;
         while (!list.empty()) {
             auto c = std::move(list.back());
             list.pop_back();
@@ -144,11 +151,12 @@ public:
         return nullptr;
     }
 
-    void put(const std::string& key, std::unique_ptr<Connection> c) {
-        auto& list = idle_[key];
-        if (int(list.size()) >= max_idle_) return;
+    void put(const Endpoint& e, std::unique_ptr<Connection> c) {
+        auto* to = idle_to(e);
+        if (!to) to = &idle_.emplace_back(IdleTo{e, {}});
+        if (int(to->connections.size()) >= max_idle_) return;
         c->idle_since = Clock::now();
-        list.push_back(std::move(c));
+        to->connections.push_back(std::move(c));
     }
 
     asio::any_io_executor executor() const { return executor_; }
@@ -197,21 +205,32 @@ private:
     asio::any_io_executor executor_;
     std::unordered_map<std::string, ssl::context> tls_;   // by tls_ca_file, "" the system store
     int max_idle_;
-    std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
+    // The idle connections by server: a list, as a gateway calls a handful of servers, and a key
+    // string built and hashed per call cost more than comparing the endpoint's fields.
+    struct IdleTo {
+        Endpoint endpoint;
+        std::vector<std::unique_ptr<Connection>> connections;
+    };
+    IdleTo* idle_to(const Endpoint& e) {
+        for (auto& to : idle_)
+            if (to.endpoint.same_pool(e)) return &to;
+        return nullptr;
+    }
+    std::vector<IdleTo> idle_;
     std::vector<std::unique_ptr<asio::steady_timer>> spare_timers_;  // as many as calls ran at once, at most
 };
 
 bool is_default_port(const Endpoint& e) { return e.port == (e.tls ? "443" : "80"); }
 
 std::string request_head(const Endpoint& e, std::string_view method, std::string_view path,
-                         std::string_view header_lines, std::size_t body_size) {
+                         std::span<const std::string_view> header_lines, std::size_t body_size) {
     std::string h;
     h.reserve(256);
     h.append(method).append(" ").append(e.base_path).append(path).append(" HTTP/1.1\r\nHost: ");
     h.append(e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host);
     if (!is_default_port(e)) h.append(":").append(e.port);
     h.append("\r\nUser-Agent: agente-hibrido\r\nConnection: keep-alive\r\n");
-    h.append(header_lines);
+    for (auto piece : header_lines) h.append(piece);
     h.append("Content-Length: ").append(std::to_string(body_size)).append("\r\n\r\n");
     return h;
 }
@@ -253,7 +272,6 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     std::shared_ptr<Pool> pool;
     Endpoint endpoint;
     CallTimeouts timeouts;
-    std::string key;
     std::string head;   // the request's, kept for a retry on a fresh connection
     std::unique_ptr<Connection> conn;
     std::optional<tcp::resolver> resolver;
@@ -268,7 +286,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     bool answered_early = false;   // the answer came before the whole request went: never pooled
 
     Impl(Pool& p, const Endpoint& e, CallTimeouts t)
-        : pool(p.shared_from_this()), endpoint(e), timeouts(t), key(e.key()), timer(p.lend_timer()) {}
+        : pool(p.shared_from_this()), endpoint(e), timeouts(t), timer(p.lend_timer()) {}
     ~Impl() { pool->give_back(std::move(timer)); }
 
     // One watchdog per call. A deadline closes the socket (the call is over); a silence tick only
@@ -407,7 +425,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
         const asio::cancellation_state cancel = co_await asio::this_coro::cancellation_state;
         bool stale = false;
         error = CallError::none;   // a stale first try failed; this one starts clean
-        if (fresh || !(conn = pool->take(key))) {   // a kept-alive connection needs no coroutine of its own
+        if (fresh || !(conn = pool->take(endpoint))) {   // a kept-alive connection needs no coroutine of its own
             if (auto e = co_await connect(); e != CallError::none) co_return e;
         } else {
             reused = true;
@@ -476,7 +494,7 @@ struct UpstreamCall::Impl : std::enable_shared_from_this<Impl> {
     void finish() {
         finished = true;
         disarm();
-        if (conn && !answered_early && parser->keep_alive() && buffer.size() == 0) pool->put(key, std::move(conn));
+        if (conn && !answered_early && parser->keep_alive() && buffer.size() == 0) pool->put(endpoint, std::move(conn));
         conn.reset();
     }
 };
@@ -491,7 +509,7 @@ UpstreamCall::~UpstreamCall() {
 
 // Not a coroutine: it hands over send_once()'s, one coroutine frame fewer per call.
 asio::awaitable<CallError> UpstreamCall::send(std::string_view method, std::string_view path,
-                                              std::string_view header_lines, std::string_view body) {
+                                              std::span<const std::string_view> header_lines, std::string_view body) {
     impl_->total_deadline = Clock::now() + impl_->timeouts.total;
     impl_->head = request_head(impl_->endpoint, method, path, header_lines, body.size());
     return impl_->send_once(body, false);

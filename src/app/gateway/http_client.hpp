@@ -9,7 +9,9 @@
 #include <agente/handler.hpp>
 
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace agente::gateway {
@@ -46,9 +48,9 @@ public:
     UpstreamCall& operator=(const UpstreamCall&) = delete;
 
     // Connects (or reuses), sends the request and reads the response head. `header_lines` are the
-    // request's own fields, each a whole "Name: value\r\n" line.
-    asio::awaitable<CallError> send(std::string_view method, std::string_view path, std::string_view header_lines,
-                                    std::string_view body);
+    // request's own fields, whole "Name: value\r\n" lines, in pieces written one after another.
+    asio::awaitable<CallError> send(std::string_view method, std::string_view path,
+                                    std::span<const std::string_view> header_lines, std::string_view body);
     int status() const;
     // The answer's header fields the gateway looks at ("" when absent): the only ones kept.
     const std::string& content_type() const;

@@ -1,5 +1,6 @@
 #include "app/gateway/request_body.hpp"
 
+#include "app/common/padded_json.hpp"
 #include "app/json_text.hpp"
 
 #include <simdjson.h>
@@ -11,6 +12,7 @@ namespace agente::gateway {
 namespace {
 
 namespace od = simdjson::ondemand;
+static_assert(app::json_padding == simdjson::SIMDJSON_PADDING);
 using simdjson::error_code;
 
 // Reads a value whole, and so checks it: On-Demand only checks what is read. Numbers are read as
@@ -201,9 +203,7 @@ error_code read_body(od::parser& parser, const simdjson::padded_string_view& in,
 }  // namespace
 
 std::optional<RequestBody> RequestBody::parse(std::string_view body, std::string& problem) {
-    std::string text;
-    text.reserve(body.size() + simdjson::SIMDJSON_PADDING);  // simdjson reads past the end in blocks
-    text.assign(body);
+    std::string text = app::padded_copy(body);   // kept: the body goes on with its model replaced
     simdjson::padded_string_view in(text.data(), text.size(), text.capacity());
     bool object = false;
     Fields f;

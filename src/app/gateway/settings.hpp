@@ -23,8 +23,11 @@ struct Endpoint {
     std::string port;
     std::string base_path;   // without a trailing slash
     std::string tls_ca_file; // the CAs trusted for this provider (PEM); empty: the system store
-    // Connections are pooled by key: one made under another provider's trust is not reused here.
-    std::string key() const { return (tls ? "https://" : "http://") + host + ":" + port + " " + tls_ca_file; }
+    // Whether a connection to `o` may serve this endpoint: the same server, reached the same way, and
+    // not one made under another provider's trust.
+    bool same_pool(const Endpoint& o) const {
+        return tls == o.tls && port == o.port && host == o.host && tls_ca_file == o.tls_ca_file;
+    }
 };
 
 // Parses an http(s) URL; throws std::invalid_argument saying what is wrong.

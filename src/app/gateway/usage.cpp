@@ -1,5 +1,6 @@
 #include "app/gateway/usage.hpp"
 
+#include "app/common/padded_json.hpp"
 #include "app/json_text.hpp"
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@ namespace agente::gateway {
 namespace {
 
 namespace od = simdjson::ondemand;
+static_assert(app::json_padding == simdjson::SIMDJSON_PADDING);
 constexpr std::size_t npos = std::string_view::npos;
 constexpr std::string_view usage_word_text = "usage\"";   // the key's word and its closing quote
 
@@ -53,26 +55,23 @@ bool mentions_usage_object(std::string_view json) {
     return false;
 }
 
-// A copy simdjson may read past the end of, in blocks.
-std::string padded_copy(std::string_view json) {
-    std::string text;
-    text.reserve(json.size() + simdjson::SIMDJSON_PADDING);
-    text.assign(json);
-    return text;
-}
-
 simdjson::padded_string_view padded_view(const std::string& text) {
     return simdjson::padded_string_view(text.data(), text.size(), text.capacity());
 }
 
 }  // namespace
 
-std::optional<TokenUsage> usage_of(std::string_view json) {
+std::optional<TokenUsage> usage_of(std::string_view json, std::size_t capacity) {
     if (!mentions_usage_object(json)) return std::nullopt;   // most stream chunks
-    std::string text = padded_copy(json);
+    std::string copy;
+    if (capacity < json.size() + app::json_padding) {
+        copy = app::padded_copy(json);
+        json = copy;
+        capacity = copy.capacity();
+    }
     thread_local od::parser parser;
     TokenUsage u;
-    bool found = read_usage(parser, padded_view(text), u);
+    bool found = read_usage(parser, simdjson::padded_string_view(json.data(), json.size(), capacity), u);
     if (parser.capacity() > 1024 * 1024) parser = od::parser{};   // a huge answer's buffers are let go
     if (!found) return std::nullopt;
     return u;
@@ -82,7 +81,7 @@ bool mentions_usage(std::string_view text) { return usage_word(text, 0) != npos;
 
 bool is_usage_chunk(std::string_view data) {
     if (!mentions_usage_object(data)) return false;   // every other chunk
-    std::string text = padded_copy(data);
+    std::string text = app::padded_copy(data);
     thread_local od::parser parser;
     od::document doc;
     od::object top;

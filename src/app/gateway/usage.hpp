@@ -26,8 +26,9 @@ struct TokenUsage {
 };
 
 // The usage in a JSON object's top-level "usage"; nothing when there is none (or the text is not
-// JSON). Texts without the word "usage" are not parsed at all.
-std::optional<TokenUsage> usage_of(std::string_view json);
+// JSON). Texts without the word "usage" are not parsed at all. `capacity`: the bytes allocated from
+// json.data() on; with app::json_padding more than the text, it is parsed where it lies, not copied.
+std::optional<TokenUsage> usage_of(std::string_view json, std::size_t capacity = 0);
 // Whether the key "usage" may be in `text` (the quoted word occurs), cheaply: most stream events
 // need no closer look.
 bool mentions_usage(std::string_view text);
