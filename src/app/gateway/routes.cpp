@@ -70,22 +70,11 @@ UpstreamRequest proxy_request(const ModelSettings* model, const char* path, cons
 // The model list calls no provider: no limit applies.
 asio::awaitable<void> list_models(Gateway& gw, Exchange& ex, int) { co_await ex.respond(models_response(gw)); }
 
-// A grounded model (vector_stores) is answered by the RAG part, streamed or not, through the same
-// admission as a plain one: a grounded stream is a stream like any other.
-asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex, int client) {
-    std::optional<RequestBody> body;
-    std::optional<Response> refusal;
-    const ModelSettings* model = parse_body(gw, ex.request(), body, refusal);
-    if (!model) {
-        co_await ex.respond(std::move(*refusal));
-        co_return;
-    }
-    bool stream = body->stream();
-    if (model->retrieval.grounded() && !gw.grounded_chat) {
-        Response none = error_response(503, "this model answers from vector stores, which need the [rag] table");
-        co_await ex.respond(std::move(none));
-        co_return;
-    }
+// An admitted chat request: a grounded model (vector_stores) is answered by the RAG part, streamed
+// or not, through the same admission as a plain one (a grounded stream is a stream like any other);
+// any other is relayed to its model's targets.
+asio::awaitable<void> relay_chat(Gateway& gw, Exchange& ex, int client, const ModelSettings& model, RequestBody body) {
+    bool stream = body.stream();
     Pass pass(gw, client);   // what it takes is given back however this coroutine ends
     bool go_on = co_await pass.admit(ex, stream, openai_answer);
     if (!go_on) co_return;
@@ -95,38 +84,49 @@ asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex, int client) {
                                "stream_stopped");
         });
     }
-    if (model->retrieval.grounded()) {
-        TokenUsage used = co_await gw.grounded_chat(ex, *model);
+    if (model.retrieval.grounded()) {
+        TokenUsage used = co_await gw.grounded_chat(ex, model);
         pass.charge(used);
         co_return;
     }
-    ClientRelay relay(ex, body->wants_usage());
-    UpstreamRequest up = proxy_request(model, "/chat/completions", *body);
+    ClientRelay relay(ex, body.wants_usage());
+    UpstreamRequest up = proxy_request(&model, "/chat/completions", body);
     co_await try_targets(gw, std::move(up), relay);
     pass.charge(relay.usage);
 }
 
+// Not a coroutine: a refusal hands over answer()'s frame, and relay_chat()'s, without a refusal's
+// locals, stays under the size Asio recycles frames up to (~1 KiB; a larger one is a malloc).
+asio::awaitable<void> chat_completions(Gateway& gw, Exchange& ex, int client) {
+    std::optional<RequestBody> body;
+    std::optional<Response> refusal;
+    const ModelSettings* model = parse_body(gw, ex.request(), body, refusal);
+    if (!model) return answer(ex, std::move(*refusal));
+    if (model->retrieval.grounded() && !gw.grounded_chat)
+        return answer(ex, error_response(503, "this model answers from vector stores, which need the [rag] table"));
+    return relay_chat(gw, ex, client, *model, std::move(*body));
+}
+
+asio::awaitable<void> relay_embeddings(Gateway& gw, Exchange& ex, int client, const ModelSettings& model, RequestBody body) {
+    Pass pass(gw, client);
+    bool go_on = co_await pass.admit(ex, false, openai_answer);
+    if (!go_on) co_return;
+    ClientRelay relay(ex, body.wants_usage());
+    UpstreamRequest up = proxy_request(&model, "/embeddings", body);
+    co_await try_targets(gw, std::move(up), relay);
+    pass.charge(relay.usage);
+}
+
+// Not a coroutine, as chat_completions().
 asio::awaitable<void> embeddings(Gateway& gw, Exchange& ex, int client) {
     std::optional<RequestBody> body;
     std::optional<Response> refusal;
     const ModelSettings* model = parse_body(gw, ex.request(), body, refusal);
-    if (!model) {
-        co_await ex.respond(std::move(*refusal));
-        co_return;
-    }
-    if (body->stream()) {   // OpenAI's embeddings have no stream; an upstream must not be asked for one
-        co_await ex.respond(error_response(400, "\"stream\" is not supported for embeddings"));
-        co_return;
-    }
-    Pass pass(gw, client);
-    bool go_on = co_await pass.admit(ex, false, openai_answer);
-    if (!go_on) co_return;
-    ClientRelay relay(ex, body->wants_usage());
-    UpstreamRequest up = proxy_request(model, "/embeddings", *body);
-    co_await try_targets(gw, std::move(up), relay);
-    pass.charge(relay.usage);
+    if (!model) return answer(ex, std::move(*refusal));
+    // OpenAI's embeddings have no stream; an upstream must not be asked for one.
+    if (body->stream()) return answer(ex, error_response(400, "\"stream\" is not supported for embeddings"));
+    return relay_embeddings(gw, ex, client, *model, std::move(*body));
 }
-
 
 // The seed's shape: status, circuit_breakers{name: state, failure_count, threshold},
 // web_worker_streams{active, max, available}.
