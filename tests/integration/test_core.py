@@ -109,6 +109,18 @@ class Serving(ServerTest):
         self.assertIn(b"HTTP/1.1 200", rest[len(body):])
         self.assertTrue(rest.endswith(b"}"), rest[-200:])
 
+    def test_a_small_body_and_requests_pipelined_behind_it_in_one_send(self):
+        # A body that came whole with its head is read from the buffer without a read of its own:
+        # no more than the body may be taken, and the next requests, a POST among them, are answered.
+        s = self.server(binary=TEST_BIN).start()
+        post = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"
+        both = raw_request(s.port, post + b"abc" + post + b"xyz"
+                           + b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(both.count(b"HTTP/1.1 200"), 3, both)
+        first, second = both.split(b"HTTP/1.1 200")[1:3]
+        self.assertTrue(first.endswith(b"\r\n\r\nabc"), first)
+        self.assertTrue(second.endswith(b"\r\n\r\nxyz"), second)
+
     def test_forwarded_headers_trusted_only_from_allowed_ips(self):
         s = self.server(binary=TEST_BIN).start()
         _, _, body = http_get(s.port, "/items/1", headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
