@@ -421,14 +421,16 @@ private:
     // to be answered first (no refusal, no 100 Continue). Read from the buffer here, without
     // finish_reading()'s coroutine frame. False for anything else, nothing consumed: finish_reading()
     // then does it all.
-    bool body_at_hand(error_code ec, Fields& fields) {
+    bool body_at_hand(error_code& ec, Fields& fields) {
         if (ec || parser_->is_done() || parser_->chunked() || !parser_->content_length()) return false;
         std::uint64_t length = *parser_->content_length();
         const Config& c = ctx_.config;
         if (buffer_.size() < length || (c.limit_request_body && length > c.limit_request_body)) return false;
         if (scan_header(parser_->get(), fields) || beast::iequals(fields.expect, "100-continue")) return false;
-        // A whole body within the limits: parsing it from the buffer cannot fail.
-        return !parse_buffered_body() && parser_->is_done();
+        // A whole body within the limits: parsing it from the buffer does not fail; if it did, the
+        // error goes on to finish_reading() in `ec`, answered as a read's, never parsed again.
+        ec = parse_buffered_body();
+        return !ec && parser_->is_done();
     }
 
     // The less common ends of a header read: a read error, a header over the limits or refused by

@@ -48,7 +48,9 @@ public:
     UpstreamCall& operator=(const UpstreamCall&) = delete;
 
     // Connects (or reuses), sends the request and reads the response head. `header_lines` are the
-    // request's own fields, whole "Name: value\r\n" lines, in pieces written one after another.
+    // request's own fields, whole "Name: value\r\n" lines, in pieces written one after another. The
+    // request is built when send() is called (it is not a coroutine): the pieces need to live only
+    // until it returns.
     asio::awaitable<CallError> send(std::string_view method, std::string_view path,
                                     std::span<const std::string_view> header_lines, std::string_view body);
     int status() const;
