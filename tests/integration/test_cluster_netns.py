@@ -189,7 +189,7 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(len(turns), 11)
 
     def test_a_host_killed_under_load_loses_only_the_requests_it_had_taken(self):
-        results = []          # (started, finished, status or the exception's name, context)
+        results = []          # (started, finished, status or the exception's name, context, answer if not 200)
         lock = threading.Lock()
         stop = threading.Event()
 
@@ -198,12 +198,14 @@ class ClusterTest(unittest.TestCase):
             while not stop.is_set() and i < 1000:   # bounded: the events below end it much sooner
                 context = f"load-{n}"
                 started = time.monotonic()
+                answer = None
                 try:
-                    status, _ = execute_at("127.0.0.1", BALANCER_PORT, f"turn {i}", context, f"{n}-{i}")
+                    status, answer = execute_at("127.0.0.1", BALANCER_PORT, f"turn {i}", context, f"{n}-{i}")
                 except OSError as e:
                     status = type(e).__name__
+                # A failure's answer says who gave it: the balancer's page, or a host's JSON-RPC error.
                 with lock:
-                    results.append((started, time.monotonic(), status, context))
+                    results.append((started, time.monotonic(), status, context, None if status == 200 else answer))
                 i += 1
 
         futures = [self.net.executor("lb").submit(client, n) for n in range(LOAD_CLIENTS)]
