@@ -417,16 +417,23 @@ private:
         else parser_->body_limit(boost::none);
     }
 
+    // The two checks of a request's head that come before its body is read, wherever it is read.
+    bool body_too_large() const {
+        const Config& c = ctx_.config;
+        return parser_->content_length() && c.limit_request_body && *parser_->content_length() > c.limit_request_body;
+    }
+    bool wants_continue(const Fields& fields) const {
+        return !parser_->is_done() && beast::iequals(fields.expect, "100-continue");
+    }
+
     // The common POST: its body came whole with its head (one send from the client), and nothing is
     // to be answered first (no refusal, no 100 Continue). Read from the buffer here, without
     // finish_reading()'s coroutine frame. False for anything else, nothing consumed: finish_reading()
     // then does it all.
     bool body_at_hand(error_code& ec, Fields& fields) {
         if (ec || parser_->is_done() || parser_->chunked() || !parser_->content_length()) return false;
-        std::uint64_t length = *parser_->content_length();
-        const Config& c = ctx_.config;
-        if (buffer_.size() < length || (c.limit_request_body && length > c.limit_request_body)) return false;
-        if (scan_header(parser_->get(), fields) || beast::iequals(fields.expect, "100-continue")) return false;
+        if (buffer_.size() < *parser_->content_length() || body_too_large()) return false;
+        if (scan_header(parser_->get(), fields) || wants_continue(fields)) return false;
         // A whole body within the limits: parsing it from the buffer does not fail; if it did, the
         // error goes on to finish_reading() in `ec`, answered as a read's, never parsed again.
         ec = parse_buffered_body();
@@ -449,10 +456,8 @@ private:
         if (ec) co_return co_await reject_read(ec);
         auto& m = parser_->get();
         if (auto bad = scan_header(m, fields)) co_return co_await reject(bad->first, bad->second);
-        const Config& c = ctx_.config;
-        if (parser_->content_length() && c.limit_request_body && *parser_->content_length() > c.limit_request_body)
-            co_return co_await reject(413, "request body too large");
-        if (!parser_->is_done() && beast::iequals(fields.expect, "100-continue")) {
+        if (body_too_large()) co_return co_await reject(413, "request body too large");
+        if (wants_continue(fields)) {
             http::response<http::empty_body> cont{http::status::continue_, m.version()};
             deadline_.expires_after(io_timeout());
             auto [wec, wn] = co_await http::async_write(stream_, cont, tuple_deferred);
