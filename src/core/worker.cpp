@@ -52,6 +52,9 @@ constexpr auto full_report_interval = 10s;  // "worker_connections are not enoug
 // A full worker looks this often for a connection ending, a sibling's room or a client to make room
 // for: short against a client's patience, long against a busy loop.
 constexpr auto full_poll_interval = 10ms;
+// Asio's UNSAFE_IO without its reactor-registration lock: only the scheduler locks (see ioc_).
+constexpr int one_thread_reactor = static_cast<int>(BOOST_ASIO_CONCURRENCY_HINT_ID |
+                                                   BOOST_ASIO_CONCURRENCY_HINT_LOCKING_SCHEDULER);
 
 // A TCP listener that serves TLS: a type of its own, so that the accept loop picks the session for
 // it at compile time.
@@ -374,10 +377,11 @@ private:
         ioc_.stop();
     }
 
-    // One thread runs every socket, so the reactor's per-socket locks are pure cost; the scheduler
-    // keeps its lock, as the agent's store thread and the resolver post completions to it. Declared
-    // first: the access log's timer and watch are bound to it.
-    OwnedIoContext ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};  // first: destroyed last, see ~Worker
+    // One thread runs every socket and timer, so the reactor's locks (per socket, and the one over its
+    // registrations and timer queues) are pure cost; the scheduler keeps its lock, as the agent's store
+    // thread and the resolver post completions to it. Declared first: the access log's timer and watch
+    // are bound to it.
+    OwnedIoContext ioc_{one_thread_reactor};  // first: destroyed last, see ~Worker
     Config config_;
     WorkerSetup setup_;
     SharedLayout layout_;
