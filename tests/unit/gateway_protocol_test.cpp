@@ -91,6 +91,30 @@ TEST(SseSplitter, KeepsCommentsAndMultiLineData) {
     EXPECT_FALSE(is_done_event(ev[1]));
 }
 
+TEST(SseSplitter, EventsStayValidUntilTheNextPieceAndNothingHandedOutIsKept) {
+    SseSplitter s;
+    std::string first(200, 'x');   // longer than any short-string buffer
+    auto ev = s.feed("data: " + first + "\n\ndata: tail");
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], "data: " + first + "\n\n");
+    EXPECT_EQ(s.pending(), "data: tail");
+    ev = s.feed("\n\n");
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], "data: tail\n\n");
+    EXPECT_TRUE(s.pending().empty());
+}
+
+TEST(EventData, OneDataLineIsAViewIntoTheEventSeveralAreJoined) {
+    std::string joined;
+    std::string_view one = "event: x\ndata: {\"a\":1}\n\n";
+    std::string_view data = event_data(one, joined);
+    EXPECT_EQ(data, "{\"a\":1}");
+    EXPECT_TRUE(data.data() >= one.data() && data.data() < one.data() + one.size());
+    EXPECT_EQ(event_data("data: a\ndata:b\n: note\ndata:  c\n\n", joined), "a\nb\n c");
+    EXPECT_EQ(event_data(": ping\n\n", joined), "");
+    EXPECT_EQ(event_data("data: [DONE]\n\n", joined), "[DONE]");   // a joined one before changes nothing
+}
+
 TEST(Errors, OpenAiShapeWithTypeAndCodePerStatus) {
     struct Case { int status; const char* type; const char* code; };
     for (auto c : {Case{400, "invalid_request_error", "invalid_request"}, Case{401, "authentication_error", "invalid_api_key"},

@@ -88,8 +88,9 @@ struct Attempts {
     }
 
     asio::awaitable<Next> stream(UpstreamCall& call, Breaker& breaker, const ProviderSettings& p, int n, AttemptMeter& meter) {
-        SseSplitter sse;
+        SseSplitter sse;   // its events are views, valid until it is fed the next piece
         std::string piece;
+        std::string joined;   // an event's data lines, when it has several (event_data())
         bool silence = false;
         auto t0 = Clock::now();
         while (co_await call.read_some(piece, gw.settings.stream_keepalive, silence)) {
@@ -102,9 +103,9 @@ struct Attempts {
                 }
                 continue;
             }
-            auto events = sse.feed(piece);
-            for (const auto& event : events)   // the usage comes in the last chunk, if at all
-                if (mentions_usage(event)) note_usage(event_data(event), meter);
+            const std::vector<std::string_view>& events = sse.feed(piece);
+            for (std::string_view event : events)   // the usage comes in the last chunk, if at all
+                if (mentions_usage(event)) note_usage(event_data(event, joined), meter);
             if (!events.empty()) {
                 error_code gone = co_await rx.events(events, call.body_done());
                 if (gone) {   // the receiver left

@@ -9,6 +9,7 @@
 #include "app/gateway/request_body.hpp"
 
 #include <chrono>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,7 +54,7 @@ public:
     // one arrived; `last`: the upstream's body ended with them. An error: the receiver left. (An
     // error_code, as whole()'s: the relay to a client hands over its chunk write's awaitable, no
     // coroutine of its own for every event.)
-    virtual asio::awaitable<error_code> events(const std::vector<std::string>& texts, bool last) = 0;
+    virtual asio::awaitable<error_code> events(std::span<const std::string_view> texts, bool last) = 0;
     // The upstream said nothing for stream_keepalive; false: the receiver left.
     virtual asio::awaitable<bool> silence() = 0;
     // The upstream ended its stream (after events(..., true) too, when the end came with them).

@@ -53,10 +53,10 @@ public:
         co_return asio::error::connection_aborted;
     }
 
-    asio::awaitable<error_code> events(const std::vector<std::string>& texts, bool) override {
-        for (const auto& text : texts) {
-            if (is_done_event(text)) continue;
-            std::string data = event_data(text);
+    asio::awaitable<error_code> events(std::span<const std::string_view> texts, bool) override {
+        for (std::string_view text : texts) {
+            std::string_view data = event_data(text, joined_);
+            if (data == "[DONE]") continue;
             take_usage(data);
             std::string delta = delta_content(data);
             if (delta.empty()) continue;
@@ -94,6 +94,8 @@ public:
     CompletionResult result;
 
 private:
+    std::string joined_;   // an event's data lines joined, when it has several (event_data())
+
     void fail(int status, std::string why) {
         result.ok = false;
         result.status = status;

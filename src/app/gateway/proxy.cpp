@@ -40,10 +40,13 @@ asio::awaitable<error_code> ClientRelay::whole(int status, std::string& body, co
 // Events that came in one read leave in one send; with the upstream's end, the end of the client's
 // body too (and the [DONE] the upstream left out). Not a coroutine once the stream started: the
 // chunk write's is handed over, no frame of its own for every event.
-asio::awaitable<error_code> ClientRelay::events(const std::vector<std::string>& texts, bool last) {
+asio::awaitable<error_code> ClientRelay::events(std::span<const std::string_view> texts, bool last) {
+    std::size_t room = done_event.size();   // one allocation for the batch, not one per growth
+    for (std::string_view text : texts) room += text.size();
     batch_.clear();
-    for (const auto& text : texts) {
-        std::string data = event_data(text);   // once, for both questions: a copy of the chunk
+    batch_.reserve(room);
+    for (std::string_view text : texts) {
+        std::string_view data = event_data(text, joined_);   // once, for both questions
         done_seen_ = done_seen_ || data == "[DONE]";
         if (wants_usage_) batch_ += text;
         else if (!is_usage_chunk(data)) append_without_null_usage(batch_, text);

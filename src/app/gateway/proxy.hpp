@@ -12,6 +12,7 @@
 
 #include "app/gateway/attempts.hpp"
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,7 +26,7 @@ public:
     ClientRelay(Exchange& ex, bool wants_usage) : ex_(ex), wants_usage_(wants_usage) {}
 
     asio::awaitable<error_code> whole(int status, std::string& body, const std::string& content_type) override;
-    asio::awaitable<error_code> events(const std::vector<std::string>& texts, bool last) override;
+    asio::awaitable<error_code> events(std::span<const std::string_view> texts, bool last) override;
     asio::awaitable<bool> silence() override;
     asio::awaitable<void> end_stream() override;
     asio::awaitable<void> stream_broken(const Failure& f) override;
@@ -42,6 +43,7 @@ private:
     Exchange& ex_;
     bool wants_usage_;
     std::string batch_;
+    std::string joined_;   // an event's data lines joined, when it has several (event_data())
     bool done_seen_ = false;
 };
 

@@ -13,13 +13,16 @@ namespace agente::gateway {
 class SseSplitter {
 public:
     // Adds bytes; returns the events completed by them, each with its terminating blank line,
-    // normalised to "\n" line ends.
-    std::vector<std::string> feed(std::string_view bytes);
+    // normalised to "\n" line ends. Views into the splitter, valid until the next feed(): a stream
+    // of a thousand events is a thousand copies and allocations fewer than events as strings.
+    const std::vector<std::string_view>& feed(std::string_view bytes);
     // Whatever is left without a blank line (an upstream that ended mid-event).
-    const std::string& pending() const { return buffer_; }
+    std::string_view pending() const { return std::string_view(buffer_).substr(consumed_); }
 
 private:
     std::string buffer_;
+    std::size_t consumed_ = 0;   // buffer_'s bytes handed out as events: dropped by the next feed()
+    std::vector<std::string_view> events_;
     bool after_cr_ = false;
 };
 
@@ -28,6 +31,9 @@ bool is_done_event(std::string_view event);
 
 // The "data:" payload of an event (several data lines joined by "\n"); "" when it has none.
 std::string event_data(std::string_view event);
+// The same without a copy where it can: a view into `event` when it has one data line (OpenAI's
+// events all do), else the lines joined in `joined`.
+std::string_view event_data(std::string_view event, std::string& joined);
 
 // An SSE comment: ignored by every client, but it keeps proxies from timing the connection out.
 inline constexpr std::string_view keepalive_comment = ": keep-alive\n\n";

@@ -87,7 +87,7 @@ public:
         else read_vectors(body, n_, result);
         co_return error_code{};
     }
-    asio::awaitable<error_code> events(const std::vector<std::string>&, bool) override { co_return error_code{}; }
+    asio::awaitable<error_code> events(std::span<const std::string_view>, bool) override { co_return error_code{}; }
     asio::awaitable<bool> silence() override { co_return true; }
     asio::awaitable<void> end_stream() override { co_return; }
     asio::awaitable<void> stream_broken(const Failure& f) override {
