@@ -16,6 +16,7 @@
 #include <boost/url/parse.hpp>
 
 #include <charconv>
+#include <memory>
 
 namespace agente::cluster {
 
@@ -220,14 +221,16 @@ asio::awaitable<std::shared_ptr<RedisConnection>> RedisConnection::open(asio::an
     if (!lib) co_return nullptr;
     redisAsyncContext* ac = nullptr;
     if (address.unix_path.empty()) {
-        // Asio resolves on its own thread; the timer bounds a resolver that does not answer.
-        asio::ip::tcp::resolver resolver(ex);
+        // Asio resolves on its own thread; the timer bounds a resolver that does not answer. The
+        // timer's handler shares the resolver: when the timer expires in the loop turn the answer
+        // comes in, cancel() is too late to stop the handler, which then runs after this block.
+        auto resolver = std::make_shared<asio::ip::tcp::resolver>(ex);
         asio::steady_timer guard(ex);
         guard.expires_after(timeout);
-        guard.async_wait([&resolver](boost::system::error_code ec) {
-            if (!ec) resolver.cancel();
+        guard.async_wait([resolver](boost::system::error_code ec) {
+            if (!ec) resolver->cancel();
         });
-        auto [ec, found] = co_await resolver.async_resolve(address.host, address.port, use_tuple);
+        auto [ec, found] = co_await resolver->async_resolve(address.host, address.port, use_tuple);
         guard.cancel();
         if (ec || found.empty()) {
             why = "cannot resolve " + address.host + ": " + ec.message();
