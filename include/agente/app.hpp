@@ -18,7 +18,9 @@
 namespace agente {
 
 struct WorkerContext {
-    asio::any_io_executor executor;     // the worker's single-threaded io_context
+    // The worker's single-threaded io_context. Its reactor takes no locks (core/worker.cpp): from
+    // another thread, only post() to it; never arm, cancel or destroy its timers or sockets there.
+    asio::any_io_executor executor;
     const Config& config;
     int slot;                           // this worker's cells in every per-worker region
     DirtyClient* dirty = nullptr;       // calls the dirty pool's jobs; null when dirty_workers = 0

@@ -12,6 +12,11 @@ namespace agente::gateway {
 
 class SseSplitter {
 public:
+    SseSplitter() = default;
+    // Its events are views into it: a copy's or a moved-to splitter's would point elsewhere.
+    SseSplitter(const SseSplitter&) = delete;
+    SseSplitter& operator=(const SseSplitter&) = delete;
+
     // Adds bytes; returns the events completed by them, each with its terminating blank line,
     // normalised to "\n" line ends. Views into the splitter, valid until the next feed(): a stream
     // of a thousand events is a thousand copies and allocations fewer than events as strings.
@@ -32,7 +37,7 @@ bool is_done_event(std::string_view event);
 // The "data:" payload of an event (several data lines joined by "\n"); "" when it has none.
 std::string event_data(std::string_view event);
 // The same without a copy where it can: a view into `event` when it has one data line (OpenAI's
-// events all do), else the lines joined in `joined`.
+// events all do), else the lines joined in `joined` (so `event` must not be a view into `joined`).
 std::string_view event_data(std::string_view event, std::string& joined);
 
 // An SSE comment: ignored by every client, but it keeps proxies from timing the connection out.
