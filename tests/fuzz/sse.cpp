@@ -27,6 +27,25 @@ std::vector<std::string> split_all(std::string_view body, std::string_view cuts,
     return events;
 }
 
+// event_data()'s meaning, written the plain way (a string built line by line): the one under test
+// returns a view into the event or into a string it reuses between events.
+std::string data_lines(std::string_view event) {
+    std::string data;
+    bool first = true;
+    while (!event.empty()) {
+        auto nl = event.find('\n');
+        std::string_view line = event.substr(0, nl);
+        event.remove_prefix(nl == std::string_view::npos ? event.size() : nl + 1);
+        if (!line.starts_with("data:")) continue;
+        line.remove_prefix(5);
+        if (line.starts_with(' ')) line.remove_prefix(1);
+        if (!first) data += '\n';
+        data += line;
+        first = false;
+    }
+    return data;
+}
+
 }  // namespace
 
 // Input: the cut lengths, a 0xff byte, the body (no 0xff: the whole input is the body, cut nowhere).
@@ -42,12 +61,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_REQUIRE(whole == cut);
     // A CR at the very end of a piece waits for a possible LF, so only what was completed compares.
     FUZZ_REQUIRE(whole_pending == cut_pending);
+    std::string joined;   // one for all events, as a receiver keeps it
     for (const auto& e : whole) {
         FUZZ_REQUIRE(e.size() >= 2 && e.ends_with("\n\n"));
         FUZZ_REQUIRE(e.find('\r') == std::string::npos);
-        std::string joined;
-        FUZZ_REQUIRE(agente::gateway::event_data(e, joined) == agente::gateway::event_data(e));
-        (void)agente::gateway::is_done_event(e);
+        FUZZ_REQUIRE(agente::gateway::event_data(e, joined) == data_lines(e));
     }
     return 0;
 }

@@ -60,14 +60,4 @@ std::string_view event_data(std::string_view event, std::string& joined) {
     return data;
 }
 
-std::string event_data(std::string_view event) {
-    std::string joined;
-    return std::string(event_data(event, joined));
-}
-
-bool is_done_event(std::string_view event) {
-    std::string joined;
-    return event_data(event, joined) == "[DONE]";
-}
-
 }  // namespace agente::gateway

@@ -31,13 +31,9 @@ private:
     bool after_cr_ = false;
 };
 
-// True for the event that ends an OpenAI stream: "data: [DONE]".
-bool is_done_event(std::string_view event);
-
-// The "data:" payload of an event (several data lines joined by "\n"); "" when it has none.
-std::string event_data(std::string_view event);
-// The same without a copy where it can: a view into `event` when it has one data line (OpenAI's
-// events all do), else the lines joined in `joined` (so `event` must not be a view into `joined`).
+// The "data:" payload of an event (several data lines joined by "\n"; "" when it has none; "[DONE]"
+// ends an OpenAI stream). A view into `event` when it has one data line (OpenAI's events all do),
+// else the lines joined in `joined` (so `event` must not be a view into `joined`).
 std::string_view event_data(std::string_view event, std::string& joined);
 
 // An SSE comment: ignored by every client, but it keeps proxies from timing the connection out.
