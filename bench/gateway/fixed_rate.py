@@ -24,10 +24,15 @@ nginx's own reverse proxy (the peer proxy), and through the gateway.
    (sched_waits.py, needs perf): how often the load generator, the upstream and the proxy waited for
    a CPU, to tell the machine's part of a p99 from the proxy's own.
 
+With --peer-as-gateway (run.sh with BENCH_AA=1) the port given as --gateway is a second nginx proxy,
+the same as the first: an A/A run, which shows how far two identical proxies' figures fall apart on
+this machine, i.e. which differences between the gateway and nginx's proxy the bench can settle.
+
 Usage: fixed_rate.py --loadgen BIN --stall-probe BIN --direct PORT --proxy PORT --gateway PORT
                      --body FILE --stream-body FILE --gw-pids P,P --proxy-pids P --up-pids P,P
                      [--rounds 5] [--duration 6] [--shares 25,50,75,90] [--stream-share 50]
                      [--chat-body FILE] [--chat-share 20] [--max-rate R] [--trace-share 75] [--let-cpus-halt]
+                     [--peer-as-gateway]
 Raw loadgen lines go to stderr (and to --raw FILE when given)."""
 import argparse
 import os
@@ -47,6 +52,7 @@ QUIET_WAIT = float(os.environ.get("BENCH_QUIET_WAIT", "1200"))  # at most this l
 RETRIES = int(os.environ.get("BENCH_RETRY_DISTURBED", "3"))
 PATHS = ("direct", "nginx proxy", "gateway")
 PROXIES = ("nginx proxy", "gateway")
+P99_MARGIN_MS = 0.5  # issue 17: the gateway's p99 overhead at most nginx proxy's + this
 CHAT = "/v1/chat/completions"
 STREAM_DIRECT = "/v1/stream/chat/completions"  # the upstream's canned SSE answer
 
@@ -129,7 +135,8 @@ class Bench:
         return best
 
     def loadgen_cmd(self, path, rate, duration, warmup, stream=False, body=None):
-        url = STREAM_DIRECT if stream and path != "gateway" else CHAT  # the gateway maps it by model
+        # The gateway maps a stream by its model; a proxy passes the upstream's own path through.
+        url = STREAM_DIRECT if stream and (path != "gateway" or self.a.peer_as_gateway) else CHAT
         return [self.a.loadgen, "--port", str(self.port[path]), "--path", url,
                 "--body-file", body or (self.a.stream_body if stream else self.a.body),
                 "--header", "Content-Type: application/json", "--header", "Authorization: Bearer bench-key",
@@ -275,6 +282,16 @@ def table(a, rates, results):
               f"{fmt(h)} | {cpu} | {steal:.1f}% |")
 
 
+def p99_verdicts(results):
+    """Issue 17's p99 target per row of a table: the gateway's p99 overhead against nginx proxy's."""
+    for label, runs in results.items():
+        d, n, g = (med(runs[t], "p99") for t in PATHS)
+        gap = (g - d) - (n - d)
+        verdict = "met" if gap <= P99_MARGIN_MS else "NOT met"
+        print(f"p99 overhead at {label}: gateway {g - d:+.2f} ms, nginx proxy {n - d:+.2f} ms, difference "
+              f"{gap:+.2f} ms -> <= nginx proxy's + {P99_MARGIN_MS:g} ms {verdict}")
+
+
 def where_the_tail_comes_from(b, rate, label):
     """One traced run per path at `rate`: how often each process on a request's path waited 1 ms or
     more for a CPU while runnable, against the p99 of that run."""
@@ -326,6 +343,7 @@ def main():
     ap.add_argument("--max-rate", type=int, default=0)
     ap.add_argument("--trace-share", type=int, default=75)
     ap.add_argument("--raw")
+    ap.add_argument("--peer-as-gateway", action="store_true")
     a = ap.parse_args()
     b = Bench(a)
     polling = keep_cpus_polling(a)
@@ -337,6 +355,9 @@ def main():
 
 
 def measure(a, b):
+    if a.peer_as_gateway:
+        print("A/A run: the path called 'gateway' below is a second nginx proxy, the same as the first "
+              "(same configuration, same upstream).\n")
     top = a.max_rate or b.find_max("gateway")
     peer_top = a.max_rate and "(not searched)" or f"{b.find_max('nginx proxy'):,}/s"
     print(f"highest rate sustained (achieved within 1% of offered, p99 < {SUSTAIN_P99_MS:g} ms over "
@@ -349,12 +370,16 @@ def measure(a, b):
           f"of the paths rotating per round, {a.connections} keep-alive connections; medians over rounds, "
           f"ms; latency from each request's scheduled send time to its last byte.\n")
     table(a, rates, whole)
+    print()
+    p99_verdicts(whole)
 
     srate = at_share(top, a.stream_share)
     slabel = f"{srate:,}/s ({a.stream_share}%), streamed"
     streamed = {slabel: b.rounds(srate, stream=True)}
     print("\nStreamed answers (SSE: one chunk, then [DONE]), same method:\n")
     table(a, {slabel: srate}, streamed)
+    print()
+    p99_verdicts(streamed)
     ttfb = {t: med(streamed[slabel][t], "ttfb_p50") for t in PATHS}
     print(f"\ntime to the response head at {srate:,}/s, p50: direct {ttfb['direct']:.3f} ms, nginx proxy "
           f"{ttfb['nginx proxy']:.3f} ms, gateway {ttfb['gateway']:.3f} ms")
@@ -365,6 +390,8 @@ def measure(a, b):
         chat = {clabel: b.rounds(crate, body=a.chat_body)}
         print("\nA chat-sized request body (bench/gateway/chat_body.py: history and tools), same method:\n")
         table(a, {clabel: crate}, chat)
+        print()
+        p99_verdicts(chat)
 
     if a.trace_share:
         trate = at_share(top, a.trace_share)

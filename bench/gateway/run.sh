@@ -4,6 +4,8 @@
 # bench/loadgen), whole and streamed; time to first byte; and memory per held stream.
 # Usage: bench/gateway/run.sh [BIN] — prints the figures of docs/gateway.md ("Performance").
 # BIN defaults to build-bench/agente-hibrido; it is copied, so a rebuild cannot replace it mid-run.
+# BENCH_AA=1: an A/A run, a second nginx proxy in the gateway's place (fixed rates only): how far
+# two identical proxies' figures fall apart on this machine.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -40,9 +42,16 @@ sed "s#@DIR@#$dir#g; s#@PORT@#$proxy#g; s#@UPSTREAM@#$up#g" "$here/nginx-proxy.c
 nginx -c "$dir/nginx-proxy.conf" -p "$dir" & proxy_pid=$!
 wait_port "$proxy"
 
-sed "s#@DIR@#$dir#g; s#@PORT@#$gw#g; s#@UPSTREAM@#$up#g; s#@WORKERS@#${BENCH_WORKERS:-1}#g" \
-    "$here/server.conf.in" > "$dir/server.conf"
-"$dir/agente-hibrido" -c "$dir/server.conf" & pids+=($!)
+aa=${BENCH_AA:-0}
+if [ "$aa" = 1 ]; then
+    mkdir "$dir/b"
+    sed "s#@DIR@#$dir/b#g; s#@PORT@#$gw#g; s#@UPSTREAM@#$up#g" "$here/nginx-proxy.conf.in" > "$dir/b/nginx-proxy.conf"
+    nginx -c "$dir/b/nginx-proxy.conf" -p "$dir/b" & pids+=($!)
+else
+    sed "s#@DIR@#$dir#g; s#@PORT@#$gw#g; s#@UPSTREAM@#$up#g; s#@WORKERS@#${BENCH_WORKERS:-1}#g" \
+        "$here/server.conf.in" > "$dir/server.conf"
+    "$dir/agente-hibrido" -c "$dir/server.conf" & pids+=($!)
+fi
 wait_port "$gw"
 
 body='{"model":"bench","messages":[{"role":"user","content":"hi"}]}'
@@ -58,9 +67,11 @@ python3 "$here/fixed_rate.py" --loadgen "$loadgen" --stall-probe "$lgdir/stall_p
     --gw-pids "${pids[1]}" --proxy-pids "$proxy_pid" --up-pids "${pids[0]}" --rounds "${BENCH_ROUNDS:-5}" \
     --duration "${BENCH_SECONDS:-6}" --connections "${BENCH_CONNECTIONS:-32}" \
     --shares "${BENCH_SHARES:-25,50,75,90}" --max-rate "${BENCH_MAX_RATE:-0}" --trace-share "${BENCH_TRACE_SHARE:-75}" \
-    ${BENCH_RAW:+--raw "$BENCH_RAW"} 2> "$dir/fixed_rate.log" || { cat "$dir/fixed_rate.log" >&2; exit 1; }
+    ${BENCH_RAW:+--raw "$BENCH_RAW"} $([ "$aa" = 1 ] && echo --peer-as-gateway) \
+    2> "$dir/fixed_rate.log" || { cat "$dir/fixed_rate.log" >&2; exit 1; }
 kill "$proxy_pid" 2>/dev/null || true; proxy_pid=
 if [ -n "${BENCH_VERBOSE:-}" ]; then cat "$dir/fixed_rate.log"; fi
+[ "$aa" = 1 ] && exit 0
 # A sequential client leaves the CPUs idle between requests: keep them polling here too, as in the
 # fixed-rate runs (BENCH_CPUS_POLL=0: the VM as it is).
 [ "${BENCH_CPUS_POLL:-1}" = 0 ] || { python3 "$here/cpu_latency.py" & polling_pid=$!; }
