@@ -18,30 +18,50 @@
 #include <cstdint>
 #include <ctime>
 #include <functional>
-#include <list>
 #include <memory>
 #include <string>
 
 namespace agente::core {
 
-// The control block of one running async handler: shared with the timers and the peer watch that
-// may stop it, so that their late completions never touch a finished exchange. `cancel` is the
-// signal bound to the session's coroutine, in which the handler runs; it is emitted only while
-// the handler runs (`done` false), so never after the session is gone. stop() is for the worker's
-// own thread: from another, Asio would post the emit, and it could land on the next request.
-struct HandlerControl {
+// The control block of a connection's running async handler: shared with the timers and the peer
+// watch that may stop it, so that their late completions never touch a finished exchange. `cancel`
+// is the signal bound to the session's coroutine, in which the handler runs; it is emitted only
+// while the handler runs (`done` false), so never after the session is gone. stop() is for the
+// worker's own thread: from another, Asio would post the emit, and it could land on the next request.
+// One per connection, made for its first async request and reused by the next ones (two allocations
+// fewer per request); `request` tells them apart, so that a completion armed for an earlier request
+// (cancelled, but already queued) never stops a later one.
+struct HandlerControl
+    : boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>,
+      std::enable_shared_from_this<HandlerControl> {
     explicit HandlerControl(asio::cancellation_signal& session_cancel) : cancel(session_cancel) {}
 
     asio::cancellation_signal& cancel;
     StopReason reason = StopReason::none;
-    bool done = false;
+    bool done = true;
+    std::uint64_t request = 0;   // the handler calls begun on this connection
+
+    // A handler starts; returns its number, for the completions armed for it.
+    std::uint64_t begin() {
+        reason = StopReason::none;
+        done = false;
+        return ++request;
+    }
 
     void stop(StopReason why) {
         if (done || reason != StopReason::none) return;
         reason = why;
         cancel.emit(asio::cancellation_type::terminal);
     }
+
+    // stop(), from a completion armed for handler number `armed`: nothing once another one began.
+    void stop(StopReason why, std::uint64_t armed) {
+        if (armed == request) stop(why);
+    }
 };
+
+// The handlers running on a worker's connections; each leaves the list when it ends.
+using RunningHandlers = boost::intrusive::list<HandlerControl, boost::intrusive::constant_time_size<false>>;
 
 // A connection waiting for a request's head: a new one, or one idle between keep-alive requests.
 // When its worker is full, the one that has waited longest is closed to make room for a new client
@@ -80,7 +100,7 @@ struct ServerContext {
     bool draining = false;
     bool retiring = false;                   // max_requests reached: accepts nothing, closes after each answer
     HeaderWaits header_waits;
-    std::list<std::shared_ptr<HandlerControl>> running;   // stopped when draining runs out of time
+    RunningHandlers running;                              // stopped when draining runs out of time
     std::function<void()> on_connection_closed;           // the worker checks whether it may exit
     // One "Invalid request" warning per interval; the others are logged at debug level.
     static constexpr std::chrono::seconds invalid_request_warning_interval{10};

@@ -126,13 +126,13 @@ class Session;
 template <class Stream>
 class SessionExchange final : public Exchange {
 public:
-    SessionExchange(Session<Stream>& s, const BeastRequest& req, std::shared_ptr<HandlerControl> control)
-        : s_(s), req_(req), control_(std::move(control)) {}
+    SessionExchange(Session<Stream>& s, const BeastRequest& req, const HandlerControl& control)
+        : s_(s), req_(req), control_(control) {}
 
     const Request& request() const override { return req_; }
     asio::any_io_executor executor() const override { return s_.stream_.get_executor(); }
     Clock::time_point received_at() const override { return s_.received_at_; }
-    StopReason stop_reason() const override { return control_->reason; }
+    StopReason stop_reason() const override { return control_.reason; }
     bool started() const override { return started_; }
     void on_stop(std::function<std::string(StopReason)> f) override { final_chunk_ = std::move(f); }
     void add_header(std::string name, std::string value) override {
@@ -144,7 +144,7 @@ public:
     // handler's coroutine stays cancelled, and awaiting anything throws before it starts. Nothing
     // is marked sent then, and complete() gives the answer the route gives to a stop.
     asio::awaitable<error_code> respond(Response r) override {
-        if (control_->reason != StopReason::none) return at_once(asio::error::operation_aborted);
+        if (control_.reason != StopReason::none) return at_once(asio::error::operation_aborted);
         return send_whole(std::move(r));
     }
 
@@ -171,7 +171,7 @@ public:
 
     using Exchange::finish;
     asio::awaitable<error_code> finish(std::string_view last) override {
-        if (control_->reason != StopReason::none) return at_once(asio::error::operation_aborted);  // as respond()
+        if (control_.reason != StopReason::none) return at_once(asio::error::operation_aborted);  // as respond()
         return send_last(last);
     }
 
@@ -181,7 +181,7 @@ public:
 
     // After the handler unwound: end what it left open, as the handler interface promises.
     asio::awaitable<void> complete(const Route& route, bool failed) {
-        StopReason why = control_->reason;
+        StopReason why = control_.reason;
         // A failed stream whose head never left can still get a proper error response instead.
         if (started_ && !finished_ && s_.head_held_ && failed) {
             started_ = false;
@@ -241,7 +241,7 @@ private:
 
     Session<Stream>& s_;
     const BeastRequest& req_;
-    std::shared_ptr<HandlerControl> control_;
+    const HandlerControl& control_;   // the session's, which outlives the exchange
     std::function<std::string(StopReason)> final_chunk_;
     std::vector<Header> extra_;
     bool started_ = false, finished_ = false;
@@ -345,6 +345,14 @@ public:
 
     // The connection is over, however run() ended (an exception too): the deadline's timer lets go.
     void finished() { deadline_.stop(); }
+
+    // A coroutine torn down mid-handler (its loop destroyed) left its control running: the timers
+    // and the peer watch may still hold it, but the signal it would emit on is this session's.
+    ~Session() {
+        if (!control_) return;
+        control_->done = true;
+        control_->unlink();
+    }
 
     // Emitted to stop the async handler that runs in run(); see call_async().
     asio::cancellation_signal& handler_cancel() { return handler_cancel_; }
@@ -688,37 +696,41 @@ private:
     // is how a stop reaches whatever the handler awaits: a co_spawn of its own per request cost a
     // posted start, another round of the event loop and two allocations.
     asio::awaitable<void> call_async(const Route& route, const BeastRequest& req) {
-        auto control = std::make_shared<HandlerControl>(handler_cancel_);
+        if (!control_) control_ = std::make_shared<HandlerControl>(handler_cancel_);
+        HandlerControl& control = *control_;
+        std::uint64_t armed = control.begin();
         auto executor = co_await asio::this_coro::executor;
         SessionExchange<Stream> ex(*this, req, control);
-        auto running = ctx_.running.insert(ctx_.running.end(), control);
+        ctx_.running.push_back(control);
         // Made only for a route with a deadline: a timer's construction looks its service up in
         // the io_context's registry (a mutex and a walk by type name), every request.
         std::optional<asio::steady_timer> deadline;
         if (route.options.deadline.count()) {
             deadline.emplace(executor, route.options.deadline);
-            deadline->async_wait([control](error_code ec) { if (!ec) control->stop(StopReason::deadline); });
+            deadline->async_wait([control = control_, armed](error_code ec) {
+                if (!ec) control->stop(StopReason::deadline, armed);
+            });
         }
-        watch_peer(control);
+        watch_peer(armed);
         bool failed = false;
         try {
             co_await route.async(ex);
         } catch (const std::exception& e) {
-            failed = handler_failed(req, e.what(), control->reason);
+            failed = handler_failed(req, e.what(), control.reason);
         } catch (...) {
             // Whatever was thrown, `done` must be set below: the peer watch and the deadline still
             // hold the control, and a stop after this session is gone would emit on a freed signal.
-            failed = handler_failed(req, "unknown exception", control->reason);
+            failed = handler_failed(req, "unknown exception", control.reason);
         }
-        control->done = true;
+        control.done = true;
         // A stop leaves the coroutine cancelled, and every operation it started next would throw.
         co_await asio::this_coro::reset_cancellation_state();
         if (deadline) deadline->cancel();
         error_code ignored;
         socket().cancel(ignored);  // ends the peer watch; nothing else is pending now
-        ctx_.running.erase(running);
+        control.unlink();
         if (!ex.completed()) co_await ex.complete(route, failed);
-        if (control->reason != StopReason::none) keep_alive_ = false;
+        if (control.reason != StopReason::none) keep_alive_ = false;
         status_ = status_ ? status_ : ex.status();
     }
 
@@ -734,11 +746,11 @@ private:
     // epoll_ctl to arm (Asio re-arms the descriptor for every non-speculative operation). Over TLS
     // it peeks under the encryption: a client's close_notify looks like a pipelined request, and
     // such a client is found gone by the next write instead.
-    void watch_peer(std::shared_ptr<HandlerControl> control) {
+    void watch_peer(std::uint64_t armed) {
         socket().async_receive(asio::buffer(&peeked_, 1), asio::socket_base::message_peek,
-                              [control](error_code ec, std::size_t n) {
-                                  if (control->done || (!ec && n > 0)) return;  // n > 0: a pipelined request
-                                  control->stop(StopReason::client_gone);
+                              [control = control_, armed](error_code ec, std::size_t n) {
+                                  if (!ec && n > 0) return;  // a pipelined request
+                                  control->stop(StopReason::client_gone, armed);
                               });
     }
 
@@ -937,6 +949,7 @@ private:
     std::optional<RequestParser> parser_;
     char peeked_ = 0;                       // the peer watch's one-byte peek lands here
     asio::cancellation_signal handler_cancel_;  // bound to run()'s coroutine (spawn())
+    std::shared_ptr<HandlerControl> control_;   // of the async handlers, from the first one on
     std::string head_buffer_;               // grown, never shrunk: the head is written in place
     ChunkFrame chunk_frame_;                // a streamed piece's size line, until its write is done
     std::size_t head_size_ = 0;

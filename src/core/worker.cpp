@@ -35,7 +35,9 @@
 
 #include <charconv>
 #include <csignal>
+#include <list>
 #include <optional>
+#include <vector>
 
 namespace agente::core {
 
@@ -362,7 +364,8 @@ private:
 
     // graceful_timeout ran out: tell each running handler (it may send a last event), then leave.
     void stop_streams() {
-        auto running = ctx_.running;  // stop() may end exchanges, which erase themselves
+        std::vector<std::shared_ptr<HandlerControl>> running;  // stop() may end exchanges, which leave the list
+        for (auto& control : ctx_.running) running.push_back(control.shared_from_this());
         for (auto& control : running) control->stop(StopReason::draining);
         drain_deadline_.expires_after(1s);
         drain_deadline_.async_wait([this](error_code ec) { if (!ec) ioc_.stop(); });
