@@ -22,6 +22,10 @@ struct Header {
     std::string value;
 };
 
+// What the core leaves allocated after a request's non-empty body (Request::body_padding()):
+// simdjson's padding.
+inline constexpr std::size_t min_body_padding = 64;
+
 // A received request. Views are valid for the whole life of the handler call.
 class Request {
 public:
@@ -30,6 +34,10 @@ public:
     virtual std::string_view target() const = 0;          // as sent: path plus query
     virtual std::string_view header(std::string_view name) const = 0;  // "" when absent
     virtual std::string_view body() const = 0;
+    // Allocated bytes that follow body()'s last: a parser that reads past a text's end in blocks
+    // (simdjson) reads the body in place when there are enough, else copies it. A non-empty body
+    // from the core has at least min_body_padding; 0 promises none.
+    virtual std::size_t body_padding() const { return 0; }
     virtual std::string_view remote_addr() const = 0;     // X-Forwarded-For applied when trusted
     virtual std::string_view scheme() const = 0;          // "http", or X-Forwarded-Proto when trusted
     virtual std::string_view path_param() const = 0;      // the route's last {name} segment, "" if none

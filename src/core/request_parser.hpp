@@ -4,6 +4,7 @@
 #pragma once
 
 #include <agente/config.hpp>
+#include <agente/handler.hpp>
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/basic_parser.hpp>
@@ -64,6 +65,7 @@ public:
     std::string_view target() const { return view(target_); }
     unsigned version() const { return version_; }
     const std::string& body() const { return body_; }
+    std::size_t body_padding() const { return body_.capacity() - body_.size(); }
 
     iterator begin() const { return {*this, 0}; }
     iterator end() const { return {*this, fields_.size()}; }
@@ -182,7 +184,8 @@ private:
     void on_header_impl(boost::beast::error_code&) override {}
 
     void on_body_init_impl(const boost::optional<std::uint64_t>& length, boost::beast::error_code&) override {
-        if (length) m_.body_.reserve(std::size_t(std::min<std::uint64_t>(*length, body_reserved_ahead)));
+        if (length)
+            m_.body_.reserve(std::size_t(std::min<std::uint64_t>(*length, body_reserved_ahead)) + min_body_padding);
     }
 
     std::size_t on_body_impl(boost::beast::string_view body, boost::beast::error_code&) override {
@@ -197,7 +200,11 @@ private:
         return body.size();
     }
 
-    void on_finish_impl(boost::beast::error_code&) override {}
+    // A body that grew (chunked, or past what was reserved) may have filled its room.
+    void on_finish_impl(boost::beast::error_code&) override {
+        std::string& b = m_.body_;
+        if (!b.empty() && b.capacity() - b.size() < min_body_padding) b.reserve(b.size() + min_body_padding);
+    }
 
     // RFC 9112 section 5.2 lets a server refuse obs-fold (a field line followed by one that starts
     // with SP or HTAB) with a 400, as gunicorn 22+ does: a proxy in front may have read the second

@@ -60,6 +60,7 @@ public:
         return m_[name];
     }
     std::string_view body() const override { return m_.body(); }
+    std::size_t body_padding() const override { return m_.body_padding(); }
     std::string_view remote_addr() const override { return remote_; }
     std::string_view scheme() const override { return scheme_; }
     std::string_view path_param() const override { return param_; }

@@ -2,12 +2,17 @@
 // value of its top-level "model".
 #include "app/gateway/request_body.hpp"
 
+#include <agente/handler.hpp>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 using agente::gateway::RequestBody;
@@ -29,7 +34,56 @@ RequestBody parsed(const std::string& text) {
     return b.value_or(*RequestBody::parse(R"({"model":"x"})", problem));
 }
 
+// The body for a target that calls the model `model_json`, as a string of its own.
+std::string rewritten(const RequestBody& b, std::string_view model_json, bool ask_usage = false) {
+    std::string out;
+    return std::string(b.with_model(model_json, ask_usage, out));
+}
+
+// `text` with simdjson's padding allocated after it, as the core hands over a request's body.
+std::string padded(std::string_view text) {
+    std::string s;
+    s.reserve(text.size() + agente::min_body_padding);
+    s.assign(text);
+    return s;
+}
+
 }  // namespace
+
+TEST(RequestBody, ReadsAPaddedBodyInPlaceAndCopiesAnyOther) {
+    std::string body = padded(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+    std::string problem;
+    auto in_place = RequestBody::parse(body, problem, body.capacity() - body.size());
+    ASSERT_TRUE(in_place.has_value()) << problem;
+    EXPECT_EQ(in_place->text().data(), body.data());   // a view: nothing copied
+    EXPECT_EQ(in_place->model(), "m");
+
+    auto copied = RequestBody::parse(body, problem, agente::min_body_padding - 1);
+    ASSERT_TRUE(copied.has_value()) << problem;
+    EXPECT_NE(copied->text().data(), body.data());
+    EXPECT_EQ(copied->text(), body);
+    std::optional<RequestBody> again = *copied;   // a copy of a copy reads its own text
+    copied.reset();
+    EXPECT_EQ(rewritten(*again, quoted("up")), R"({"model":"up","messages":[{"role":"user","content":"hi"}]})");
+}
+
+TEST(RequestBody, SendsTheBodyAsItCameWhenTheTargetsModelIsTheClients) {
+    std::string body = padded(R"({"model":"same","stream":true,"stream_options":{"include_usage":true}})");
+    std::string problem, out;
+    auto b = RequestBody::parse(body, problem, body.capacity() - body.size());
+    ASSERT_TRUE(b.has_value()) << problem;
+    std::string_view sent = b->with_model(quoted("same"), true, out);   // the client asked for the usage itself
+    EXPECT_EQ(sent.data(), body.data());
+    EXPECT_TRUE(out.empty());
+    // Another spelling of the same name is another text: the target's is sent.
+    EXPECT_EQ(b->with_model(R"("s\u0061me")", false, out), R"({"model":"s\u0061me","stream":true,"stream_options":{"include_usage":true}})");
+    // A stream that did not ask for the usage is asked for it: a new body, even for the same model.
+    std::string plain = padded(R"({"model":"same","stream":true})");
+    auto p = RequestBody::parse(plain, problem, plain.capacity() - plain.size());
+    ASSERT_TRUE(p.has_value()) << problem;
+    EXPECT_EQ(p->with_model(quoted("same"), true, out), R"({"stream_options":{"include_usage":true},"model":"same","stream":true})");
+    EXPECT_EQ(p->with_model(quoted("same"), false, out).data(), plain.data());
+}
 
 TEST(RequestBody, ReplacesOnlyTheTopLevelModelAndKeepsEverythingElseAsItCame) {
     std::string text = R"({ "temperature" : 0.70, "model" : "public", "messages":[{"role":"user","content":"caf\u00e9","model":"inner"}],
@@ -37,7 +91,7 @@ TEST(RequestBody, ReplacesOnlyTheTopLevelModelAndKeepsEverythingElseAsItCame) {
     RequestBody b = parsed(text);
     EXPECT_EQ(b.model(), "public");
     EXPECT_FALSE(b.stream());
-    std::string out = b.with_model(quoted("kimi-k2"));
+    std::string out = rewritten(b, quoted("kimi-k2"));
     EXPECT_EQ(out, R"({ "temperature" : 0.70, "model" : "kimi-k2", "messages":[{"role":"user","content":"caf\u00e9","model":"inner"}],
   "seed": 12345678901234567890, "z_first_key": 1e2 })");
     auto j = nlohmann::json::parse(out);
@@ -49,31 +103,31 @@ TEST(RequestBody, EscapesTheUpstreamModelAndReadsAnEscapedPublicOne) {
     RequestBody b = parsed(R"({"model":"a\"b\\c","stream":true})");
     EXPECT_EQ(b.model(), "a\"b\\c");
     EXPECT_TRUE(b.stream());
-    EXPECT_EQ(b.with_model(quoted("x\"y")), R"({"model":"x\"y","stream":true})");
+    EXPECT_EQ(rewritten(b, quoted("x\"y")), R"({"model":"x\"y","stream":true})");
 }
 
 TEST(RequestBody, ModelAfterNumbersAndNestedValues) {
     // A number is read one character past its end; the key that follows must still be found exactly.
     RequestBody b = parsed(R"({"n":1,"o":{"model":2},"a":[1,2.5,{"model":"no"}],"model":"yes"})");
     EXPECT_EQ(b.model(), "yes");
-    EXPECT_EQ(b.with_model(quoted("up")), R"({"n":1,"o":{"model":2},"a":[1,2.5,{"model":"no"}],"model":"up"})");
+    EXPECT_EQ(rewritten(b, quoted("up")), R"({"n":1,"o":{"model":2},"a":[1,2.5,{"model":"no"}],"model":"up"})");
 }
 
 TEST(RequestBody, ADuplicateModelCountsAsTheLastOne) {
     RequestBody b = parsed(R"({"model":"first","model":"second"})");
     EXPECT_EQ(b.model(), "second");
-    EXPECT_EQ(b.with_model(quoted("up")), R"({"model":"first","model":"up"})");
-    EXPECT_EQ(nlohmann::json::parse(b.with_model(quoted("up")))["model"], "up");
+    EXPECT_EQ(rewritten(b, quoted("up")), R"({"model":"first","model":"up"})");
+    EXPECT_EQ(nlohmann::json::parse(rewritten(b, quoted("up")))["model"], "up");
 }
 
 TEST(RequestBody, AnEscapedKeyIsTheSameKeyAndAValueOfTheWrongTypeIsSkippedWhole) {
     RequestBody b = parsed(R"({"mod\u0065l":"esc","stream" : true })");
     EXPECT_EQ(b.model(), "esc");
     EXPECT_TRUE(b.stream());
-    EXPECT_EQ(b.with_model(quoted("up")), R"({"mod\u0065l":"up","stream" : true })");
+    EXPECT_EQ(rewritten(b, quoted("up")), R"({"mod\u0065l":"up","stream" : true })");
     RequestBody later = parsed(R"({"model":{"model":"inner","a":[1]},"model"  :"last" ,"n":1})");
     EXPECT_EQ(later.model(), "last");
-    EXPECT_EQ(later.with_model(quoted("up")), R"({"model":{"model":"inner","a":[1]},"model"  :"up" ,"n":1})");
+    EXPECT_EQ(rewritten(later, quoted("up")), R"({"model":{"model":"inner","a":[1]},"model"  :"up" ,"n":1})");
 }
 
 TEST(RequestBody, ALongBodyPassesThroughWhole) {
@@ -84,12 +138,12 @@ TEST(RequestBody, ALongBodyPassesThroughWhole) {
     RequestBody b = parsed(text);
     EXPECT_EQ(b.model(), "m");
     EXPECT_TRUE(b.stream());
-    EXPECT_EQ(b.with_model(quoted("up")), R"({"messages":[)" + history + R"(],"model":"up","stream":true})");
+    EXPECT_EQ(rewritten(b, quoted("up")), R"({"messages":[)" + history + R"(],"model":"up","stream":true})");
 }
 
 TEST(RequestBody, NumbersNoMachineTypeHoldsAreStillValidJson) {
     RequestBody b = parsed(R"({"model":"m","big":123456789012345678901234567890,"tiny":-1e-400,"e":1E+2})");
-    EXPECT_EQ(b.with_model(quoted("up")), R"({"model":"up","big":123456789012345678901234567890,"tiny":-1e-400,"e":1E+2})");
+    EXPECT_EQ(rewritten(b, quoted("up")), R"({"model":"up","big":123456789012345678901234567890,"tiny":-1e-400,"e":1E+2})");
 }
 
 TEST(RequestBody, DeepNestingIsRefusedWithoutExhaustingTheStack) {
@@ -108,28 +162,28 @@ TEST(RequestBody, DeepNestingIsRefusedWithoutExhaustingTheStack) {
 TEST(RequestBody, AStreamAsksForTheUsageAndKeepsTheClientsStreamOptions) {
     RequestBody plain = parsed(R"({"model":"m","stream":true})");
     EXPECT_FALSE(plain.wants_usage());
-    EXPECT_EQ(plain.with_model(quoted("up"), true), R"({"stream_options":{"include_usage":true},"model":"up","stream":true})");
-    EXPECT_EQ(plain.with_model(quoted("up"), false), R"({"model":"up","stream":true})");   // the provider's setting off
+    EXPECT_EQ(rewritten(plain, quoted("up"), true), R"({"stream_options":{"include_usage":true},"model":"up","stream":true})");
+    EXPECT_EQ(rewritten(plain, quoted("up"), false), R"({"model":"up","stream":true})");   // the provider's setting off
 
     RequestBody other = parsed(R"({"model":"m","stream":true,"stream_options":{"continuous_usage_stats":true}})");
-    EXPECT_EQ(other.with_model(quoted("up"), true),
+    EXPECT_EQ(rewritten(other, quoted("up"), true),
               R"({"model":"up","stream":true,"stream_options":{"include_usage":true,"continuous_usage_stats":true}})");
     RequestBody refused = parsed(R"({"stream_options": {"include_usage" : false },"model":"m","stream":true})");
     EXPECT_FALSE(refused.wants_usage());
-    EXPECT_EQ(refused.with_model(quoted("up"), true), R"({"stream_options": {"include_usage" : true },"model":"up","stream":true})");
-    EXPECT_EQ(parsed(R"({"model":"m","stream":true,"stream_options":{}})").with_model(quoted("up"), true),
+    EXPECT_EQ(rewritten(refused, quoted("up"), true), R"({"stream_options": {"include_usage" : true },"model":"up","stream":true})");
+    EXPECT_EQ(rewritten(parsed(R"({"model":"m","stream":true,"stream_options":{}})"), quoted("up"), true),
               R"({"model":"up","stream":true,"stream_options":{"include_usage":true}})");
-    EXPECT_EQ(parsed(R"({"model":"m","stream":true,"stream_options":null })").with_model(quoted("up"), true),
+    EXPECT_EQ(rewritten(parsed(R"({"model":"m","stream":true,"stream_options":null })"), quoted("up"), true),
               R"({"model":"up","stream":true,"stream_options":{"include_usage":true} })");
 
     RequestBody asked = parsed(R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
     EXPECT_TRUE(asked.wants_usage());
-    EXPECT_EQ(asked.with_model(quoted("up"), true), R"({"model":"up","stream":true,"stream_options":{"include_usage":true}})");
+    EXPECT_EQ(rewritten(asked, quoted("up"), true), R"({"model":"up","stream":true,"stream_options":{"include_usage":true}})");
 
     // Not a stream: OpenAI refuses stream_options there, so nothing is added.
-    EXPECT_EQ(parsed(R"({"model":"m"})").with_model(quoted("up"), true), R"({"model":"up"})");
+    EXPECT_EQ(rewritten(parsed(R"({"model":"m"})"), quoted("up"), true), R"({"model":"up"})");
     // A stream_options OpenAI would refuse is left for the upstream to refuse.
-    EXPECT_EQ(parsed(R"({"model":"m","stream":true,"stream_options":{"include_usage":1}})").with_model(quoted("up"), true),
+    EXPECT_EQ(rewritten(parsed(R"({"model":"m","stream":true,"stream_options":{"include_usage":1}})"), quoted("up"), true),
               R"({"model":"up","stream":true,"stream_options":{"include_usage":1}})");
 }
 
@@ -246,8 +300,8 @@ TEST(RequestBody, MutatedBodiesAgreeWithASecondParser) {
         ASSERT_EQ(body->model(), tree["model"].get<std::string>());
         ASSERT_EQ(body->stream(), tree.value("stream", false));
         tree["model"] = "up/\"x\"";
-        ASSERT_EQ(nlohmann::json::parse(body->with_model(quoted("up/\"x\""))), tree);
-        ASSERT_EQ(nlohmann::json::parse(body->with_model(quoted("up/\"x\""), true)), asking_usage(tree));
+        ASSERT_EQ(nlohmann::json::parse(rewritten(*body, quoted("up/\"x\""))), tree);
+        ASSERT_EQ(nlohmann::json::parse(rewritten(*body, quoted("up/\"x\""), true)), asking_usage(tree));
     }
     EXPECT_GT(valid, 1000);   // the mutants must still reach the valid paths, not only the errors
 }

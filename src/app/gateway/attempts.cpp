@@ -128,7 +128,7 @@ struct Attempts {
         co_return Next::done;
     }
 
-    asio::awaitable<Next> attempt(const ProviderSettings& p, const Target& target, const std::string& body, int n) {
+    asio::awaitable<Next> attempt(const ProviderSettings& p, const Target& target, std::string_view body, int n) {
         AttemptMeter meter(gw.cells_of(*req.model, target));
         Breaker& breaker = gw.breaker_of(p);
         CallTimeouts t{p.connect_timeout, p.first_byte_timeout, req.body->stream() ? gw.settings.stream_timeout : p.total_timeout};
@@ -218,7 +218,8 @@ asio::awaitable<void> try_targets(Gateway& gw, UpstreamRequest req, Receiver& rx
         if (previous_cells) bump(previous_cells->fallbacks);
         previous = &p->name;
         previous_cells = cells;
-        std::string body = req.body->with_model(target.model_json, p->stream_include_usage);
+        std::string rewritten;
+        std::string_view body = req.body->with_model(target.model_json, p->stream_include_usage, rewritten);
         for (int n = 0; n <= gw.settings.retries; ++n) {
             Breaker& breaker = gw.breaker_of(*p);
             bool half_open = breaker.state() == BreakerState::half_open;

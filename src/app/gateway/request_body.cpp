@@ -3,6 +3,8 @@
 #include "app/common/padded_json.hpp"
 #include "app/json_text.hpp"
 
+#include <agente/handler.hpp>
+
 #include <simdjson.h>
 
 #include <utility>
@@ -13,6 +15,7 @@ namespace {
 
 namespace od = simdjson::ondemand;
 static_assert(app::json_padding == simdjson::SIMDJSON_PADDING);
+static_assert(min_body_padding >= app::json_padding, "the core's request bodies are read in place");
 using simdjson::error_code;
 
 // Reads a value whole, and so checks it: On-Demand only checks what is read. Numbers are read as
@@ -161,7 +164,7 @@ std::string_view without_trailing_blanks(std::string_view t) {
 // replaced, or a stream_options added as the body's first member. A stream_options of another type,
 // or an include_usage that is no boolean, is left for the upstream to refuse, as it would the
 // client's own.
-RequestBody::Splice usage_splice(const std::string& text, const Fields& f) {
+RequestBody::Splice usage_splice(std::string_view text, const Fields& f) {
     RequestBody::Splice none;
     if (!f.stream || f.include_usage) return none;
     auto at = [&](std::string_view token) { return static_cast<std::size_t>(token.data() - text.data()); };
@@ -202,9 +205,12 @@ error_code read_body(od::parser& parser, const simdjson::padded_string_view& in,
 
 }  // namespace
 
-std::optional<RequestBody> RequestBody::parse(std::string_view body, std::string& problem) {
-    std::string text = app::padded_copy(body);   // kept: the body goes on with its model replaced
-    simdjson::padded_string_view in(text.data(), text.size(), text.capacity());
+std::optional<RequestBody> RequestBody::parse(std::string_view body, std::string& problem, std::size_t padding) {
+    RequestBody b;
+    if (padding >= app::json_padding) b.view_ = body;
+    else b.copy_ = app::padded_copy(body);
+    std::string_view text = b.text();
+    simdjson::padded_string_view in(text.data(), text.size(), text.size() + app::json_padding);
     bool object = false;
     Fields f;
     // One parser per worker thread, its buffers reused; sized by the largest body so far (about 6
@@ -220,31 +226,32 @@ std::optional<RequestBody> RequestBody::parse(std::string_view body, std::string
                                              : "";
     if (!problem.empty()) return std::nullopt;
     auto token = without_trailing_blanks(f.model_token);
-    RequestBody b;
     b.model_from_ = static_cast<std::size_t>(token.data() - text.data());
     b.model_to_ = b.model_from_ + token.size();
     b.model_ = std::move(f.model);
     b.stream_ = f.stream;
     b.wants_usage_ = f.stream && f.include_usage;
     b.usage_ = usage_splice(text, f);
-    b.text_ = std::move(text);
     return b;
 }
 
-std::string RequestBody::with_model(std::string_view model_json, bool ask_usage) const {
-    std::string out;
-    out.reserve(text_.size() + model_json.size() + 40);
+std::string_view RequestBody::with_model(std::string_view model_json, bool ask_usage, std::string& out) const {
+    std::string_view text = this->text();
     Splice model{model_from_, model_to_, model_json};
-    if (!ask_usage || usage_.text.empty()) {
-        out.append(text_, 0, model.from).append(model.text).append(text_, model.to);
+    bool ask = ask_usage && !usage_.text.empty();
+    if (!ask && text.substr(model.from, model.to - model.from) == model_json) return text;
+    out.clear();
+    out.reserve(text.size() + model_json.size() + 40);
+    if (!ask) {
+        out.append(text, 0, model.from).append(model.text).append(text, model.to);
         return out;
     }
     // The two never overlap: one is the value of "model", the other in or before "stream_options".
     const Splice* first = &model;
     const Splice* second = &usage_;
     if (usage_.from < model.from) std::swap(first, second);
-    out.append(text_, 0, first->from).append(first->text);
-    out.append(text_, first->to, second->from - first->to).append(second->text).append(text_, second->to);
+    out.append(text, 0, first->from).append(first->text);
+    out.append(text, first->to, second->from - first->to).append(second->text).append(text, second->to);
     return out;
 }
 

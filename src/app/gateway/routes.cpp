@@ -41,7 +41,7 @@ AsyncHandler with_client_key(std::shared_ptr<Gateway> gw, Handler h) {
 const ModelSettings* parse_body(const Gateway& gw, const Request& request, std::optional<RequestBody>& body,
                                 std::optional<Response>& refusal) {
     std::string problem;
-    body = RequestBody::parse(request.body(), problem);
+    body = RequestBody::parse(request.body(), problem, request.body_padding());
     if (!body) {
         refusal = error_response(400, problem);
         return nullptr;
