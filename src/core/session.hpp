@@ -153,9 +153,7 @@ public:
         if (started_) co_return asio::error::already_started;
         started_ = true;
         status_ = status;
-        headers.reserve(headers.size() + extra_.size());
-        for (auto& h : extra_) headers.push_back(std::move(h));
-        extra_.clear();
+        append_extra_headers(headers);
         s_.hold_stream_head(status, content_type, headers);
         co_return error_code{};
     }
@@ -211,9 +209,16 @@ private:
     asio::awaitable<error_code> send_whole(Response r) {
         if (started_) return at_once(asio::error::already_started);
         started_ = finished_ = true;
-        if (r.headers.empty()) r.headers = std::move(extra_);  // as it nearly always is: no allocation
-        else for (auto& h : extra_) r.headers.push_back(std::move(h));
+        append_extra_headers(r.headers);
         return s_.write_response(std::move(r));
+    }
+
+    // add_header()'s headers after the handler's own: moved over whole when it has none, as
+    // nearly always (no allocation).
+    void append_extra_headers(std::vector<Header>& headers) {
+        if (headers.empty()) headers = std::move(extra_);
+        else for (auto& h : extra_) headers.push_back(std::move(h));
+        extra_.clear();
     }
 
     asio::awaitable<error_code> send_last(std::string_view last) {

@@ -161,7 +161,7 @@ struct Attempts {
         if (!call.take_body(answer)) read = co_await call.read_all(answer);
         rx.upstream_time += Clock::now() - t0;
         if (!whole_read(call, breaker, p, n, meter, read, answer)) co_return Next::fallback;
-        const std::string& content_type = call.content_type();
+        std::string content_type = call.take_content_type();
         co_await rx.whole(call.status(), answer, content_type);
         co_return Next::done;
     }

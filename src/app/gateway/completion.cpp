@@ -42,7 +42,7 @@ public:
     explicit TextReceiver(const DeltaCallback* on_delta) : on_delta_(on_delta) {}
 
     // A stream's reader gets a whole answer (an upstream that cannot stream) as one delta.
-    asio::awaitable<error_code> whole(int status, std::string& body, const std::string&) override {
+    asio::awaitable<error_code> whole(int status, std::string& body, std::string&) override {
         if (status >= 300) fail(status, upstream_message(body, status));   // the request itself was refused
         else take_message(body);
         if (!on_delta_ || !result.ok || result.content.empty()) co_return error_code{};

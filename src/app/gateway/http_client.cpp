@@ -522,6 +522,10 @@ const std::string& UpstreamCall::content_type() const {
     return impl_->parser ? impl_->parser->content_type : none;
 }
 
+std::string UpstreamCall::take_content_type() {
+    return impl_->parser ? std::move(impl_->parser->content_type) : std::string();
+}
+
 const std::string& UpstreamCall::retry_after() const {
     static const std::string none;
     return impl_->parser ? impl_->parser->retry_after : none;

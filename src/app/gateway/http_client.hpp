@@ -57,6 +57,7 @@ public:
     // The answer's header fields the gateway looks at ("" when absent): the only ones kept.
     const std::string& content_type() const;
     const std::string& retry_after() const;
+    std::string take_content_type();   // content_type() moved out: "" after
 
     // The next piece of the body as it arrives into `out` (replaced). Returns false at the end of the
     // body or on error (see error()); `silence` set when nothing came for `wait` (the call goes on).

@@ -30,9 +30,12 @@ Response failure_response(const Failure& f) {
 
 }  // namespace
 
-asio::awaitable<error_code> ClientRelay::whole(int status, std::string& body, const std::string& content_type) {
-    Response r = Response::json(status, std::move(body));
-    if (!content_type.empty()) r.content_type = content_type;
+// The upstream's content type is moved in: a Response made first would allocate its default
+// "application/json" (a character past the string's own room) only to drop it.
+asio::awaitable<error_code> ClientRelay::whole(int status, std::string& body, std::string& content_type) {
+    Response r = content_type.empty()
+                     ? Response::json(status, std::move(body))
+                     : Response{.status = status, .content_type = std::move(content_type), .headers = {}, .body = std::move(body)};
     note_overhead();
     return ex_.respond(std::move(r));
 }

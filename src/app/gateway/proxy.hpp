@@ -25,7 +25,7 @@ public:
     // its behalf is not passed on, and the client gets the stream OpenAI would send it.
     ClientRelay(Exchange& ex, bool wants_usage) : ex_(ex), wants_usage_(wants_usage) {}
 
-    asio::awaitable<error_code> whole(int status, std::string& body, const std::string& content_type) override;
+    asio::awaitable<error_code> whole(int status, std::string& body, std::string& content_type) override;
     asio::awaitable<error_code> events(std::span<const std::string_view> texts, bool last) override;
     asio::awaitable<bool> silence() override;
     asio::awaitable<void> end_stream() override;

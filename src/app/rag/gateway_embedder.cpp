@@ -81,7 +81,7 @@ class VectorsReceiver final : public gateway::Receiver {
 public:
     explicit VectorsReceiver(std::size_t n) : n_(n) {}
 
-    asio::awaitable<error_code> whole(int status, std::string& body, const std::string&) override {
+    asio::awaitable<error_code> whole(int status, std::string& body, std::string&) override {
         done_ = true;
         if (status >= 300) result.error = upstream_error(body, status);
         else read_vectors(body, n_, result);
