@@ -33,6 +33,11 @@ class RagMetricsTest(RagApiTest):
         for q in ("how do bees make honey", "ownership and borrowing"):
             self.search(vid, q)
         self.assertEqual(self.call("POST", "/vector_stores/vs_nope/search", {"query": "x"})[0], 404)
+        # The dirty worker counts an ingest just after writing its file's status, so the last file
+        # can show "completed" a moment before its count is in: wait for it, then every figure
+        # must be exact.
+        completed = lambda: value(metrics(self.s.port), "agente_rag_ingests_total", outcome="completed")
+        self.assertTrue(wait_until(lambda: completed() == len(ids), 10), completed())
         m = metrics(self.s.port)
         self.assertEqual(value(m, "agente_rag_ingests_total", outcome="completed"), len(ids))
         self.assertEqual(value(m, "agente_rag_ingests_total", outcome="failed"), 0)

@@ -16,14 +16,17 @@ int outcome_index(const std::string& status) {
 
 Shared<RagCounters> declare_rag_counters(SharedLayout& layout) { return layout.declare<RagCounters>("rag.counters"); }
 
+// The ingest is counted last, and released: a scrape reads it first (write_rag_metrics), so the
+// chunks it then reads include those of every ingest it counted.
 void count_ingest(RagCounters& c, const IngestOutcome& o) {
     int i = outcome_index(o.status);
     if (i < 0) return;   // handed back (the worker is stopping): another process finishes it
-    c.ingests[i].fetch_add(1, std::memory_order_relaxed);
-    if (o.status != "completed") return;
-    c.chunks.fetch_add(std::uint64_t(o.chunks), std::memory_order_relaxed);
-    c.embedded.fetch_add(std::uint64_t(o.embedded), std::memory_order_relaxed);
-    c.reused.fetch_add(std::uint64_t(o.reused), std::memory_order_relaxed);
+    if (o.status == "completed") {
+        c.chunks.fetch_add(std::uint64_t(o.chunks), std::memory_order_relaxed);
+        c.embedded.fetch_add(std::uint64_t(o.embedded), std::memory_order_relaxed);
+        c.reused.fetch_add(std::uint64_t(o.reused), std::memory_order_relaxed);
+    }
+    c.ingests[i].fetch_add(1, std::memory_order_release);
 }
 
 void count_search(RagCounters& c, std::chrono::microseconds took, bool ok) {
