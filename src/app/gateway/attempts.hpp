@@ -46,9 +46,10 @@ class Receiver {
 public:
     virtual ~Receiver() = default;
     // A whole answer read to its end: not streamed, or a status that is the client's own doing. The
-    // body and the content type ("" when the upstream sent none) are the receiver's to move from. An error: it did not reach the receiver's reader (the
-    // client left); nothing is retried either way. (An error_code rather than void: the relay to a
-    // client hands over its response write's awaitable, and needs no coroutine of its own.)
+    // body and the content type ("" when the upstream sent none) are the receiver's to move from.
+    // An error: it did not reach the receiver's reader (the client left); nothing is retried either
+    // way. (An error_code rather than void: the relay to a client hands over its response write's
+    // awaitable, and needs no coroutine of its own.)
     virtual asio::awaitable<error_code> whole(int status, std::string& body, std::string& content_type) = 0;
     // The events of a streamed answer that arrived together, the moment the blank line of the last
     // one arrived; `last`: the upstream's body ended with them. An error: the receiver left. (An

@@ -33,9 +33,11 @@ Response failure_response(const Failure& f) {
 // The upstream's content type is moved in: a Response made first would allocate its default
 // "application/json" (a character past the string's own room) only to drop it.
 asio::awaitable<error_code> ClientRelay::whole(int status, std::string& body, std::string& content_type) {
-    Response r = content_type.empty()
-                     ? Response::json(status, std::move(body))
-                     : Response{.status = status, .content_type = std::move(content_type), .headers = {}, .body = std::move(body)};
+    Response r = content_type.empty() ? Response::json(status, std::move(body))
+                                      : Response{.status = status,
+                                                 .content_type = std::move(content_type),
+                                                 .headers = {},
+                                                 .body = std::move(body)};
     note_overhead();
     return ex_.respond(std::move(r));
 }
